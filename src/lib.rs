@@ -1,0 +1,35 @@
+//! wakeproxy: an open, cross-platform wake-up proxy.
+//!
+//! A daemon runs on every client of a LAN. Peers exchange signed heartbeats to learn who is awake,
+//! elect one manager per subnet, keep a few guardians awake, and assign each sleeping host to an
+//! awake proxy that answers for it and wakes it with a Wake-on-LAN magic packet when someone
+//! connects to a port it listened on.
+//!
+//! # Layers
+//!
+//! The **core** decides everything and does no I/O: it takes time and bytes as arguments and
+//! returns actions (the quinn-proto / smoltcp model). It never reads a clock, opens a socket or
+//! uses `unsafe`.
+//!
+//! - [`addr`]: the identifiers everything else uses ([`addr::MacAddr`], [`addr::NodeId`]).
+//! - [`time`]: the core's notion of time, a monotonic [`time::Instant`] supplied by the caller.
+//! - [`proto`]: the signed peer protocol on UDP 25536 (codec, HMAC, replay window).
+//! - [`wol`]: Wake-on-LAN magic packets.
+//! - [`frame`]: the proxy's hot path: classify one Ethernet frame, build the frames a proxy sends.
+//! - [`peers`]: what one node knows about each peer, and each peer's liveness state.
+//! - [`election`]: manager, guardians and proxy assignment as a pure function of a view.
+//! - [`node`]: the state machine that ties them together (`handle_*` in, `poll_*` out).
+//! - [`sim`]: an in-process network of many nodes on a virtual clock (`wakeproxy simulate`).
+//!
+//! `docs/ARCHITECTURE.md` says who may call whom.
+#![deny(unsafe_code)]
+
+pub mod addr;
+pub mod election;
+pub mod frame;
+pub mod node;
+pub mod peers;
+pub mod proto;
+pub mod sim;
+pub mod time;
+pub mod wol;

@@ -1,0 +1,384 @@
+//! Node unit tests: two or three nodes wired by hand, on a hand-driven clock.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use super::*;
+use crate::proto::{Ipv4Prefix, Ipv6Prefix};
+
+const H: Duration = Duration::from_secs(5);
+const UNIX0: u64 = 1_800_000_000_000;
+
+fn key() -> SiteKey {
+    SiteKey::new(&[7u8; 32]).unwrap()
+}
+
+fn mac(n: u8) -> MacAddr {
+    MacAddr([0x02, 0, 0, 0, 0, n])
+}
+
+fn ip(n: u8) -> Ipv4Addr {
+    Ipv4Addr::new(10, 0, 0, n)
+}
+
+fn node(n: u8, now: Instant) -> Node {
+    let mut cfg = NodeConfig::new(
+        NodeId::from_u128(u128::from(n)),
+        1000 + u64::from(n),
+        u64::from(n),
+    );
+    cfg.guardians = 2;
+    let mut node = Node::new(cfg, key(), now, UNIX0 + now.as_micros() / 1000);
+    node.add_iface(
+        now,
+        IfaceConfig {
+            id: IfaceId(1),
+            name: "eth0".into(),
+            mac: mac(n),
+            ipv4: vec![Ipv4Prefix {
+                addr: ip(n),
+                len: 24,
+            }],
+            ipv6: vec![Ipv6Prefix {
+                addr: format!("fd00::{n}").parse().unwrap(),
+                len: 64,
+            }],
+        },
+    );
+    node.set_tcp_ports(vec![22, 3389]);
+    node
+}
+
+/// A tiny lossless LAN: every datagram a node sends reaches every other node at once.
+struct Lan {
+    nodes: Vec<Node>,
+    asleep: Vec<bool>,
+    now: Instant,
+    frames: Vec<(usize, Vec<u8>)>,
+    magic: Vec<(usize, MacAddr)>,
+    probes_fail: bool,
+}
+
+impl Lan {
+    fn new(n: u8) -> Self {
+        let now = Instant::ZERO;
+        Self {
+            nodes: (1..=n).map(|i| node(i, now)).collect(),
+            asleep: vec![false; n as usize],
+            now,
+            frames: Vec::new(),
+            magic: Vec::new(),
+            probes_fail: true,
+        }
+    }
+
+    fn from(i: usize) -> SocketAddr {
+        SocketAddr::new(IpAddr::V4(ip(i as u8 + 1)), 25536)
+    }
+
+    fn drain(&mut self) {
+        let mut progress = true;
+        while progress {
+            progress = false;
+            for i in 0..self.nodes.len() {
+                while let Some(a) = self.nodes[i].poll_action() {
+                    progress = true;
+                    match a {
+                        Action::SendDatagram { bytes, .. } => {
+                            for j in 0..self.nodes.len() {
+                                if j != i && !self.asleep[j] {
+                                    let now = self.now;
+                                    self.nodes[j].handle_datagram(
+                                        now,
+                                        IfaceId(1),
+                                        Self::from(i),
+                                        &bytes,
+                                    );
+                                }
+                            }
+                        }
+                        Action::SendFrame { frame, .. } => {
+                            self.frames.push((i, frame.as_slice().to_vec()))
+                        }
+                        Action::SendMagicPacket { packet, .. } => {
+                            self.magic.push((i, packet.target))
+                        }
+                        Action::Probe { ip, .. } => {
+                            let now = self.now;
+                            let rtt = (!self.probes_fail).then_some(Duration::from_millis(1));
+                            self.nodes[i].handle_probe_result(now, IfaceId(1), ip, rtt);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Advances the clock in 100 ms steps to `now + d`, firing timers on time.
+    fn run(&mut self, d: Duration) {
+        let end = self.now + d;
+        while self.now < end {
+            self.now += Duration::from_millis(100);
+            for i in 0..self.nodes.len() {
+                if !self.asleep[i] && self.nodes[i].poll_timeout().is_some_and(|t| t <= self.now) {
+                    let now = self.now;
+                    self.nodes[i].handle_timeout(now);
+                }
+            }
+            self.drain();
+        }
+    }
+
+    fn managers(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| !self.asleep[i] && self.nodes[i].role(IfaceId(1)) == Some(Role::Manager))
+            .collect()
+    }
+}
+
+#[test]
+fn three_nodes_elect_one_manager_and_two_guardians() {
+    let mut lan = Lan::new(3);
+    lan.run(H * 2);
+    // Node 1 booted first: it ranks highest.
+    assert_eq!(lan.managers(), vec![0]);
+    assert_eq!(lan.nodes[1].role(IfaceId(1)), Some(Role::Guardian));
+    assert_eq!(lan.nodes[2].role(IfaceId(1)), Some(Role::Member));
+    for n in &lan.nodes {
+        let s = n.status(lan.now);
+        assert_eq!(s.ifaces[0].manager, Some(NodeId::from_u128(1)));
+        assert_eq!(s.ifaces[0].peers.len(), 2);
+        assert!(
+            s.ifaces[0]
+                .peers
+                .iter()
+                .all(|p| p.state == PeerState::Awake)
+        );
+    }
+}
+
+#[test]
+fn nobody_takes_a_role_during_the_startup_grace() {
+    let mut lan = Lan::new(3);
+    lan.run(H / 2);
+    assert!(lan.managers().is_empty());
+    assert!(lan.nodes.iter().all(|n| n.status(lan.now).listening));
+}
+
+#[test]
+fn an_announced_sleeper_is_proxied_and_a_syn_wakes_it() {
+    let mut lan = Lan::new(3);
+    lan.run(H * 2);
+    let now = lan.now;
+    lan.nodes[2].going_to_sleep(now);
+    lan.asleep[2] = true;
+    lan.drain();
+    let sleeper = NodeId::from_u128(3);
+    let proxies: Vec<usize> = (0..2)
+        .filter(|&i| lan.nodes[i].proxied(IfaceId(1)) == vec![sleeper])
+        .collect();
+    assert_eq!(proxies.len(), 1, "exactly one node answers for the sleeper");
+    let p = proxies[0];
+
+    // The proxy answers ARP for the sleeper with its own MAC (arp-redirect).
+    let arp = crate::frame::arp_request(mac(9), Ipv4Addr::new(10, 0, 0, 9), ip(3));
+    lan.nodes[p].handle_frame(now, IfaceId(1), arp.as_slice());
+    let Some(Action::SendFrame { frame, .. }) = lan.nodes[p].poll_action() else {
+        panic!("no ARP reply")
+    };
+    assert_eq!(
+        &frame.as_slice()[6..12],
+        &mac(p as u8 + 1).octets(),
+        "answered with the proxy's MAC"
+    );
+
+    // A SYN to a port it did not listen on wakes nothing; one to 3389 wakes it, once.
+    let syn_other = crate::sim::wire::tcp_syn(
+        mac(9),
+        mac(p as u8 + 1),
+        Ipv4Addr::new(10, 0, 0, 9),
+        ip(3),
+        40000,
+        8443,
+    );
+    lan.nodes[p].handle_frame(now, IfaceId(1), &syn_other);
+    lan.drain();
+    assert!(lan.magic.is_empty());
+    let syn = crate::sim::wire::tcp_syn(
+        mac(9),
+        mac(p as u8 + 1),
+        Ipv4Addr::new(10, 0, 0, 9),
+        ip(3),
+        40000,
+        3389,
+    );
+    for _ in 0..50 {
+        lan.nodes[p].handle_frame(now, IfaceId(1), &syn);
+    }
+    lan.drain();
+    assert_eq!(lan.magic, vec![(p, mac(3))], "a SYN flood sends one wake");
+
+    // The sleeper resumes: the wake is confirmed and the proxy hands the address back.
+    lan.asleep[2] = false;
+    lan.now += Duration::from_secs(3);
+    let now = lan.now;
+    lan.nodes[2].resumed(now, UNIX0 + now.as_micros() / 1000);
+    lan.drain();
+    assert!(lan.nodes[p].proxied(IfaceId(1)).is_empty());
+    let st = lan.nodes[p].status(now);
+    assert_eq!(st.recent_wakes.len(), 1);
+    assert_eq!(st.recent_wakes[0].to_awake, Some(Duration::from_secs(3)));
+    let handback = lan
+        .frames
+        .iter()
+        .any(|(from, f)| *from == p && f[12..14] == [0x08, 0x06] && f[22..28] == mac(3).octets());
+    assert!(
+        handback,
+        "a gratuitous ARP gives the address back to the owner's MAC"
+    );
+}
+
+#[test]
+fn a_silent_peer_becomes_suspect_then_asleep_when_the_probe_fails() {
+    let mut lan = Lan::new(3);
+    lan.run(H * 2);
+    lan.asleep[2] = true; // crashed: no notice
+    let t0 = lan.now;
+    let id = NodeId::from_u128(3);
+    let state = |lan: &Lan| {
+        lan.nodes[0].status(lan.now).ifaces[0]
+            .peers
+            .iter()
+            .find(|p| p.id == id)
+            .unwrap()
+            .state
+    };
+    while state(&lan) == PeerState::Awake {
+        lan.run(Duration::from_millis(100));
+    }
+    assert_eq!(
+        state(&lan),
+        PeerState::Asleep,
+        "the probe fails at once here"
+    );
+    assert!(lan.now.saturating_since(t0) <= H * 3 + Duration::from_secs(1));
+}
+
+#[test]
+fn a_manager_that_dies_is_replaced() {
+    let mut lan = Lan::new(3);
+    lan.run(H * 2);
+    assert_eq!(lan.managers(), vec![0]);
+    lan.asleep[0] = true;
+    lan.run(H * 3 + Duration::from_secs(1));
+    assert_eq!(lan.managers(), vec![1]);
+}
+
+#[test]
+fn forged_and_replayed_messages_change_only_counters() {
+    let mut lan = Lan::new(2);
+    lan.run(H * 2);
+    let before = lan.nodes[0].status(lan.now).ifaces[0].clone();
+    let now = lan.now;
+
+    // A heartbeat signed with another key.
+    let other = SiteKey::new(&[8u8; 32]).unwrap();
+    let hb = Heartbeat {
+        host: HostInfo {
+            mac: mac(66),
+            ..Default::default()
+        },
+        role: Role::Manager,
+        term: 99,
+        boot_time_s: 1,
+        caps: Capabilities::CAN_PROXY,
+    };
+    let header = Header {
+        sender: NodeId::from_u128(66),
+        seq: 1,
+        timestamp_ms: UNIX0 + now.as_micros() / 1000,
+    };
+    let mut forged = Vec::new();
+    proto::encode(&other, &header, &Message::Heartbeat(hb), &mut forged).unwrap();
+    lan.nodes[0].handle_datagram(now, IfaceId(1), Lan::from(5), &forged);
+
+    // Garbage, and a replay of a real message.
+    lan.nodes[0].handle_datagram(
+        now,
+        IfaceId(1),
+        Lan::from(5),
+        b"not a wakeproxy message at all",
+    );
+    let now2 = lan.now;
+    lan.nodes[1].handle_timeout(now2 + H);
+    let real = loop {
+        match lan.nodes[1].poll_action() {
+            Some(Action::SendDatagram { bytes, .. }) => break bytes,
+            Some(_) => continue,
+            None => panic!("node 2 sent no heartbeat"),
+        }
+    };
+    lan.nodes[0].handle_datagram(now2, IfaceId(1), Lan::from(1), &real);
+    lan.nodes[0].handle_datagram(now2, IfaceId(1), Lan::from(1), &real);
+    while lan.nodes[0].poll_action().is_some() {}
+
+    let c = lan.nodes[0].counters();
+    assert_eq!(c.unauthenticated, 1);
+    assert_eq!(c.malformed, 1);
+    assert_eq!(c.replayed, 1);
+    let after = lan.nodes[0].status(lan.now).ifaces[0].clone();
+    assert_eq!(before.manager, after.manager);
+    assert_eq!(before.term, after.term);
+    assert_eq!(before.peers.len(), after.peers.len());
+}
+
+#[test]
+fn a_forged_message_in_our_name_is_answered_with_the_truth() {
+    let mut lan = Lan::new(2);
+    lan.run(H * 2);
+    let now = lan.now;
+    // Someone with the key says node 1 is going to sleep.
+    let header = Header {
+        sender: NodeId::from_u128(1),
+        seq: 42,
+        timestamp_ms: UNIX0 + now.as_micros() / 1000,
+    };
+    let mut bytes = Vec::new();
+    let host = HostInfo {
+        mac: mac(1),
+        ..Default::default()
+    };
+    proto::encode(&key(), &header, &Message::SleepNotice(host), &mut bytes).unwrap();
+    lan.nodes[0].handle_datagram(now, IfaceId(1), Lan::from(5), &bytes);
+    lan.nodes[1].handle_datagram(now, IfaceId(1), Lan::from(5), &bytes);
+    lan.drain();
+    assert_eq!(lan.nodes[0].counters().impersonated, 1);
+    let st = lan.nodes[1].status(lan.now);
+    let p = st.ifaces[0]
+        .peers
+        .iter()
+        .find(|p| p.id == NodeId::from_u128(1))
+        .unwrap();
+    assert_eq!(
+        p.state,
+        PeerState::Awake,
+        "the real node's ResumeNotice wins"
+    );
+}
+
+#[test]
+fn a_guardian_inhibits_sleep_and_releases_it_when_demoted() {
+    let mut lan = Lan::new(3);
+    lan.run(H * 2);
+    let inhibit = |n: &Node| n.status(Instant::ZERO).inhibiting_sleep;
+    assert!(inhibit(&lan.nodes[0]) && inhibit(&lan.nodes[1]) && !inhibit(&lan.nodes[2]));
+    let now = lan.now;
+    lan.nodes[1].leave(now);
+    lan.drain();
+    assert!(!inhibit(&lan.nodes[1]));
+    assert!(
+        inhibit(&lan.nodes[2]),
+        "the next node in rank becomes guardian"
+    );
+}

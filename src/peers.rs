@@ -1,0 +1,612 @@
+//! What one node knows about each peer on one LAN, and each peer's liveness state.
+//!
+//! ```text
+//!            signed message (heartbeat, notice, claim…)            ┌──────────────┐
+//!   ┌──────────────────────────────────────────────────────────────│ any state    │
+//!   ▼                                                              └──────────────┘
+//! Awake ──silent for suspect_after──▶ Suspect ──probe failed──▶ Asleep ──asleep for sleeper_ttl──▶ Gone
+//!   │                                    │                         ▲
+//!   └──────────SleepNotice───────────────┼─────────────────────────┘
+//!                                        └──silent for gone_after, or Leave──▶ Gone
+//! ```
+//!
+//! "Awake" is proven only by a message signed with the site key. An ARP reply is no proof: a
+//! sleeping NIC answers ARP by power offload. A probe that answers proves only that the host is
+//! up, not that its daemon is: such a peer stays Suspect (it keeps its place in the election, so
+//! a few lost heartbeats never reshuffle roles) until it speaks again or `gone_after` passes.
+
+use std::fmt;
+use std::time::Duration;
+
+use rustc_hash::FxHashMap;
+
+use crate::addr::{MacAddr, NodeId};
+use crate::election::Candidate;
+use crate::proto::{Capabilities, Heartbeat, HostInfo, Role};
+use crate::time::Instant;
+
+/// A peer's liveness, as this node sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PeerState {
+    /// A signed message arrived recently.
+    Awake,
+    /// Heartbeats lapsed; a probe decides between awake and asleep.
+    Suspect,
+    /// Announced its sleep, or went silent and did not answer a probe.
+    Asleep,
+    /// Left, or not seen for so long that it is no longer proxied.
+    Gone,
+}
+
+impl fmt::Display for PeerState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Awake => "awake",
+            Self::Suspect => "suspect",
+            Self::Asleep => "asleep",
+            Self::Gone => "gone",
+        })
+    }
+}
+
+/// Why a peer changed state: written to logs and events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    /// A signed heartbeat arrived.
+    Heartbeat,
+    /// A signed ResumeNotice arrived.
+    Resumed,
+    /// Another signed message (claim, release, wake request) arrived.
+    Message,
+    /// The peer announced it is going to sleep.
+    Announced,
+    /// No heartbeat for `suspect_after`.
+    Silent,
+    /// The probe got no answer.
+    ProbeFailed,
+    /// The peer said it leaves.
+    Left,
+    /// Silent for `gone_after` although its host answers probes.
+    DaemonSilent,
+    /// Asleep for longer than `sleeper_ttl`.
+    AsleepTooLong,
+}
+
+/// How long the liveness states last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LivenessConfig {
+    /// How often peers send heartbeats.
+    pub heartbeat_interval: Duration,
+    /// Silence after which a peer becomes Suspect and is probed (default 2.5 intervals: two
+    /// heartbeats missed in a row).
+    pub suspect_after: Duration,
+    /// How long a probe may take before it counts as failed.
+    pub probe_timeout: Duration,
+    /// Silence after which a Suspect peer whose host still answers probes is Gone.
+    pub gone_after: Duration,
+    /// How long a sleeper is proxied without any sign of life before it is Gone.
+    pub sleeper_ttl: Duration,
+    /// How long a Gone peer is remembered (for status) before it is dropped.
+    pub forget_after: Duration,
+}
+
+impl LivenessConfig {
+    /// Defaults derived from a heartbeat interval.
+    pub fn for_interval(heartbeat_interval: Duration) -> Self {
+        Self {
+            heartbeat_interval,
+            suspect_after: heartbeat_interval * 5 / 2,
+            probe_timeout: Duration::from_secs(1).min(heartbeat_interval / 2),
+            gone_after: heartbeat_interval * 4,
+            sleeper_ttl: Duration::from_secs(7 * 24 * 3600),
+            forget_after: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl Default for LivenessConfig {
+    fn default() -> Self {
+        Self::for_interval(Duration::from_secs(5))
+    }
+}
+
+/// Where the probe of a Suspect peer stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Probe {
+    /// Not probing.
+    Idle,
+    /// A probe was asked for at this time.
+    Pending(#[serde(skip)] Instant),
+    /// The host answered: it is up, but its daemon is silent.
+    HostUp,
+}
+
+/// One peer as this node knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    /// The peer's node id.
+    pub id: NodeId,
+    /// Its MAC, addresses and listened ports, from its last heartbeat or notice.
+    pub host: HostInfo,
+    /// The role it announced.
+    pub role: Role,
+    /// The election term it announced.
+    pub term: u64,
+    /// When it booted (Unix seconds); 0 if never heard in a heartbeat.
+    pub boot_time_s: u64,
+    /// Its capabilities.
+    pub caps: Capabilities,
+    /// Its liveness.
+    pub state: PeerState,
+    /// Why it is in that state.
+    pub reason: Reason,
+    /// Since when.
+    pub since: Instant,
+    /// When the last signed message from it arrived.
+    pub last_heard: Instant,
+    /// Where its probe stands.
+    pub probe: Probe,
+    /// Round-trip time of its last answered probe.
+    pub rtt: Option<Duration>,
+    /// When a frame from its real MAC was last seen while it was asleep: its owner is using it,
+    /// so nobody may answer for it until it is proven asleep again.
+    pub owner_seen: Option<Instant>,
+    /// A heartbeat has been heard since it was last (re)created, so role and rank are known.
+    pub heard_heartbeat: bool,
+}
+
+/// A change of a peer's state, for logs and events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Transition {
+    /// The peer.
+    pub peer: NodeId,
+    /// Its MAC.
+    pub mac: MacAddr,
+    /// The state before (`None` for a peer heard for the first time).
+    pub from: Option<PeerState>,
+    /// The state after.
+    pub to: PeerState,
+    /// Why.
+    pub reason: Reason,
+}
+
+impl Peer {
+    fn new(id: NodeId, host: HostInfo, state: PeerState, reason: Reason, now: Instant) -> Self {
+        Self {
+            id,
+            host,
+            role: Role::Member,
+            term: 0,
+            boot_time_s: 0,
+            caps: Capabilities(0),
+            state,
+            reason,
+            since: now,
+            last_heard: now,
+            probe: Probe::Idle,
+            rtt: None,
+            owner_seen: None,
+            heard_heartbeat: false,
+        }
+    }
+
+    /// True if the election counts this peer as awake: Awake, or Suspect (benefit of the doubt
+    /// until the probe fails or `gone_after` passes), and it has sent at least one heartbeat.
+    pub fn is_candidate(&self) -> bool {
+        self.heard_heartbeat && matches!(self.state, PeerState::Awake | PeerState::Suspect)
+    }
+
+    /// True if this peer is a sleeper someone may answer for: asleep and not seen using its MAC.
+    pub fn is_proxiable(&self) -> bool {
+        self.state == PeerState::Asleep && self.owner_seen.is_none()
+    }
+
+    /// What the election needs to know.
+    pub fn candidate(&self) -> Candidate {
+        Candidate {
+            id: self.id,
+            prefers_guardian: self.caps.prefers_guardian(),
+            can_proxy: self.caps.can_proxy(),
+            boot_time_s: self.boot_time_s,
+        }
+    }
+
+    fn set_state(&mut self, to: PeerState, reason: Reason, now: Instant) -> Option<Transition> {
+        if self.state == to {
+            return None;
+        }
+        let from = self.state;
+        self.state = to;
+        self.reason = reason;
+        self.since = now;
+        self.probe = Probe::Idle;
+        Some(Transition {
+            peer: self.id,
+            mac: self.host.mac,
+            from: Some(from),
+            to,
+            reason,
+        })
+    }
+}
+
+/// Something the table wants done after [`PeerTable::poll`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// A peer changed state.
+    Changed(Transition),
+    /// Probe this peer (its address is in its `host`).
+    Probe(NodeId),
+}
+
+/// All peers heard on one LAN.
+#[derive(Debug)]
+pub struct PeerTable {
+    peers: FxHashMap<NodeId, Peer>,
+    cfg: LivenessConfig,
+    /// No peer has anything due before this. It may be early (a heartbeat pushed a deadline
+    /// back), never late: an early wake-up just finds nothing to do. This keeps
+    /// [`PeerTable::next_deadline`] O(1) on the per-datagram path.
+    hint: Option<Instant>,
+}
+
+impl PeerTable {
+    /// An empty table.
+    pub fn new(cfg: LivenessConfig) -> Self {
+        Self {
+            peers: FxHashMap::default(),
+            cfg,
+            hint: None,
+        }
+    }
+
+    /// The timing this table runs with.
+    pub fn config(&self) -> &LivenessConfig {
+        &self.cfg
+    }
+
+    /// The peer with this id.
+    pub fn get(&self, id: &NodeId) -> Option<&Peer> {
+        self.peers.get(id)
+    }
+
+    /// The peer whose MAC this is.
+    pub fn by_mac(&self, mac: MacAddr) -> Option<&Peer> {
+        self.peers.values().find(|p| p.host.mac == mac)
+    }
+
+    /// Every peer, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Peer> {
+        self.peers.values()
+    }
+
+    /// How many peers are known.
+    pub fn len(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// True if no peer is known.
+    pub fn is_empty(&self) -> bool {
+        self.peers.is_empty()
+    }
+
+    fn note_deadline(&mut self, id: &NodeId) {
+        if let Some(d) = self.peers.get(id).and_then(|p| deadline(p, &self.cfg)) {
+            self.hint = Some(self.hint.map_or(d, |h| h.min(d)));
+        }
+    }
+
+    /// A signed heartbeat arrived. Returns the transition, if any, and whether anything the
+    /// election looks at (state, capabilities, boot time) changed.
+    pub fn on_heartbeat(
+        &mut self,
+        now: Instant,
+        id: NodeId,
+        hb: &Heartbeat,
+    ) -> (Option<Transition>, bool) {
+        let out = match self.peers.get_mut(&id) {
+            Some(p) => {
+                let rank_changed =
+                    !p.heard_heartbeat || p.caps != hb.caps || p.boot_time_s != hb.boot_time_s;
+                if p.host != hb.host {
+                    p.host.clone_from(&hb.host);
+                }
+                p.role = hb.role;
+                p.term = hb.term;
+                p.caps = hb.caps;
+                p.boot_time_s = hb.boot_time_s;
+                p.heard_heartbeat = true;
+                p.last_heard = now;
+                p.owner_seen = None;
+                let t = p.set_state(PeerState::Awake, Reason::Heartbeat, now);
+                p.probe = Probe::Idle;
+                // An Awake peer's deadline only moved later: the hint stays valid.
+                if t.is_none() {
+                    return (None, rank_changed);
+                }
+                (t, true)
+            }
+            None => {
+                let mut p = Peer::new(
+                    id,
+                    hb.host.clone(),
+                    PeerState::Awake,
+                    Reason::Heartbeat,
+                    now,
+                );
+                p.role = hb.role;
+                p.term = hb.term;
+                p.caps = hb.caps;
+                p.boot_time_s = hb.boot_time_s;
+                p.heard_heartbeat = true;
+                let t = Transition {
+                    peer: id,
+                    mac: p.host.mac,
+                    from: None,
+                    to: PeerState::Awake,
+                    reason: Reason::Heartbeat,
+                };
+                self.peers.insert(id, p);
+                (Some(t), true)
+            }
+        };
+        self.note_deadline(&id);
+        out
+    }
+
+    /// A signed message other than a heartbeat or notice arrived from a known peer: proof that
+    /// it is awake, but it carries no host information.
+    pub fn on_other_message(&mut self, now: Instant, id: NodeId) -> Option<Transition> {
+        let p = self.peers.get_mut(&id)?;
+        p.last_heard = now;
+        p.owner_seen = None;
+        let t = p.set_state(PeerState::Awake, Reason::Message, now);
+        self.note_deadline(&id);
+        t
+    }
+
+    /// A signed SleepNotice arrived.
+    pub fn on_sleep_notice(
+        &mut self,
+        now: Instant,
+        id: NodeId,
+        host: &HostInfo,
+    ) -> Option<Transition> {
+        let t = match self.peers.get_mut(&id) {
+            Some(p) => {
+                if p.host != *host {
+                    p.host.clone_from(host);
+                }
+                p.last_heard = now;
+                p.owner_seen = None;
+                p.set_state(PeerState::Asleep, Reason::Announced, now)
+            }
+            None => {
+                let p = Peer::new(id, host.clone(), PeerState::Asleep, Reason::Announced, now);
+                self.peers.insert(id, p);
+                Some(Transition {
+                    peer: id,
+                    mac: host.mac,
+                    from: None,
+                    to: PeerState::Asleep,
+                    reason: Reason::Announced,
+                })
+            }
+        };
+        self.note_deadline(&id);
+        t
+    }
+
+    /// A signed ResumeNotice arrived.
+    pub fn on_resume_notice(
+        &mut self,
+        now: Instant,
+        id: NodeId,
+        host: &HostInfo,
+    ) -> Option<Transition> {
+        let t = match self.peers.get_mut(&id) {
+            Some(p) => {
+                if p.host != *host {
+                    p.host.clone_from(host);
+                }
+                p.last_heard = now;
+                p.owner_seen = None;
+                p.set_state(PeerState::Awake, Reason::Resumed, now)
+            }
+            None => {
+                // Awake but not yet a candidate: its rank arrives with its first heartbeat.
+                let p = Peer::new(id, host.clone(), PeerState::Awake, Reason::Resumed, now);
+                self.peers.insert(id, p);
+                Some(Transition {
+                    peer: id,
+                    mac: host.mac,
+                    from: None,
+                    to: PeerState::Awake,
+                    reason: Reason::Resumed,
+                })
+            }
+        };
+        self.note_deadline(&id);
+        t
+    }
+
+    /// A signed Leave arrived.
+    pub fn on_leave(&mut self, now: Instant, id: NodeId) -> Option<Transition> {
+        let p = self.peers.get_mut(&id)?;
+        p.last_heard = now;
+        let t = p.set_state(PeerState::Gone, Reason::Left, now);
+        self.note_deadline(&id);
+        t
+    }
+
+    /// The answer to a probe of `id`: `Some(rtt)` if its host answered.
+    pub fn on_probe_result(
+        &mut self,
+        now: Instant,
+        id: NodeId,
+        rtt: Option<Duration>,
+    ) -> Option<Transition> {
+        let p = self.peers.get_mut(&id)?;
+        let Probe::Pending(_) = p.probe else {
+            return None;
+        };
+        let t = match (p.state, rtt) {
+            (PeerState::Suspect | PeerState::Asleep, Some(rtt)) => {
+                // Up, but its daemon is silent (or, if asleep, its owner was seen using it).
+                p.rtt = Some(rtt);
+                p.probe = Probe::HostUp;
+                None
+            }
+            (PeerState::Suspect, None) => p.set_state(PeerState::Asleep, Reason::ProbeFailed, now),
+            (PeerState::Asleep, None) => {
+                // Seen on the wire, but asleep again: answer for it again.
+                p.owner_seen = None;
+                p.probe = Probe::Idle;
+                None
+            }
+            _ => {
+                p.probe = Probe::Idle;
+                None
+            }
+        };
+        self.note_deadline(&id);
+        t
+    }
+
+    /// A frame from `id`'s real MAC was seen while it is asleep: its owner is using the address,
+    /// so nobody may answer for it. Returns true if this is news.
+    pub fn on_owner_frame(&mut self, now: Instant, id: NodeId) -> bool {
+        let news = match self.peers.get_mut(&id) {
+            Some(p) if p.state == PeerState::Asleep && p.owner_seen.is_none() => {
+                p.owner_seen = Some(now);
+                true
+            }
+            _ => false,
+        };
+        if news {
+            self.note_deadline(&id);
+        }
+        news
+    }
+
+    /// Advances timers to `now`: appends what is due to `out`.
+    pub fn poll(&mut self, now: Instant, out: &mut Vec<Due>) {
+        if self.hint.is_some_and(|h| h > now) {
+            return;
+        }
+        let cfg = self.cfg;
+        let mut forget = Vec::new();
+        for p in self.peers.values_mut() {
+            let silent = now.saturating_since(p.last_heard);
+            match p.state {
+                PeerState::Awake if silent >= cfg.suspect_after => {
+                    out.extend(
+                        p.set_state(PeerState::Suspect, Reason::Silent, now)
+                            .map(Due::Changed),
+                    );
+                    p.probe = Probe::Pending(now);
+                    out.push(Due::Probe(p.id));
+                }
+                PeerState::Suspect if silent >= cfg.gone_after => {
+                    out.extend(
+                        p.set_state(PeerState::Gone, Reason::DaemonSilent, now)
+                            .map(Due::Changed),
+                    );
+                }
+                PeerState::Suspect => match p.probe {
+                    Probe::Idle => {
+                        p.probe = Probe::Pending(now);
+                        out.push(Due::Probe(p.id));
+                    }
+                    Probe::Pending(at) if now.saturating_since(at) >= cfg.probe_timeout * 2 => {
+                        // The driver must answer every probe within its timeout; if it never
+                        // does, count the probe as failed rather than wait forever.
+                        out.extend(
+                            p.set_state(PeerState::Asleep, Reason::ProbeFailed, now)
+                                .map(Due::Changed),
+                        );
+                    }
+                    _ => {}
+                },
+                PeerState::Asleep => {
+                    if now.saturating_since(p.since) >= cfg.sleeper_ttl {
+                        out.extend(
+                            p.set_state(PeerState::Gone, Reason::AsleepTooLong, now)
+                                .map(Due::Changed),
+                        );
+                    } else if let (Some(seen), Probe::Idle) = (p.owner_seen, p.probe) {
+                        if now.saturating_since(seen) >= cfg.suspect_after {
+                            p.probe = Probe::Pending(now);
+                            out.push(Due::Probe(p.id));
+                        }
+                    }
+                }
+                PeerState::Gone if now.saturating_since(p.since) >= cfg.forget_after => {
+                    forget.push(p.id)
+                }
+                _ => {}
+            }
+        }
+        for id in forget {
+            self.peers.remove(&id);
+        }
+        self.hint = self.peers.values().filter_map(|p| deadline(p, &cfg)).min();
+    }
+
+    /// The earliest time at which [`PeerTable::poll`] may have something to do.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.hint
+    }
+
+    /// This node was deaf (asleep) until `now`: restart the silence clock of every peer believed
+    /// awake, so that waking up does not make the whole LAN Suspect at once.
+    pub fn refresh_all(&mut self, now: Instant) {
+        for p in self.peers.values_mut() {
+            if matches!(p.state, PeerState::Awake | PeerState::Suspect) {
+                p.last_heard = now;
+                p.state = PeerState::Awake;
+                p.probe = Probe::Idle;
+            }
+        }
+        let cfg = self.cfg;
+        self.hint = self.peers.values().filter_map(|p| deadline(p, &cfg)).min();
+    }
+
+    /// Removes a peer (e.g. when its interface goes away).
+    pub fn remove(&mut self, id: &NodeId) -> Option<Peer> {
+        self.peers.remove(id)
+    }
+
+    /// Inserts a peer as restored from saved state: asleep, to be proxied again after a restart.
+    pub fn restore_sleeper(&mut self, now: Instant, id: NodeId, host: HostInfo) {
+        self.peers
+            .entry(id)
+            .or_insert_with(|| Peer::new(id, host, PeerState::Asleep, Reason::Announced, now));
+        self.note_deadline(&id);
+    }
+}
+
+/// When `p` next has something due.
+fn deadline(p: &Peer, cfg: &LivenessConfig) -> Option<Instant> {
+    match p.state {
+        PeerState::Awake => Some(p.last_heard + cfg.suspect_after),
+        PeerState::Suspect => match p.probe {
+            Probe::Idle => Some(p.since),
+            Probe::Pending(at) => {
+                Some((at + cfg.probe_timeout * 2).min(p.last_heard + cfg.gone_after))
+            }
+            Probe::HostUp => Some(p.last_heard + cfg.gone_after),
+        },
+        PeerState::Asleep => {
+            let ttl = p.since + cfg.sleeper_ttl;
+            match (p.owner_seen, p.probe) {
+                (Some(seen), Probe::Idle) => Some(ttl.min(seen + cfg.suspect_after)),
+                _ => Some(ttl),
+            }
+        }
+        PeerState::Gone => Some(p.since + cfg.forget_after),
+    }
+}

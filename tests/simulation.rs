@@ -1,0 +1,231 @@
+//! The simulator's claims about the whole protocol: convergence, failover, loss, forgeries.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use wakeproxy::addr::{MacAddr, NodeId};
+use wakeproxy::proto::{self, Capabilities, Header, Heartbeat, HostInfo, Message, Role, SiteKey};
+use wakeproxy::sim::{HostState, Sim, SimConfig};
+
+const H: Duration = Duration::from_secs(5);
+
+fn big() -> SimConfig {
+    SimConfig {
+        nodes: 1000,
+        subnets: 4,
+        seed: 7,
+        ..SimConfig::default()
+    }
+}
+
+#[test]
+fn a_thousand_nodes_elect_one_manager_per_subnet_within_three_heartbeats_of_a_cold_start() {
+    let mut sim = Sim::new(big()).unwrap();
+    let took = sim.run_until_true(H * 3, Sim::one_manager_per_subnet);
+    assert!(
+        took.is_some(),
+        "no single manager per subnet after 3 heartbeat intervals"
+    );
+    // And it stays that way.
+    sim.run_for(H * 2);
+    assert!(sim.one_manager_per_subnet());
+    assert_eq!(
+        sim.longest_dual_manager(),
+        Duration::ZERO,
+        "never two managers in a subnet"
+    );
+    // Every node of a subnet names the same manager.
+    for s in 0..4 {
+        let m = sim.managers(s)[0];
+        let id = sim.hosts()[m].node.id();
+        for &i in sim.subnet(s) {
+            assert_eq!(
+                sim.hosts()[i].node.status(sim.now()).ifaces[0].manager,
+                Some(id)
+            );
+        }
+    }
+}
+
+#[test]
+fn a_thousand_nodes_replace_crashed_managers_within_three_heartbeats() {
+    let mut sim = Sim::new(big()).unwrap();
+    sim.run_for(H * 3);
+    assert!(sim.one_manager_per_subnet());
+    let old: Vec<usize> = (0..4).map(|s| sim.managers(s)[0]).collect();
+    for &m in &old {
+        sim.crash(m);
+    }
+    let took = sim.run_until_true(H * 3, Sim::one_manager_per_subnet);
+    assert!(
+        took.is_some(),
+        "no new manager in every subnet within 3 heartbeat intervals"
+    );
+    for (s, old) in old.iter().enumerate() {
+        assert_ne!(sim.managers(s)[0], *old);
+    }
+}
+
+#[test]
+fn with_five_percent_loss_no_sleeper_has_two_proxies_for_longer_than_a_heartbeat() {
+    let cfg = SimConfig {
+        nodes: 200,
+        subnets: 2,
+        loss: 0.05,
+        seed: 11,
+        ..SimConfig::default()
+    };
+    let mut sim = Sim::new(cfg).unwrap();
+    sim.run_for(H * 3);
+    // Half of each subnet goes to sleep, a fifth of them without notice.
+    for i in 0..200 {
+        if i % 2 == 1 && !sim.hosts()[i].inhibits_sleep {
+            sim.sleep(i, i % 5 != 1);
+        }
+    }
+    sim.run_for(Duration::from_secs(600));
+    let sleepers: Vec<usize> = (0..200)
+        .filter(|&i| sim.hosts()[i].state == HostState::Asleep)
+        .collect();
+    assert!(sleepers.len() > 80);
+    let proxied = sleepers
+        .iter()
+        .filter(|&&i| sim.proxies_of(&sim.hosts()[i].node.id()).len() == 1)
+        .count();
+    assert_eq!(
+        proxied,
+        sleepers.len(),
+        "every sleeper has exactly one proxy"
+    );
+    assert!(
+        sim.longest_dual_proxy() <= H,
+        "a sleeper had two proxies for {:?}",
+        sim.longest_dual_proxy()
+    );
+}
+
+#[test]
+fn forged_wrong_key_and_replayed_messages_change_nothing_but_counters() {
+    let cfg = SimConfig {
+        nodes: 6,
+        subnets: 1,
+        seed: 3,
+        ..SimConfig::default()
+    };
+    let mut sim = Sim::new(cfg).unwrap();
+    sim.run_for(H * 3);
+    let target = 0;
+    let manager_before = sim.managers(0);
+    let view_before = sim.hosts()[target].node.status(sim.now()).ifaces[0].clone();
+    let counters_before = sim.hosts()[target].node.counters();
+
+    // A heartbeat from a stranger that claims to be the best-ranked manager, with the wrong key.
+    let now_ms = 1_800_000_000_000 + sim.now().as_micros() / 1000;
+    let liar = Heartbeat {
+        host: HostInfo {
+            mac: MacAddr([2, 0, 0, 0, 0, 0x66]),
+            ..HostInfo::default()
+        },
+        role: Role::Manager,
+        term: 1_000,
+        boot_time_s: 1,
+        caps: Capabilities::CAN_PROXY.union(Capabilities::PREFERS_GUARDIAN),
+    };
+    let header = Header {
+        sender: NodeId::from_u128(0x66),
+        seq: 1,
+        timestamp_ms: now_ms,
+    };
+    let mut forged = Vec::new();
+    proto::encode(
+        &SiteKey::new(&[0xee; 32]).unwrap(),
+        &header,
+        &Message::Heartbeat(liar.clone()),
+        &mut forged,
+    )
+    .unwrap();
+    let from = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 9, 9)), 25536);
+    sim.inject_datagram(target, from, &forged);
+
+    // The same heartbeat with one bit flipped after signing with the right key.
+    let mut altered = Vec::new();
+    proto::encode(sim.key(), &header, &Message::Heartbeat(liar), &mut altered).unwrap();
+    altered[50] ^= 1;
+    sim.inject_datagram(target, from, &altered);
+
+    // A genuine message from another node, replayed.
+    let genuine = sim.capture_from(1, H + Duration::from_millis(100));
+    assert!(!genuine.is_empty());
+    sim.run_for(Duration::from_millis(10));
+    for bytes in &genuine {
+        sim.inject_datagram(target, from, bytes);
+    }
+    sim.run_for(Duration::from_millis(10));
+
+    let c = sim.hosts()[target].node.counters();
+    assert_eq!(c.unauthenticated - counters_before.unauthenticated, 2);
+    assert!(c.replayed - counters_before.replayed >= genuine.len() as u64);
+    let view_after = sim.hosts()[target].node.status(sim.now()).ifaces[0].clone();
+    assert_eq!(sim.managers(0), manager_before);
+    assert_eq!(view_after.manager, view_before.manager);
+    assert_eq!(view_after.term, view_before.term);
+    assert_eq!(
+        view_after.peers.len(),
+        view_before.peers.len(),
+        "the stranger is not a peer"
+    );
+}
+
+#[test]
+fn a_wake_request_from_another_subnet_wakes_the_sleeper() {
+    let cfg = SimConfig {
+        nodes: 8,
+        subnets: 2,
+        seed: 5,
+        ..SimConfig::default()
+    };
+    let mut sim = Sim::new(cfg).unwrap();
+    sim.run_for(H * 3);
+    let sleeper = (0..8)
+        .find(|&i| sim.hosts()[i].subnet == 1 && !sim.hosts()[i].inhibits_sleep)
+        .unwrap();
+    sim.sleep(sleeper, true);
+    sim.run_for(H);
+    let requester = sim.subnet(0)[0];
+    sim.operator_wake(requester, sleeper);
+    let woke = sim.run_until_true(Duration::from_secs(10), |s| {
+        s.hosts()[sleeper].state == HostState::Up
+    });
+    let woke = woke.expect("the sleeper on the other subnet was not woken");
+    assert!(woke <= sim.config().resume_delay + Duration::from_millis(50));
+    sim.run_for(H);
+    let r = sim.report();
+    assert_eq!(
+        r.wake_sequences, 1,
+        "one wake: the sleeper's proxy sends, the others stand by\n{r}"
+    );
+    assert_eq!(r.wakes_confirmed, 1, "{r}");
+}
+
+#[test]
+fn the_same_seed_gives_the_same_report() {
+    let run = || {
+        let cfg = wakeproxy::sim::ScenarioConfig {
+            sim: SimConfig {
+                nodes: 40,
+                subnets: 2,
+                loss: 0.02,
+                seed: 9,
+                ..SimConfig::default()
+            },
+            duration: Duration::from_secs(600),
+            fault_every: Duration::from_secs(30),
+            asleep_fraction: 0.4,
+        };
+        wakeproxy::sim::run_scenario(&cfg).unwrap()
+    };
+    let a = run();
+    assert_eq!(a, run());
+    assert!(a.faults.len() > 10);
+    assert!(a.faults.iter().all(|f| f.converged_after.is_some()), "{a}");
+}
