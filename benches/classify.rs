@@ -22,10 +22,7 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> u32 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         (self.0 >> 33) as u32
     }
     fn below(&mut self, n: u32) -> u32 {
@@ -109,26 +106,13 @@ fn tcp(src_port: u16, dst_port: u16, flags: u8, data: usize) -> Vec<u8> {
 
 fn udp(src_port: u16, dst_port: u16, payload: &[u8]) -> Vec<u8> {
     let len = (8 + payload.len()) as u16;
-    [
-        &src_port.to_be_bytes()[..],
-        &dst_port.to_be_bytes(),
-        &len.to_be_bytes(),
-        &[0, 0],
-        payload,
-    ]
-    .concat()
+    [&src_port.to_be_bytes()[..], &dst_port.to_be_bytes(), &len.to_be_bytes(), &[0, 0], payload]
+        .concat()
 }
 
 fn arp(op: u16, sha: MacAddr, spa: Ipv4Addr, tha: MacAddr, tpa: Ipv4Addr) -> Vec<u8> {
-    [
-        &[0, 1, 8, 0, 6, 4][..],
-        &op.to_be_bytes(),
-        &sha.0,
-        &spa.octets(),
-        &tha.0,
-        &tpa.octets(),
-    ]
-    .concat()
+    [&[0, 1, 8, 0, 6, 4][..], &op.to_be_bytes(), &sha.0, &spa.octets(), &tha.0, &tpa.octets()]
+        .concat()
 }
 
 const SYN: u8 = 0x02;
@@ -162,37 +146,21 @@ fn mixed_frames(rng: &mut Lcg) -> Vec<Vec<u8>> {
                 ethernet(host_mac(b), host_mac(a), 0x86DD, &ip)
             }
             790..=819 => {
-                let ip = ipv4(
-                    host_v4(a),
-                    Ipv4Addr::new(224, 0, 0, 251),
-                    17,
-                    &udp(5353, 5353, &[0; 60]),
-                );
+                let ip =
+                    ipv4(host_v4(a), Ipv4Addr::new(224, 0, 0, 251), 17, &udp(5353, 5353, &[0; 60]));
                 ethernet(MacAddr([1, 0, 0x5e, 0, 0, 0xfb]), host_mac(a), 0x0800, &ip)
             }
             820..=839 => {
                 let group = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0xfb);
                 let ip = ipv6(host_v6(a), group, 17, 255, &udp(5353, 5353, &[0; 60]));
-                ethernet(
-                    MacAddr([0x33, 0x33, 0, 0, 0, 0xfb]),
-                    host_mac(a),
-                    0x86DD,
-                    &ip,
-                )
+                ethernet(MacAddr([0x33, 0x33, 0, 0, 0, 0xfb]), host_mac(a), 0x86DD, &ip)
             }
-            840..=849 => ethernet(
-                MacAddr([1, 0x80, 0xc2, 0, 0, 0xe]),
-                host_mac(a),
-                0x88CC,
-                &[0; 40],
-            ),
+            840..=849 => {
+                ethernet(MacAddr([1, 0x80, 0xc2, 0, 0, 0xe]), host_mac(a), 0x88CC, &[0; 40])
+            }
             // 5 %: ARP requests, half for sleepers.
             850..=899 => {
-                let target = if roll < 875 {
-                    sleeper_v4(s)
-                } else {
-                    host_v4(b)
-                };
+                let target = if roll < 875 { sleeper_v4(s) } else { host_v4(b) };
                 ethernet(
                     MacAddr::BROADCAST,
                     host_mac(a),
@@ -212,11 +180,7 @@ fn mixed_frames(rng: &mut Lcg) -> Vec<Vec<u8>> {
             }
             // 2 %: neighbour solicitations, half for sleepers.
             950..=969 => {
-                let target = if roll < 960 {
-                    sleeper_v6(s)
-                } else {
-                    host_v6(b)
-                };
+                let target = if roll < 960 { sleeper_v6(s) } else { host_v6(b) };
                 let group = solicited_node(target);
                 let mut m = vec![135, 0, 0, 0, 0, 0, 0, 0];
                 m.extend(target.octets());
@@ -268,12 +232,7 @@ fn bench(c: &mut Criterion) {
     let mixed = mixed_frames(&mut rng);
     let unicast: Vec<Vec<u8>> = (0..FRAMES as u32)
         .map(|i| {
-            let ip = ipv4(
-                host_v4(i % 200),
-                host_v4((i * 7) % 200),
-                6,
-                &tcp(40000, 443, ACK, 0),
-            );
+            let ip = ipv4(host_v4(i % 200), host_v4((i * 7) % 200), 6, &tcp(40000, 443, ACK, 0));
             ethernet(host_mac(1), host_mac(2), 0x0800, &ip)
         })
         .collect();

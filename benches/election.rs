@@ -25,13 +25,7 @@ fn bench(c: &mut Criterion) {
     let mut out = Outcome::default();
     c.bench_function("election/1000_peers_600_awake_400_asleep", |b| {
         b.iter(|| {
-            elect_into(
-                &mut scratch,
-                black_box(&candidates),
-                black_box(&sleepers),
-                3,
-                &mut out,
-            );
+            elect_into(&mut scratch, black_box(&candidates), black_box(&sleepers), 3, &mut out);
             black_box(&out);
         })
     });

@@ -20,14 +20,8 @@ fn heartbeat_of(i: u32) -> Heartbeat {
     Heartbeat {
         host: HostInfo {
             mac: MacAddr([2, 0, b[0], b[1], b[2], b[3]]),
-            ipv4: vec![Ipv4Prefix {
-                addr: Ipv4Addr::new(10, b[1], b[2], b[3]),
-                len: 16,
-            }],
-            ipv6: vec![Ipv6Prefix {
-                addr: format!("fe80::{i:x}").parse().unwrap(),
-                len: 64,
-            }],
+            ipv4: vec![Ipv4Prefix { addr: Ipv4Addr::new(10, b[1], b[2], b[3]), len: 16 }],
+            ipv6: vec![Ipv6Prefix { addr: format!("fe80::{i:x}").parse().unwrap(), len: 64 }],
             tcp_ports: vec![22, 445, 3389],
         },
         role: Role::Member,
@@ -58,9 +52,7 @@ fn bench(c: &mut Criterion) {
         },
     );
     let from = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 25536);
-    let beats: Vec<Message> = (0..PEERS)
-        .map(|i| Message::Heartbeat(heartbeat_of(i)))
-        .collect();
+    let beats: Vec<Message> = (0..PEERS).map(|i| Message::Heartbeat(heartbeat_of(i))).collect();
     let mut seq = 1u64;
     let batch = |seq: &mut u64| -> Vec<Vec<u8>> {
         *seq += 1;
@@ -105,11 +97,7 @@ fn bench(c: &mut Criterion) {
         });
     });
     g.finish();
-    assert_eq!(
-        node.counters().replayed,
-        0,
-        "the bench must measure accepted heartbeats"
-    );
+    assert_eq!(node.counters().replayed, 0, "the bench must measure accepted heartbeats");
 }
 
 criterion_group!(benches, bench);

@@ -35,11 +35,7 @@ impl MacAddr {
 impl fmt::Display for MacAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.0;
-        write!(
-            f,
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            b[0], b[1], b[2], b[3], b[4], b[5]
-        )
+        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4], b[5])
     }
 }
 
@@ -175,12 +171,9 @@ mod tests {
     #[test]
     fn mac_accepts_the_usual_forms() {
         let want = MacAddr([0x00, 0x1a, 0x2b, 0x3c, 0x4d, 0x5e]);
-        for text in [
-            "00:1a:2b:3c:4d:5e",
-            "00-1A-2B-3C-4D-5E",
-            "001a2b3c4d5e",
-            " 00:1a:2b:3c:4d:5e ",
-        ] {
+        for text in
+            ["00:1a:2b:3c:4d:5e", "00-1A-2B-3C-4D-5E", "001a2b3c4d5e", " 00:1a:2b:3c:4d:5e "]
+        {
             assert_eq!(text.parse::<MacAddr>().unwrap(), want, "{text}");
         }
         assert_eq!(want.to_string(), "00:1a:2b:3c:4d:5e");

@@ -42,12 +42,7 @@ pub struct Candidate {
 impl Candidate {
     /// The sort key: smaller is better.
     fn rank_key(&self) -> (Reverse<bool>, Reverse<bool>, u64, NodeId) {
-        (
-            Reverse(self.prefers_guardian),
-            Reverse(self.can_proxy),
-            self.boot_time_s,
-            self.id,
-        )
+        (Reverse(self.prefers_guardian), Reverse(self.can_proxy), self.boot_time_s, self.id)
     }
 
     /// True if `self` ranks above `other`.
@@ -70,10 +65,7 @@ pub struct Outcome {
 impl Outcome {
     /// The proxy assigned to `sleeper`.
     pub fn proxy_of(&self, sleeper: &NodeId) -> Option<NodeId> {
-        self.assignment
-            .binary_search_by(|(s, _)| s.cmp(sleeper))
-            .ok()
-            .map(|i| self.assignment[i].1)
+        self.assignment.binary_search_by(|(s, _)| s.cmp(sleeper)).ok().map(|i| self.assignment[i].1)
     }
 
     /// True if `id` is one of the guardians.
@@ -96,13 +88,7 @@ pub struct Scratch {
 /// outcome does not depend on the order of `candidates` or `sleepers`.
 pub fn elect(candidates: &[Candidate], sleepers: &[NodeId], guardians: usize) -> Outcome {
     let mut out = Outcome::default();
-    elect_into(
-        &mut Scratch::default(),
-        candidates,
-        sleepers,
-        guardians,
-        &mut out,
-    );
+    elect_into(&mut Scratch::default(), candidates, sleepers, guardians, &mut out);
     out
 }
 
@@ -125,8 +111,7 @@ pub fn elect_into(
     ranked[..k].sort_unstable_by_key(Candidate::rank_key);
     out.manager = ranked.first().map(|c| c.id);
     out.guardians.clear();
-    out.guardians
-        .extend(ranked.iter().take(guardians.min(k)).map(|c| c.id));
+    out.guardians.extend(ranked.iter().take(guardians.min(k)).map(|c| c.id));
 
     let ring = &mut scratch.ring;
     ring.clear();
@@ -174,10 +159,7 @@ pub fn elect_into(
 /// the sleeper belongs to. Two nodes that both claim a sleeper compare this to settle it.
 pub fn proxy_distance(sleeper: NodeId, proxy: NodeId) -> u64 {
     let h = sleeper_point(sleeper);
-    (0..VNODES)
-        .map(|v| ring_point(proxy, v).wrapping_sub(h))
-        .min()
-        .unwrap_or(u64::MAX)
+    (0..VNODES).map(|v| ring_point(proxy, v).wrapping_sub(h)).min().unwrap_or(u64::MAX)
 }
 
 /// Folds a node id to 64 bits.
@@ -222,20 +204,9 @@ mod tests {
     #[test]
     fn rank_orders_preference_then_capability_then_uptime_then_id() {
         let base = cand(5);
-        let preferred = Candidate {
-            prefers_guardian: true,
-            boot_time_s: 9999,
-            ..cand(9)
-        };
-        let no_proxy = Candidate {
-            can_proxy: false,
-            boot_time_s: 1,
-            ..cand(1)
-        };
-        let older = Candidate {
-            boot_time_s: 10,
-            ..cand(8)
-        };
+        let preferred = Candidate { prefers_guardian: true, boot_time_s: 9999, ..cand(9) };
+        let no_proxy = Candidate { can_proxy: false, boot_time_s: 1, ..cand(1) };
+        let older = Candidate { boot_time_s: 10, ..cand(8) };
         let lower_id = cand(2);
         let out = elect(&[base, no_proxy, older, lower_id, preferred], &[], 10);
         let ids: Vec<u128> = out.guardians.iter().map(|g| g.as_u128()).collect();
@@ -255,13 +226,7 @@ mod tests {
 
     #[test]
     fn nodes_that_cannot_proxy_get_no_sleepers() {
-        let c = [
-            Candidate {
-                can_proxy: false,
-                ..cand(1)
-            },
-            cand(2),
-        ];
+        let c = [Candidate { can_proxy: false, ..cand(1) }, cand(2)];
         let sleepers: Vec<_> = (100..200).map(NodeId::from_u128).collect();
         let out = elect(&c, &sleepers, 3);
         assert_eq!(out.assignment.len(), 100);

@@ -223,13 +223,7 @@ impl Peer {
         self.reason = reason;
         self.since = now;
         self.probe = Probe::Idle;
-        Some(Transition {
-            peer: self.id,
-            mac: self.host.mac,
-            from: Some(from),
-            to,
-            reason,
-        })
+        Some(Transition { peer: self.id, mac: self.host.mac, from: Some(from), to, reason })
     }
 }
 
@@ -256,11 +250,7 @@ pub struct PeerTable {
 impl PeerTable {
     /// An empty table.
     pub fn new(cfg: LivenessConfig) -> Self {
-        Self {
-            peers: FxHashMap::default(),
-            cfg,
-            hint: None,
-        }
+        Self { peers: FxHashMap::default(), cfg, hint: None }
     }
 
     /// The timing this table runs with.
@@ -330,13 +320,8 @@ impl PeerTable {
                 (t, true)
             }
             None => {
-                let mut p = Peer::new(
-                    id,
-                    hb.host.clone(),
-                    PeerState::Awake,
-                    Reason::Heartbeat,
-                    now,
-                );
+                let mut p =
+                    Peer::new(id, hb.host.clone(), PeerState::Awake, Reason::Heartbeat, now);
                 p.role = hb.role;
                 p.term = hb.term;
                 p.caps = hb.caps;
@@ -504,16 +489,14 @@ impl PeerTable {
             match p.state {
                 PeerState::Awake if silent >= cfg.suspect_after => {
                     out.extend(
-                        p.set_state(PeerState::Suspect, Reason::Silent, now)
-                            .map(Due::Changed),
+                        p.set_state(PeerState::Suspect, Reason::Silent, now).map(Due::Changed),
                     );
                     p.probe = Probe::Pending(now);
                     out.push(Due::Probe(p.id));
                 }
                 PeerState::Suspect if silent >= cfg.gone_after => {
                     out.extend(
-                        p.set_state(PeerState::Gone, Reason::DaemonSilent, now)
-                            .map(Due::Changed),
+                        p.set_state(PeerState::Gone, Reason::DaemonSilent, now).map(Due::Changed),
                     );
                 }
                 PeerState::Suspect => match p.probe {

@@ -124,10 +124,7 @@ pub struct MagicPacket {
 impl MagicPacket {
     /// A packet without a password.
     pub const fn new(target: MacAddr) -> Self {
-        Self {
-            target,
-            password: None,
-        }
+        Self { target, password: None }
     }
 
     /// Bytes [`write_payload`](Self::write_payload) writes: 102, 106 or 108.
@@ -268,16 +265,10 @@ mod tests {
         for copy in b[6..].chunks(6) {
             assert_eq!(copy, &MAC.0);
         }
-        let four = MagicPacket {
-            password: Some(SecureOn::Four([1, 2, 3, 4])),
-            ..p
-        };
+        let four = MagicPacket { password: Some(SecureOn::Four([1, 2, 3, 4])), ..p };
         assert_eq!(four.payload_len(), 106);
         assert_eq!(&bytes(&four)[102..], &[1, 2, 3, 4]);
-        let six = MagicPacket {
-            password: Some(SecureOn::Six([1, 2, 3, 4, 5, 6])),
-            ..p
-        };
+        let six = MagicPacket { password: Some(SecureOn::Six([1, 2, 3, 4, 5, 6])), ..p };
         assert_eq!(six.payload_len(), 108);
         assert_eq!(&bytes(&six)[102..], &[1, 2, 3, 4, 5, 6]);
     }
@@ -304,15 +295,8 @@ mod tests {
 
     #[test]
     fn finds_packet_with_and_without_password() {
-        for password in [
-            None,
-            Some(SecureOn::Four([9, 8, 7, 6])),
-            Some(SecureOn::Six([1; 6])),
-        ] {
-            let p = MagicPacket {
-                target: MAC,
-                password,
-            };
+        for password in [None, Some(SecureOn::Four([9, 8, 7, 6])), Some(SecureOn::Six([1; 6]))] {
+            let p = MagicPacket { target: MAC, password };
             assert_eq!(find_magic(&bytes(&p)), Some(p));
         }
     }
@@ -323,21 +307,11 @@ mod tests {
         b.extend_from_slice(&[1, 2, 3]);
         assert_eq!(find_magic(&b).unwrap().password, None, "105 bytes");
         b.push(4);
-        assert_eq!(
-            find_magic(&b).unwrap().password,
-            Some(SecureOn::Four([1, 2, 3, 4]))
-        );
+        assert_eq!(find_magic(&b).unwrap().password, Some(SecureOn::Four([1, 2, 3, 4])));
         b.push(5);
-        assert_eq!(
-            find_magic(&b).unwrap().password,
-            Some(SecureOn::Four([1, 2, 3, 4])),
-            "107"
-        );
+        assert_eq!(find_magic(&b).unwrap().password, Some(SecureOn::Four([1, 2, 3, 4])), "107");
         b.push(6);
-        assert_eq!(
-            find_magic(&b).unwrap().password,
-            Some(SecureOn::Six([1, 2, 3, 4, 5, 6]))
-        );
+        assert_eq!(find_magic(&b).unwrap().password, Some(SecureOn::Six([1, 2, 3, 4, 5, 6])));
     }
 
     #[test]
@@ -403,10 +377,7 @@ mod tests {
         ] {
             let err = text.parse::<SecureOn>().unwrap_err();
             let msg = err.to_string();
-            assert!(
-                msg.contains(&format!("`{text}`")) && msg.contains("aa:bb:cc:dd"),
-                "{msg}"
-            );
+            assert!(msg.contains(&format!("`{text}`")) && msg.contains("aa:bb:cc:dd"), "{msg}");
         }
     }
 

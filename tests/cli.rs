@@ -3,10 +3,7 @@
 use std::process::Command;
 
 fn wakeproxy(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_wakeproxy"))
-        .args(args)
-        .output()
-        .expect("run wakeproxy")
+    Command::new(env!("CARGO_BIN_EXE_wakeproxy")).args(args).output().expect("run wakeproxy")
 }
 
 #[test]
@@ -22,11 +19,7 @@ fn simulate_prints_a_report() {
         "--seed",
         "4",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("simulated 30 nodes on 2 subnets"), "{text}");
     assert!(text.contains("two managers in a subnet"), "{text}");
@@ -45,10 +38,7 @@ fn simulate_rejects_impossible_arguments_with_exit_code_2() {
     for (args, says) in [
         (&["simulate", "--nodes", "0"][..], "--nodes"),
         (&["simulate", "--loss", "1.5"][..], "--loss"),
-        (
-            &["simulate", "--nodes", "3", "--subnets", "5"][..],
-            "--subnets",
-        ),
+        (&["simulate", "--nodes", "3", "--subnets", "5"][..], "--subnets"),
         (&["simulate", "--duration", "soon"][..], "duration"),
         (&["simulate", "--nodes", "many"][..], "--nodes"),
     ] {

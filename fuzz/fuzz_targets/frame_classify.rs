@@ -1,6 +1,7 @@
 //! `frame::classify` on arbitrary bytes: it must never panic, and what it reports must agree
-//! with the table. Seeds: `fuzz/seeds/frame_classify/`, written by
-//! `cargo test --lib write_fuzz_seeds -- --ignored` (same table as below).
+//! with the table. Seeds: `fuzz/seeds/frame_classify/`, kept equal to the unit tests' frames by
+//! `frame::tests::fuzz_seeds_match_the_test_frames` (same table as below).
+
 #![no_main]
 
 use std::net::{Ipv4Addr, Ipv6Addr};

@@ -24,10 +24,7 @@ pub struct FrameBuf {
 
 impl FrameBuf {
     fn new() -> Self {
-        Self {
-            buf: [0; CAPACITY],
-            len: 0,
-        }
+        Self { buf: [0; CAPACITY], len: 0 }
     }
 
     /// The frame's bytes.
@@ -125,9 +122,7 @@ pub fn arp_reply(
     target_mac: MacAddr,
     target_ip: Ipv4Addr,
 ) -> FrameBuf {
-    arp(
-        target_mac, ARP_REPLY, sender_mac, sender_ip, target_mac, target_ip,
-    )
+    arp(target_mac, ARP_REPLY, sender_mac, sender_ip, target_mac, target_ip)
 }
 
 /// An RFC 5227 announcement: a broadcast ARP request from `mac` with sender and target IP both
@@ -143,27 +138,12 @@ pub fn gratuitous_arp(mac: MacAddr, ip: Ipv4Addr) -> FrameBuf {
 /// `src_mac`: every cache that pointed `ip` at the proxy points at the owner again, and the
 /// switch learns nothing new (no MAC flap).
 pub fn gratuitous_arp_for(src_mac: MacAddr, owner_mac: MacAddr, ip: Ipv4Addr) -> FrameBuf {
-    arp_from(
-        MacAddr::BROADCAST,
-        src_mac,
-        ARP_REQUEST,
-        owner_mac,
-        ip,
-        MacAddr::ZERO,
-        ip,
-    )
+    arp_from(MacAddr::BROADCAST, src_mac, ARP_REQUEST, owner_mac, ip, MacAddr::ZERO, ip)
 }
 
 /// A broadcast ARP request from `sender_mac` / `sender_ip` asking who has `target_ip`.
 pub fn arp_request(sender_mac: MacAddr, sender_ip: Ipv4Addr, target_ip: Ipv4Addr) -> FrameBuf {
-    arp(
-        MacAddr::BROADCAST,
-        ARP_REQUEST,
-        sender_mac,
-        sender_ip,
-        MacAddr::ZERO,
-        target_ip,
-    )
+    arp(MacAddr::BROADCAST, ARP_REQUEST, sender_mac, sender_ip, MacAddr::ZERO, target_ip)
 }
 
 /// An RFC 5227 probe: a broadcast ARP request for `target_ip` with sender IP `0.0.0.0`, which
@@ -255,10 +235,7 @@ pub fn unsolicited_na(mac: MacAddr, target: Ipv6Addr) -> FrameBuf {
 /// `owner_mac` (the target link-layer address), sent from the proxy's own `src_mac`.
 pub fn unsolicited_na_for(src_mac: MacAddr, owner_mac: MacAddr, target: Ipv6Addr) -> FrameBuf {
     let all_nodes = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
-    let flags = NaFlags {
-        solicited: false,
-        override_: true,
-    };
+    let flags = NaFlags { solicited: false, override_: true };
     neighbor_advertisement(
         src_mac,
         target,
@@ -279,11 +256,5 @@ pub fn dad_probe(src_mac: MacAddr, target: Ipv6Addr) -> FrameBuf {
     let mut m = [0u8; ND_MESSAGE_LEN];
     m[0] = ICMPV6_NEIGHBOR_SOLICIT;
     m[8..24].copy_from_slice(&target.octets());
-    icmpv6_frame(
-        src_mac,
-        ipv6_multicast_mac(group),
-        Ipv6Addr::UNSPECIFIED,
-        group,
-        &mut m,
-    )
+    icmpv6_frame(src_mac, ipv6_multicast_mac(group), Ipv6Addr::UNSPECIFIED, group, &mut m)
 }

@@ -48,10 +48,7 @@ mod tests {
     fn rfc1071_example() {
         // RFC 1071 §3: the words 0001 f203 f4f5 f6f7 sum to ddf2 (before complement).
         assert_eq!(
-            finish(add_words(
-                0,
-                &[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]
-            )),
+            finish(add_words(0, &[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7])),
             !0xddf2
         );
     }

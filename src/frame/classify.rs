@@ -97,10 +97,7 @@ pub fn classify(table: &SleeperTable, frame: &[u8], wol_port: u16) -> Classified
     let eth_src = [s0, s1, s2, s3, s4, s5];
     let parsed = parse_ethernet_payload(u16::from_be_bytes([t0, t1]), rest, wol_port);
     if let Some(sleeper) = table.by_mac(eth_src) {
-        return Classified::FromSleeper {
-            sleeper: sleeper.id,
-            what: from_sleeper_kind(&parsed),
-        };
+        return Classified::FromSleeper { sleeper: sleeper.id, what: from_sleeper_kind(&parsed) };
     }
     match parsed {
         Ok(p) => resolve(table, p, eth_src),
@@ -160,10 +157,7 @@ fn ipv4(packet: &[u8], wol_port: u16) -> Result<Parsed> {
         return Ok(Parsed::Other);
     }
     let more_fragments = frag & 0x2000 != 0;
-    let (src, dst) = (
-        IpAddr::V4(Ipv4Addr::from(src)),
-        IpAddr::V4(Ipv4Addr::from(dst)),
-    );
+    let (src, dst) = (IpAddr::V4(Ipv4Addr::from(src)), IpAddr::V4(Ipv4Addr::from(dst)));
     match proto {
         IP_PROTO_TCP => tcp(payload, src, dst),
         IP_PROTO_UDP => udp(payload, wol_port, more_fragments),
@@ -181,9 +175,7 @@ fn ipv6(mut p: &[u8], wol_port: u16) -> Result<Parsed> {
     }
     // A payload length of 0 would mean a jumbogram, which needs a hop-by-hop header: with the
     // next headers below it is simply too short.
-    let payload = p
-        .get(..usize::from(u16::from_be_bytes([len0, len1])))
-        .ok_or(Malformed)?;
+    let payload = p.get(..usize::from(u16::from_be_bytes([len0, len1]))).ok_or(Malformed)?;
     // Only these next headers are read; extension headers are not walked.
     match next_header {
         IP_PROTO_TCP => tcp(payload, IpAddr::V6(src.into()), IpAddr::V6(dst.into())),
@@ -196,23 +188,8 @@ fn ipv6(mut p: &[u8], wol_port: u16) -> Result<Parsed> {
 #[inline(always)]
 fn tcp(segment: &[u8], src: IpAddr, dst: IpAddr) -> Result<Parsed> {
     let mut p = segment;
-    let [
-        sp0,
-        sp1,
-        dp0,
-        dp1,
-        _,
-        _,
-        _,
-        _,
-        _,
-        _,
-        _,
-        _,
-        offset,
-        flags,
-        ..,
-    ] = *take::<TCP_MIN_HEADER_LEN>(&mut p)?;
+    let [sp0, sp1, dp0, dp1, _, _, _, _, _, _, _, _, offset, flags, ..] =
+        *take::<TCP_MIN_HEADER_LEN>(&mut p)?;
     let header_len = usize::from(offset >> 4) * 4;
     if header_len < TCP_MIN_HEADER_LEN || header_len > segment.len() {
         return Err(Malformed);
@@ -272,20 +249,13 @@ fn neighbor_discovery(mut m: &[u8], hop_limit: u8, src: [u8; 16], dst: [u8; 16])
                 return Err(Malformed);
             }
         }
-        Ok(Parsed::Solicit {
-            src,
-            target,
-            source_lladdr,
-        })
+        Ok(Parsed::Solicit { src, target, source_lladdr })
     } else {
         // A solicited advertisement answers one station, never a group.
         if flags & NA_FLAG_SOLICITED != 0 && Ipv6Addr::from(dst).is_multicast() {
             return Err(Malformed);
         }
-        Ok(Parsed::Advert {
-            target,
-            target_lladdr: lladdr_option(m, ND_OPT_TARGET_LLADDR)?,
-        })
+        Ok(Parsed::Advert { target, target_lladdr: lladdr_option(m, ND_OPT_TARGET_LLADDR)? })
     }
 }
 
@@ -310,9 +280,7 @@ fn from_sleeper_kind(parsed: &Result<Parsed>) -> FromSleeperKind {
         Ok(Parsed::Arp { spa, tpa, .. }) if spa == tpa && *spa != [0; 4] => {
             FromSleeperKind::ArpAnnouncement
         }
-        Ok(Parsed::Arp {
-            op: ARP_REQUEST, ..
-        }) => FromSleeperKind::ArpRequest,
+        Ok(Parsed::Arp { op: ARP_REQUEST, .. }) => FromSleeperKind::ArpRequest,
         Ok(Parsed::Arp { .. }) => FromSleeperKind::ArpReply,
         Ok(Parsed::Solicit { .. }) => FromSleeperKind::NeighborSolicitation,
         Ok(Parsed::Advert { .. }) => FromSleeperKind::NeighborAdvertisement,
@@ -348,11 +316,7 @@ fn resolve(table: &SleeperTable, parsed: Parsed, eth_src: [u8; 6]) -> Classified
                 _ => Classified::Irrelevant,
             }
         }
-        Parsed::Solicit {
-            src,
-            target,
-            source_lladdr,
-        } => match table.by_ipv6(target) {
+        Parsed::Solicit { src, target, source_lladdr } => match table.by_ipv6(target) {
             Some(s) => {
                 let requester_ip = Ipv6Addr::from(src);
                 Classified::NeighborSolicitation {
@@ -365,10 +329,7 @@ fn resolve(table: &SleeperTable, parsed: Parsed, eth_src: [u8; 6]) -> Classified
             }
             None => Classified::Irrelevant,
         },
-        Parsed::Advert {
-            target,
-            target_lladdr,
-        } => {
+        Parsed::Advert { target, target_lladdr } => {
             let by = target_lladdr.unwrap_or(eth_src);
             match table.by_ipv6(target) {
                 Some(s) if s.mac.0 != by => Classified::AddressInUse {
@@ -379,12 +340,7 @@ fn resolve(table: &SleeperTable, parsed: Parsed, eth_src: [u8; 6]) -> Classified
                 _ => Classified::Irrelevant,
             }
         }
-        Parsed::Syn {
-            src,
-            src_port,
-            dst,
-            dst_port,
-        } => {
+        Parsed::Syn { src, src_port, dst, dst_port } => {
             let sleeper = match dst {
                 IpAddr::V4(a) => table.by_ipv4(a.octets()),
                 IpAddr::V6(a) => table.by_ipv6(a.octets()),
@@ -401,9 +357,6 @@ fn resolve(table: &SleeperTable, parsed: Parsed, eth_src: [u8; 6]) -> Classified
                 None => Classified::Irrelevant,
             }
         }
-        Parsed::Magic(m) => Classified::MagicPacket {
-            target: m.target,
-            password: m.password,
-        },
+        Parsed::Magic(m) => Classified::MagicPacket { target: m.target, password: m.password },
     }
 }

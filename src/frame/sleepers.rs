@@ -178,28 +178,19 @@ impl SleeperTable {
 
     #[inline]
     pub(crate) fn by_mac(&self, mac: [u8; 6]) -> Option<&Sleeper> {
-        self.index
-            .by_mac
-            .get(&mac_key(mac))
-            .map(|&slot| &self.sleepers[slot])
+        self.index.by_mac.get(&mac_key(mac)).map(|&slot| &self.sleepers[slot])
     }
 
     #[inline]
     pub(crate) fn by_ipv4(&self, addr: [u8; 4]) -> Option<&Sleeper> {
         let key = u32::from_be_bytes(addr);
-        self.index
-            .by_ipv4
-            .get(&key)
-            .map(|&slot| &self.sleepers[slot])
+        self.index.by_ipv4.get(&key).map(|&slot| &self.sleepers[slot])
     }
 
     #[inline]
     pub(crate) fn by_ipv6(&self, addr: [u8; 16]) -> Option<&Sleeper> {
         let key = u128::from_be_bytes(addr);
-        self.index
-            .by_ipv6
-            .get(&key)
-            .map(|&slot| &self.sleepers[slot])
+        self.index.by_ipv6.get(&key).map(|&slot| &self.sleepers[slot])
     }
 
     /// Points every key of the sleeper at `slot` to it: the last inserted wins.
@@ -279,21 +270,14 @@ mod tests {
         assert_eq!(t.len(), 2);
         assert_eq!(t.get(&NodeId([1; 16])).unwrap().wake_ports, vec![22, 445]);
         assert_eq!(t.find_by_ip(v4(3)).unwrap().id, NodeId([2; 16]));
-        assert_eq!(
-            t.find_by_mac(MacAddr([2, 0, 0, 0, 0, 1])).unwrap().id,
-            NodeId([1; 16])
-        );
+        assert_eq!(t.find_by_mac(MacAddr([2, 0, 0, 0, 0, 1])).unwrap().id, NodeId([1; 16]));
         let ll = IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 2));
         assert_eq!(t.find_by_ip(ll).unwrap().id, NodeId([2; 16]));
 
         let gone = t.remove(&NodeId([1; 16])).unwrap();
         assert_eq!(gone.id, NodeId([1; 16]));
         assert!(t.find_by_ip(v4(1)).is_none());
-        assert_eq!(
-            t.find_by_ip(v4(2)).unwrap().id,
-            NodeId([2; 16]),
-            "moved entry re-indexed"
-        );
+        assert_eq!(t.find_by_ip(v4(2)).unwrap().id, NodeId([2; 16]), "moved entry re-indexed");
         assert!(t.remove(&NodeId([1; 16])).is_none());
         t.clear();
         assert!(t.is_empty() && t.find_by_ip(v4(2)).is_none());
@@ -314,11 +298,7 @@ mod tests {
         let mut t = SleeperTable::new();
         t.insert(sleeper(1, &[5], &[]));
         t.insert(sleeper(2, &[5], &[]));
-        assert_eq!(
-            t.find_by_ip(v4(5)).unwrap().id,
-            NodeId([2; 16]),
-            "last insert wins"
-        );
+        assert_eq!(t.find_by_ip(v4(5)).unwrap().id, NodeId([2; 16]), "last insert wins");
         t.remove(&NodeId([2; 16]));
         assert_eq!(t.find_by_ip(v4(5)).unwrap().id, NodeId([1; 16]));
     }

@@ -17,7 +17,7 @@ use crate::wol::{self, MagicPacket};
 const WOL_PORT: u16 = wol::DEFAULT_WOL_PORT;
 
 // Sleeper A, sleeper B, and C, an ordinary awake host. The fuzz target uses the same table, so
-// the seed frames written by `write_fuzz_seeds` reach the deep paths.
+// the seed frames in `fuzz/seeds/` (see `fuzz_seeds_match_the_test_frames`) reach the deep paths.
 const A_ID: NodeId = NodeId([0xA; 16]);
 const A_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x0A]);
 const A_V4: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 10);
@@ -39,13 +39,7 @@ fn table() -> SleeperTable {
             ipv6: vec![A_LL, A_GUA],
             wake_ports: vec![3389, 22, 445],
         },
-        Sleeper {
-            id: B_ID,
-            mac: B_MAC,
-            ipv4: vec![B_V4],
-            ipv6: vec![],
-            wake_ports: vec![],
-        },
+        Sleeper { id: B_ID, mac: B_MAC, ipv4: vec![B_V4], ipv6: vec![], wake_ports: vec![] },
     ]
     .into_iter()
     .collect()
@@ -64,35 +58,17 @@ fn ethernet(dst: MacAddr, src: MacAddr, ethertype: u16, payload: &[u8]) -> Vec<u
 }
 
 fn with_vlan(frame: &[u8], vid: u16) -> Vec<u8> {
-    [
-        &frame[..12],
-        &[0x81, 0x00],
-        &vid.to_be_bytes(),
-        &frame[12..],
-    ]
-    .concat()
+    [&frame[..12], &[0x81, 0x00], &vid.to_be_bytes(), &frame[12..]].concat()
 }
 
 fn arp_packet(op: u16, sha: MacAddr, spa: Ipv4Addr, tha: MacAddr, tpa: Ipv4Addr) -> Vec<u8> {
-    [
-        &[0, 1, 8, 0, 6, 4][..],
-        &op.to_be_bytes(),
-        &sha.0,
-        &spa.octets(),
-        &tha.0,
-        &tpa.octets(),
-    ]
-    .concat()
+    [&[0, 1, 8, 0, 6, 4][..], &op.to_be_bytes(), &sha.0, &spa.octets(), &tha.0, &tpa.octets()]
+        .concat()
 }
 
 fn arp_frame(op: u16, sha: MacAddr, spa: Ipv4Addr, tpa: Ipv4Addr) -> Vec<u8> {
     let dst = if op == 1 { MacAddr::BROADCAST } else { A_MAC };
-    ethernet(
-        dst,
-        sha,
-        0x0806,
-        &arp_packet(op, sha, spa, MacAddr::ZERO, tpa),
-    )
+    ethernet(dst, sha, 0x0806, &arp_packet(op, sha, spa, MacAddr::ZERO, tpa))
 }
 
 /// An IPv4 header (no options unless `options`), `frag` = flags and offset field.
@@ -129,14 +105,8 @@ fn tcp(src_port: u16, dst_port: u16, flags: u8) -> Vec<u8> {
 
 fn udp(src_port: u16, dst_port: u16, payload: &[u8]) -> Vec<u8> {
     let len = (8 + payload.len()) as u16;
-    [
-        &src_port.to_be_bytes()[..],
-        &dst_port.to_be_bytes(),
-        &len.to_be_bytes(),
-        &[0, 0],
-        payload,
-    ]
-    .concat()
+    [&src_port.to_be_bytes()[..], &dst_port.to_be_bytes(), &len.to_be_bytes(), &[0, 0], payload]
+        .concat()
 }
 
 fn ipv6(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, hop_limit: u8, payload: &[u8]) -> Vec<u8> {
@@ -162,12 +132,7 @@ fn syn4(src: Ipv4Addr, dst: Ipv4Addr, dst_port: u16, flags: u8) -> Vec<u8> {
 }
 
 fn syn6(src: Ipv6Addr, dst: Ipv6Addr, dst_port: u16) -> Vec<u8> {
-    ethernet(
-        A_MAC,
-        C_MAC,
-        0x86DD,
-        &ipv6(src, dst, 6, 64, &tcp(50000, dst_port, SYN)),
-    )
+    ethernet(A_MAC, C_MAC, 0x86DD, &ipv6(src, dst, 6, 64, &tcp(50000, dst_port, SYN)))
 }
 
 /// A neighbour solicitation with a correct checksum; `options` follow the target.
@@ -180,20 +145,10 @@ fn ns_frame(
     code: u8,
     options: &[u8],
 ) -> Vec<u8> {
-    let mut m = [
-        &[135, code, 0, 0, 0, 0, 0, 0][..],
-        &target.octets(),
-        options,
-    ]
-    .concat();
+    let mut m = [&[135, code, 0, 0, 0, 0, 0, 0][..], &target.octets(), options].concat();
     let sum = checksum::ipv6_upper_layer(src, dst, 58, &m);
     m[2..4].copy_from_slice(&sum.to_be_bytes());
-    ethernet(
-        ipv6_multicast_mac(dst),
-        eth_src,
-        0x86DD,
-        &ipv6(src, dst, 58, hop, &m),
-    )
+    ethernet(ipv6_multicast_mac(dst), eth_src, 0x86DD, &ipv6(src, dst, 58, hop, &m))
 }
 
 fn slla(mac: MacAddr) -> Vec<u8> {
@@ -202,27 +157,14 @@ fn slla(mac: MacAddr) -> Vec<u8> {
 
 fn magic_udp4(p: &MagicPacket, port: u16) -> Vec<u8> {
     let (payload, len) = p.payload();
-    let ip = ipv4(
-        C_V4,
-        Ipv4Addr::BROADCAST,
-        17,
-        0,
-        &[],
-        &udp(40000, port, &payload[..len]),
-    );
+    let ip = ipv4(C_V4, Ipv4Addr::BROADCAST, 17, 0, &[], &udp(40000, port, &payload[..len]));
     ethernet(MacAddr::BROADCAST, C_MAC, 0x0800, &ip)
 }
 
 fn magic_udp6(p: &MagicPacket) -> Vec<u8> {
     let (payload, len) = p.payload();
     let all_nodes = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
-    let ip = ipv6(
-        C_LL,
-        all_nodes,
-        17,
-        64,
-        &udp(40000, WOL_PORT, &payload[..len]),
-    );
+    let ip = ipv6(C_LL, all_nodes, 17, 64, &udp(40000, WOL_PORT, &payload[..len]));
     ethernet(ipv6_multicast_mac(all_nodes), C_MAC, 0x86DD, &ip)
 }
 
@@ -269,28 +211,18 @@ fn arp_probe_is_flagged() {
 #[test]
 fn arp_reply_to_a_sleeper_address_is_irrelevant() {
     // A reply *to* the sleeper's address (tpa) says nothing about it.
-    assert_eq!(
-        classify(&arp_frame(2, C_MAC, C_V4, A_V4)),
-        Classified::Irrelevant
-    );
+    assert_eq!(classify(&arp_frame(2, C_MAC, C_V4, A_V4)), Classified::Irrelevant);
 }
 
 #[test]
 fn someone_else_using_a_sleeper_address() {
-    let in_use = Classified::AddressInUse {
-        sleeper: A_ID,
-        addr: IpAddr::V4(A_V4),
-        by: C_MAC,
-    };
+    let in_use = Classified::AddressInUse { sleeper: A_ID, addr: IpAddr::V4(A_V4), by: C_MAC };
     assert_eq!(classify(gratuitous_arp(C_MAC, A_V4).as_slice()), in_use);
     assert_eq!(
         classify(arp_reply(C_MAC, A_V4, MacAddr([2, 0, 0, 0, 0, 0x99]), C_V4).as_slice()),
         in_use
     );
-    assert_eq!(
-        classify(&arp_frame(1, C_MAC, A_V4, Ipv4Addr::new(10, 0, 0, 1))),
-        in_use
-    );
+    assert_eq!(classify(&arp_frame(1, C_MAC, A_V4, Ipv4Addr::new(10, 0, 0, 1))), in_use);
     // Another proxy answering with the sleeper's own MAC in the ARP payload is no conflict.
     let mut f = arp_reply(A_MAC, A_V4, C_MAC, C_V4).as_slice().to_vec();
     f[6..12].copy_from_slice(&MacAddr([2, 0, 0, 0, 0, 0x77]).0);
@@ -301,15 +233,9 @@ fn someone_else_using_a_sleeper_address() {
 fn arp_other_than_ethernet_ipv4_or_request_reply_is_irrelevant() {
     let mut p = arp_packet(1, C_MAC, C_V4, MacAddr::ZERO, A_V4);
     p[1] = 6; // IEEE 802 hardware type
-    assert_eq!(
-        classify(&ethernet(MacAddr::BROADCAST, C_MAC, 0x0806, &p)),
-        Classified::Irrelevant
-    );
+    assert_eq!(classify(&ethernet(MacAddr::BROADCAST, C_MAC, 0x0806, &p)), Classified::Irrelevant);
     let p = arp_packet(8, C_MAC, C_V4, MacAddr::ZERO, A_V4); // InARP request
-    assert_eq!(
-        classify(&ethernet(MacAddr::BROADCAST, C_MAC, 0x0806, &p)),
-        Classified::Irrelevant
-    );
+    assert_eq!(classify(&ethernet(MacAddr::BROADCAST, C_MAC, 0x0806, &p)), Classified::Irrelevant);
 }
 
 #[test]
@@ -324,15 +250,7 @@ fn truncated_arp_is_malformed() {
 #[test]
 fn neighbor_solicitation_for_a_sleeper() {
     let group = solicited_node(A_GUA);
-    let f = ns_frame(
-        C_MAC,
-        C_LL,
-        group,
-        A_GUA,
-        255,
-        0,
-        &slla(MacAddr([2, 0, 0, 0, 0, 0x55])),
-    );
+    let f = ns_frame(C_MAC, C_LL, group, A_GUA, 255, 0, &slla(MacAddr([2, 0, 0, 0, 0, 0x55])));
     assert_eq!(
         classify(&f),
         Classified::NeighborSolicitation {
@@ -347,22 +265,10 @@ fn neighbor_solicitation_for_a_sleeper() {
     let f = ns_frame(C_MAC, C_LL, A_LL, A_LL, 255, 0, &[]);
     assert!(matches!(
         classify(&f),
-        Classified::NeighborSolicitation {
-            requester_mac: C_MAC,
-            target: A_LL,
-            dad: false,
-            ..
-        }
+        Classified::NeighborSolicitation { requester_mac: C_MAC, target: A_LL, dad: false, .. }
     ));
-    let f = ns_frame(
-        C_MAC,
-        C_LL,
-        group,
-        Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0x99),
-        255,
-        0,
-        &[],
-    );
+    let f =
+        ns_frame(C_MAC, C_LL, group, Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0x99), 255, 0, &[]);
     assert_eq!(classify(&f), Classified::Irrelevant);
 }
 
@@ -384,56 +290,26 @@ fn dad_solicitation_is_flagged() {
 fn neighbor_discovery_traps() {
     let group = solicited_node(A_LL);
     // RFC 4861 §7.1.1: hop limit other than 255 or a non-zero code: discard.
-    assert_eq!(
-        classify(&ns_frame(C_MAC, C_LL, group, A_LL, 254, 0, &[])),
-        Classified::Irrelevant
-    );
-    assert_eq!(
-        classify(&ns_frame(C_MAC, C_LL, group, A_LL, 255, 1, &[])),
-        Classified::Irrelevant
-    );
+    assert_eq!(classify(&ns_frame(C_MAC, C_LL, group, A_LL, 254, 0, &[])), Classified::Irrelevant);
+    assert_eq!(classify(&ns_frame(C_MAC, C_LL, group, A_LL, 255, 1, &[])), Classified::Irrelevant);
     // Inconsistent: zero-length option, option past the end, DAD with a source option, DAD not to
     // the solicited-node group, multicast target, message shorter than 24 bytes.
     for f in [
         ns_frame(C_MAC, C_LL, group, A_LL, 255, 0, &[1, 0, 0, 0, 0, 0, 0, 0]),
         ns_frame(C_MAC, C_LL, group, A_LL, 255, 0, &[1, 2, 0, 0, 0, 0, 0, 0]),
-        ns_frame(
-            C_MAC,
-            Ipv6Addr::UNSPECIFIED,
-            group,
-            A_LL,
-            255,
-            0,
-            &slla(C_MAC),
-        ),
+        ns_frame(C_MAC, Ipv6Addr::UNSPECIFIED, group, A_LL, 255, 0, &slla(C_MAC)),
         ns_frame(C_MAC, Ipv6Addr::UNSPECIFIED, A_LL, A_LL, 255, 0, &[]),
         ns_frame(C_MAC, C_LL, group, group, 255, 0, &[]),
     ] {
         assert_eq!(classify(&f), Classified::Malformed);
     }
-    let short = ipv6(
-        C_LL,
-        group,
-        58,
-        255,
-        &[135, 0, 0, 0, 0, 0, 0, 0, 0xfe, 0x80],
-    );
-    assert_eq!(
-        classify(&ethernet(C_MAC, C_MAC, 0x86DD, &short)),
-        Classified::Malformed
-    );
+    let short = ipv6(C_LL, group, 58, 255, &[135, 0, 0, 0, 0, 0, 0, 0, 0xfe, 0x80]);
+    assert_eq!(classify(&ethernet(C_MAC, C_MAC, 0x86DD, &short)), Classified::Malformed);
     // An unknown option is skipped; a later source option is still found.
-    let opts = [
-        &[14, 1, 0, 0, 0, 0, 0, 0][..],
-        &slla(MacAddr([2, 0, 0, 0, 0, 0x56])),
-    ]
-    .concat();
+    let opts = [&[14, 1, 0, 0, 0, 0, 0, 0][..], &slla(MacAddr([2, 0, 0, 0, 0, 0x56]))].concat();
     assert!(matches!(
         classify(&ns_frame(C_MAC, C_LL, group, A_LL, 255, 0, &opts)),
-        Classified::NeighborSolicitation {
-            requester_mac: MacAddr([2, 0, 0, 0, 0, 0x56]),
-            ..
-        }
+        Classified::NeighborSolicitation { requester_mac: MacAddr([2, 0, 0, 0, 0, 0x56]), .. }
     ));
 }
 
@@ -454,18 +330,11 @@ fn advertisement_for_a_sleeper_address() {
         A_LL,
         A_GUA,
         C_MAC,
-        NaFlags {
-            solicited: true,
-            override_: true,
-        },
+        NaFlags { solicited: true, override_: true },
     );
     assert_eq!(
         classify(f.as_slice()),
-        Classified::AddressInUse {
-            sleeper: A_ID,
-            addr: IpAddr::V6(A_GUA),
-            by: C_MAC
-        }
+        Classified::AddressInUse { sleeper: A_ID, addr: IpAddr::V6(A_GUA), by: C_MAC }
     );
     // Another proxy advertising the sleeper's own MAC: no conflict.
     let f = neighbor_advertisement(C_MAC, C_LL, A_MAC, A_LL, A_GUA, A_MAC, NaFlags::default());
@@ -479,10 +348,7 @@ fn advertisement_for_a_sleeper_address() {
         all_nodes,
         A_GUA,
         C_MAC,
-        NaFlags {
-            solicited: true,
-            override_: false,
-        },
+        NaFlags { solicited: true, override_: false },
     );
     assert_eq!(classify(f.as_slice()), Classified::Malformed);
 }
@@ -502,17 +368,10 @@ fn syn_to_a_sleeper() {
             wake: true
         }
     );
-    assert!(matches!(
-        classify(&syn4(C_V4, A_V4, 80, SYN)),
-        Classified::TcpSyn { wake: false, .. }
-    ));
+    assert!(matches!(classify(&syn4(C_V4, A_V4, 80, SYN)), Classified::TcpSyn { wake: false, .. }));
     assert!(matches!(
         classify(&syn4(C_V4, B_V4, 22, SYN)),
-        Classified::TcpSyn {
-            sleeper: B_ID,
-            wake: false,
-            ..
-        }
+        Classified::TcpSyn { sleeper: B_ID, wake: false, .. }
     ));
     assert_eq!(
         classify(&syn6(C_LL, A_GUA, 3389)),
@@ -526,36 +385,21 @@ fn syn_to_a_sleeper() {
         }
     );
     // SYN with ECN flags (ECE, CWR) is still a connection attempt.
-    assert!(matches!(
-        classify(&syn4(C_V4, A_V4, 445, SYN | 0xC0)),
-        Classified::TcpSyn { .. }
-    ));
+    assert!(matches!(classify(&syn4(C_V4, A_V4, 445, SYN | 0xC0)), Classified::TcpSyn { .. }));
 }
 
 #[test]
 fn tcp_traps() {
-    assert_eq!(
-        classify(&syn4(C_V4, A_V4, 445, SYN | ACK)),
-        Classified::Irrelevant
-    );
-    assert_eq!(
-        classify(&syn4(C_V4, A_V4, 445, SYN | RST)),
-        Classified::Irrelevant
-    );
-    assert_eq!(
-        classify(&syn4(C_V4, A_V4, 445, ACK)),
-        Classified::Irrelevant
-    );
+    assert_eq!(classify(&syn4(C_V4, A_V4, 445, SYN | ACK)), Classified::Irrelevant);
+    assert_eq!(classify(&syn4(C_V4, A_V4, 445, SYN | RST)), Classified::Irrelevant);
+    assert_eq!(classify(&syn4(C_V4, A_V4, 445, ACK)), Classified::Irrelevant);
     assert_eq!(
         classify(&syn4(C_V4, Ipv4Addr::new(10, 0, 0, 99), 445, SYN)),
         Classified::Irrelevant
     );
     // A later fragment whose payload happens to look like a SYN.
     let ip = ipv4(C_V4, A_V4, 6, 0x0010, &[], &tcp(50000, 445, SYN));
-    assert_eq!(
-        classify(&ethernet(A_MAC, C_MAC, 0x0800, &ip)),
-        Classified::Irrelevant
-    );
+    assert_eq!(classify(&ethernet(A_MAC, C_MAC, 0x0800, &ip)), Classified::Irrelevant);
     // The first fragment of several carries the header: still a SYN.
     let ip = ipv4(C_V4, A_V4, 6, 0x2000, &[], &tcp(50000, 445, SYN));
     assert!(matches!(
@@ -580,26 +424,10 @@ fn inconsistent_ip_and_tcp_headers_are_malformed() {
     };
     assert_eq!(patch(14, 0x44), Classified::Malformed, "IHL 4");
     assert_eq!(patch(14, 0x55), Classified::Malformed, "version 5");
-    assert_eq!(
-        patch(14, 0x4F),
-        Classified::Malformed,
-        "IHL past the datagram"
-    );
-    assert_eq!(
-        patch(17, 200),
-        Classified::Malformed,
-        "total length past the frame"
-    );
-    assert_eq!(
-        patch(17, 19),
-        Classified::Malformed,
-        "total length below the header"
-    );
-    assert_eq!(
-        patch(14 + 20 + 12, 0x40),
-        Classified::Malformed,
-        "TCP data offset 4"
-    );
+    assert_eq!(patch(14, 0x4F), Classified::Malformed, "IHL past the datagram");
+    assert_eq!(patch(17, 200), Classified::Malformed, "total length past the frame");
+    assert_eq!(patch(17, 19), Classified::Malformed, "total length below the header");
+    assert_eq!(patch(14 + 20 + 12, 0x40), Classified::Malformed, "TCP data offset 4");
     assert_eq!(
         patch(14 + 20 + 12, 0xF0),
         Classified::Malformed,
@@ -610,29 +438,12 @@ fn inconsistent_ip_and_tcp_headers_are_malformed() {
 #[test]
 fn vlan_tag_is_skipped() {
     let f = with_vlan(&syn4(C_V4, A_V4, 445, SYN), 42);
-    assert!(matches!(
-        classify(&f),
-        Classified::TcpSyn {
-            sleeper: A_ID,
-            wake: true,
-            ..
-        }
-    ));
+    assert!(matches!(classify(&f), Classified::TcpSyn { sleeper: A_ID, wake: true, .. }));
     let f = with_vlan(&arp_frame(1, C_MAC, C_V4, A_V4), 7);
-    assert!(matches!(
-        classify(&f),
-        Classified::ArpRequest { sleeper: A_ID, .. }
-    ));
+    assert!(matches!(classify(&f), Classified::ArpRequest { sleeper: A_ID, .. }));
     let f = with_vlan(dad_probe(C_MAC, A_LL).as_slice(), 7);
-    assert!(matches!(
-        classify(&f),
-        Classified::NeighborSolicitation { dad: true, .. }
-    ));
-    assert_eq!(
-        classify(&with_vlan(&[0; 12], 1)),
-        Classified::Malformed,
-        "tag, then nothing"
-    );
+    assert!(matches!(classify(&f), Classified::NeighborSolicitation { dad: true, .. }));
+    assert_eq!(classify(&with_vlan(&[0; 12], 1)), Classified::Malformed, "tag, then nothing");
 }
 
 // ---- magic packets ----
@@ -640,31 +451,19 @@ fn vlan_tag_is_skipped() {
 #[test]
 fn magic_packets_in_every_carrier() {
     let plain = MagicPacket::new(A_MAC);
-    let with_pw = MagicPacket {
-        target: B_MAC,
-        password: Some(wol::SecureOn::Six([1, 2, 3, 4, 5, 6])),
-    };
+    let with_pw =
+        MagicPacket { target: B_MAC, password: Some(wol::SecureOn::Six([1, 2, 3, 4, 5, 6])) };
     for p in [plain, with_pw] {
-        let want = Classified::MagicPacket {
-            target: p.target,
-            password: p.password,
-        };
+        let want = Classified::MagicPacket { target: p.target, password: p.password };
         assert_eq!(classify(&magic_ether(&p)), want);
         assert_eq!(classify(&magic_udp4(&p, WOL_PORT)), want);
         assert_eq!(classify(&magic_udp6(&p)), want);
         assert_eq!(classify(&with_vlan(&magic_udp4(&p, WOL_PORT), 3)), want);
     }
-    assert_eq!(
-        classify(&magic_udp4(&plain, 7)),
-        Classified::Irrelevant,
-        "not the WoL port"
-    );
+    assert_eq!(classify(&magic_udp4(&plain, 7)), Classified::Irrelevant, "not the WoL port");
     assert_eq!(
         super::classify(&table(), &magic_udp4(&plain, 7), 7),
-        Classified::MagicPacket {
-            target: A_MAC,
-            password: None
-        }
+        Classified::MagicPacket { target: A_MAC, password: None }
     );
 }
 
@@ -672,10 +471,7 @@ fn magic_packets_in_every_carrier() {
 fn magic_packet_traps() {
     // UDP to the port without a magic packet: the discard service, not an error.
     let ip = ipv4(C_V4, A_V4, 17, 0, &[], &udp(1, WOL_PORT, b"hello"));
-    assert_eq!(
-        classify(&ethernet(A_MAC, C_MAC, 0x0800, &ip)),
-        Classified::Irrelevant
-    );
+    assert_eq!(classify(&ethernet(A_MAC, C_MAC, 0x0800, &ip)), Classified::Irrelevant);
     // EtherType 0x0842 promises one.
     assert_eq!(
         classify(&ethernet(MacAddr::BROADCAST, C_MAC, 0x0842, &[0xFF; 40])),
@@ -696,18 +492,9 @@ fn magic_packet_traps() {
 
 #[test]
 fn frames_from_a_sleeper() {
-    let from_a = |what| Classified::FromSleeper {
-        sleeper: A_ID,
-        what,
-    };
-    assert_eq!(
-        classify(&arp_frame(1, A_MAC, A_V4, C_V4)),
-        from_a(FromSleeperKind::ArpRequest)
-    );
-    assert_eq!(
-        classify(arp_probe(A_MAC, A_V4).as_slice()),
-        from_a(FromSleeperKind::ArpRequest)
-    );
+    let from_a = |what| Classified::FromSleeper { sleeper: A_ID, what };
+    assert_eq!(classify(&arp_frame(1, A_MAC, A_V4, C_V4)), from_a(FromSleeperKind::ArpRequest));
+    assert_eq!(classify(arp_probe(A_MAC, A_V4).as_slice()), from_a(FromSleeperKind::ArpRequest));
     assert_eq!(
         classify(gratuitous_arp(A_MAC, A_V4).as_slice()),
         from_a(FromSleeperKind::ArpAnnouncement)
@@ -731,15 +518,9 @@ fn frames_from_a_sleeper() {
         C_LL,
         A_LL,
         A_MAC,
-        NaFlags {
-            solicited: true,
-            override_: false,
-        },
+        NaFlags { solicited: true, override_: false },
     );
-    assert_eq!(
-        classify(na.as_slice()),
-        from_a(FromSleeperKind::NeighborAdvertisement)
-    );
+    assert_eq!(classify(na.as_slice()), from_a(FromSleeperKind::NeighborAdvertisement));
     assert_eq!(
         classify(unsolicited_na(A_MAC, A_GUA).as_slice()),
         from_a(FromSleeperKind::NeighborAdvertisement)
@@ -751,30 +532,16 @@ fn frames_from_a_sleeper() {
         MacAddr([1, 0, 0x5e, 0, 0, 0xfb]),
         A_MAC,
         0x0800,
-        &ipv4(
-            A_V4,
-            Ipv4Addr::new(224, 0, 0, 251),
-            17,
-            0,
-            &[],
-            &udp(5353, 5353, &[0; 12]),
-        ),
+        &ipv4(A_V4, Ipv4Addr::new(224, 0, 0, 251), 17, 0, &[], &udp(5353, 5353, &[0; 12])),
     );
     assert_eq!(classify(&mdns), from_a(FromSleeperKind::Other));
     mdns.truncate(30);
-    assert_eq!(
-        classify(&mdns),
-        from_a(FromSleeperKind::Other),
-        "even malformed"
-    );
+    assert_eq!(classify(&mdns), from_a(FromSleeperKind::Other), "even malformed");
     let mut magic = magic_ether(&MagicPacket::new(B_MAC));
     magic[6..12].copy_from_slice(&B_MAC.0);
     assert_eq!(
         classify(&magic),
-        Classified::FromSleeper {
-            sleeper: B_ID,
-            what: FromSleeperKind::Other
-        }
+        Classified::FromSleeper { sleeper: B_ID, what: FromSleeperKind::Other }
     );
 }
 
@@ -787,21 +554,12 @@ fn irrelevant_traffic() {
         syn4(C_V4, Ipv4Addr::new(10, 0, 0, 1), 80, ACK),
         ethernet(A_MAC, C_MAC, 0x88CC, &[0; 40]), // LLDP
         ethernet(A_MAC, C_MAC, 0x0040, &[0; 40]), // 802.3 length field
-        ethernet(
-            A_MAC,
-            C_MAC,
-            0x0800,
-            &ipv4(C_V4, A_V4, 1, 0, &[], &[8, 0, 0, 0]),
-        ), // ICMP echo
+        ethernet(A_MAC, C_MAC, 0x0800, &ipv4(C_V4, A_V4, 1, 0, &[], &[8, 0, 0, 0])), // ICMP echo
         vec![0; 13],
         vec![],
     ];
     for f in frames {
-        assert_eq!(
-            super::classify(&t, &f, WOL_PORT),
-            Classified::Irrelevant,
-            "{f:02x?}"
-        );
+        assert_eq!(super::classify(&t, &f, WOL_PORT), Classified::Irrelevant, "{f:02x?}");
     }
     assert_eq!(
         super::classify(&SleeperTable::new(), &syn4(C_V4, A_V4, 445, SYN), WOL_PORT),
@@ -817,16 +575,8 @@ pub(super) fn seed_frames() -> Vec<(&'static str, Vec<u8>, usize)> {
     vec![
         ("arp_request", arp_frame(1, C_MAC, C_V4, A_V4), 42),
         ("arp_probe", arp_probe(C_MAC, A_V4).as_slice().to_vec(), 42),
-        (
-            "arp_announcement_conflict",
-            gratuitous_arp(C_MAC, A_V4).as_slice().to_vec(),
-            42,
-        ),
-        (
-            "arp_from_sleeper",
-            arp_reply(A_MAC, A_V4, C_MAC, C_V4).as_slice().to_vec(),
-            42,
-        ),
+        ("arp_announcement_conflict", gratuitous_arp(C_MAC, A_V4).as_slice().to_vec(), 42),
+        ("arp_from_sleeper", arp_reply(A_MAC, A_V4, C_MAC, C_V4).as_slice().to_vec(), 42),
         ("ns", ns, ns_len),
         ("ns_dad", dad_probe(C_MAC, A_LL).as_slice().to_vec(), 78),
         (
@@ -837,11 +587,7 @@ pub(super) fn seed_frames() -> Vec<(&'static str, Vec<u8>, usize)> {
             86,
         ),
         ("tcpv4_syn", syn4(C_V4, A_V4, 445, SYN), 54),
-        (
-            "tcpv4_syn_vlan",
-            with_vlan(&syn4(C_V4, A_V4, 445, SYN), 5),
-            58,
-        ),
+        ("tcpv4_syn_vlan", with_vlan(&syn4(C_V4, A_V4, 445, SYN), 5), 58),
         (
             "tcpv4_syn_options",
             ethernet(
@@ -855,11 +601,7 @@ pub(super) fn seed_frames() -> Vec<(&'static str, Vec<u8>, usize)> {
         ("tcpv6_syn", syn6(C_LL, A_GUA, 22), 74),
         ("tcpv4_ack", syn4(C_V4, A_V4, 445, ACK), 54),
         ("wol_ether", magic_ether(&MagicPacket::new(A_MAC)), 116),
-        (
-            "wol_udp4",
-            magic_udp4(&MagicPacket::new(A_MAC), WOL_PORT),
-            144,
-        ),
+        ("wol_udp4", magic_udp4(&MagicPacket::new(A_MAC), WOL_PORT), 144),
         (
             "wol_udp6_password",
             magic_udp6(&MagicPacket {
@@ -896,45 +638,51 @@ fn every_truncation_is_malformed_or_irrelevant() {
     }
 }
 
-/// Writes `fuzz/seeds/*/` seeds: `cargo test --lib write_fuzz_seeds -- --ignored`.
-#[test]
-#[ignore = "writes files"]
-fn write_fuzz_seeds() {
+/// The fuzz seeds in `fuzz/seeds/*/`, by file name.
+fn fuzz_seeds() -> Vec<(std::path::PathBuf, Vec<u8>)> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
-    let classify_dir = root.join("frame_classify");
-    std::fs::create_dir_all(&classify_dir).unwrap();
-    for (name, frame, _) in seed_frames() {
-        std::fs::write(classify_dir.join(format!("{name}.bin")), frame).unwrap();
-    }
-    let wol_dir = root.join("wol_find");
-    std::fs::create_dir_all(&wol_dir).unwrap();
+    let mut out: Vec<(std::path::PathBuf, Vec<u8>)> = seed_frames()
+        .into_iter()
+        .map(|(name, frame, _)| (root.join(format!("frame_classify/{name}.bin")), frame.to_vec()))
+        .collect();
     for (name, p) in [
         ("plain", MagicPacket::new(A_MAC)),
         (
             "password4",
-            MagicPacket {
-                target: A_MAC,
-                password: Some(wol::SecureOn::Four([1, 2, 3, 4])),
-            },
+            MagicPacket { target: A_MAC, password: Some(wol::SecureOn::Four([1, 2, 3, 4])) },
         ),
         (
             "password6",
-            MagicPacket {
-                target: A_MAC,
-                password: Some(wol::SecureOn::Six([1, 2, 3, 4, 5, 6])),
-            },
+            MagicPacket { target: A_MAC, password: Some(wol::SecureOn::Six([1, 2, 3, 4, 5, 6])) },
         ),
     ] {
         let (b, n) = p.payload();
-        std::fs::write(wol_dir.join(format!("{name}.bin")), &b[..n]).unwrap();
+        out.push((root.join(format!("wol_find/{name}.bin")), b[..n].to_vec()));
     }
     let mut long_sync = vec![0x11, 0xFF, 0xFF];
-    long_sync.extend(
-        MagicPacket::new(MacAddr([0xFF, 0, 1, 2, 3, 0xFF]))
-            .payload()
-            .0,
-    );
-    std::fs::write(wol_dir.join("long_sync_group_mac.bin"), long_sync).unwrap();
+    long_sync.extend(MagicPacket::new(MacAddr([0xFF, 0, 1, 2, 3, 0xFF])).payload().0);
+    out.push((root.join("wol_find/long_sync_group_mac.bin"), long_sync));
+    out
+}
+
+/// The fuzz seeds on disk are the frames these tests use. After changing `seed_frames`,
+/// rewrite them with `WAKEPROXY_BLESS_SEEDS=1 cargo test --lib fuzz_seeds`.
+#[test]
+fn fuzz_seeds_match_the_test_frames() {
+    let bless = std::env::var_os("WAKEPROXY_BLESS_SEEDS").is_some();
+    for (path, bytes) in fuzz_seeds() {
+        if bless {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &bytes).unwrap();
+        }
+        let on_disk = std::fs::read(&path).unwrap_or_default();
+        assert_eq!(
+            on_disk,
+            bytes,
+            "{} is stale: rerun with WAKEPROXY_BLESS_SEEDS=1",
+            path.display()
+        );
+    }
 }
 
 proptest! {
@@ -983,11 +731,7 @@ fn arp_reply_field_by_field() {
     assert_eq!(&b[0..6], &C_MAC.0, "Ethernet destination");
     assert_eq!(&b[6..12], &A_MAC.0, "Ethernet source");
     assert_eq!(&b[12..14], &[0x08, 0x06]);
-    assert_eq!(
-        &b[14..22],
-        &[0, 1, 0x08, 0, 6, 4, 0, 2],
-        "htype, ptype, hlen, plen, op"
-    );
+    assert_eq!(&b[14..22], &[0, 1, 0x08, 0, 6, 4, 0, 2], "htype, ptype, hlen, plen, op");
     assert_eq!(&b[22..28], &A_MAC.0, "sha");
     assert_eq!(&b[28..32], &A_V4.octets(), "spa");
     assert_eq!(&b[32..38], &C_MAC.0, "tha");
@@ -1006,10 +750,9 @@ fn arp_reply_field_by_field() {
 
 #[test]
 fn announcement_and_probe_layout() {
-    for (f, spa) in [
-        (gratuitous_arp(C_MAC, C_V4), C_V4),
-        (arp_probe(C_MAC, C_V4), Ipv4Addr::UNSPECIFIED),
-    ] {
+    for (f, spa) in
+        [(gratuitous_arp(C_MAC, C_V4), C_V4), (arp_probe(C_MAC, C_V4), Ipv4Addr::UNSPECIFIED)]
+    {
         let eth = EthernetPacket::new(f.as_slice()).unwrap();
         assert_eq!(eth.get_destination().octets(), MacAddr::BROADCAST.0);
         assert_eq!(eth.get_source().octets(), C_MAC.0);
@@ -1034,20 +777,13 @@ fn nd_message(f: &FrameBuf, src: Ipv6Addr, dst: Ipv6Addr) -> Vec<u8> {
     assert_eq!(ip.get_destination(), dst);
     assert_eq!(usize::from(ip.get_payload_length()), ip.payload().len());
     let icmp = Icmpv6Packet::new(ip.payload()).unwrap();
-    assert_eq!(
-        icmpv6::checksum(&icmp, &src, &dst),
-        icmp.get_checksum(),
-        "checksum"
-    );
+    assert_eq!(icmpv6::checksum(&icmp, &src, &dst), icmp.get_checksum(), "checksum");
     ip.payload().to_vec()
 }
 
 #[test]
 fn neighbor_advertisement_layout() {
-    let flags = NaFlags {
-        solicited: true,
-        override_: true,
-    };
+    let flags = NaFlags { solicited: true, override_: true };
     let f = neighbor_advertisement(B_MAC, A_LL, C_MAC, C_LL, A_GUA, A_MAC, flags);
     assert_eq!(f.len(), 86);
     let eth = EthernetPacket::new(f.as_slice()).unwrap();
@@ -1084,10 +820,7 @@ fn dad_probe_layout() {
     let ns = NeighborSolicitPacket::new(&m).unwrap();
     assert_eq!(ns.get_icmpv6_type(), Icmpv6Types::NeighborSolicit);
     assert_eq!(ns.get_target_addr(), target);
-    assert!(
-        ns.get_options().is_empty(),
-        "no source link-layer option from ::"
-    );
+    assert!(ns.get_options().is_empty(), "no source link-layer option from ::");
 }
 
 #[test]
@@ -1102,9 +835,5 @@ fn frame_buf_basics() {
 fn classified_stays_small() {
     // Returned per frame; the largest variants (TcpSyn, NeighborSolicitation) hold a NodeId and
     // two addresses.
-    assert!(
-        std::mem::size_of::<Classified>() <= 64,
-        "{}",
-        std::mem::size_of::<Classified>()
-    );
+    assert!(std::mem::size_of::<Classified>() <= 64, "{}", std::mem::size_of::<Classified>());
 }

@@ -226,12 +226,7 @@ impl Node {
                 self.lans[li].next_heartbeat = now;
                 if !self.leaving {
                     let host = self.host_info(li);
-                    self.send(
-                        now,
-                        li,
-                        Destination::Broadcast,
-                        &Message::ResumeNotice(host),
-                    );
+                    self.send(now, li, Destination::Broadcast, &Message::ResumeNotice(host));
                 }
             }
             return;
@@ -328,17 +323,10 @@ impl Node {
             self.lans[li].yielded.insert(claim.sleeper, claimant);
             self.stop_proxy(now, li, claim.sleeper, StopReason::Yielded, false);
         } else {
-            let mac = self.lans[li]
-                .proxied
-                .get(&claim.sleeper)
-                .map(|s| s.mac)
-                .unwrap_or_default();
+            let mac = self.lans[li].proxied.get(&claim.sleeper).map(|s| s.mac).unwrap_or_default();
             let term = self.lans[li].term;
-            let msg = Message::ProxyClaim(ProxyClaim {
-                sleeper: claim.sleeper,
-                sleeper_mac: mac,
-                term,
-            });
+            let msg =
+                Message::ProxyClaim(ProxyClaim { sleeper: claim.sleeper, sleeper_mac: mac, term });
             self.send(now, li, Destination::Broadcast, &msg);
         }
     }
@@ -356,21 +344,12 @@ impl Node {
         match frame::classify(&lan.proxied, bytes, self.cfg.wol_port) {
             Classified::Irrelevant => {}
             Classified::Malformed => self.counters.frames_malformed += 1,
-            Classified::ArpRequest {
-                sleeper,
-                requester_mac,
-                requester_ip,
-                target_ip,
-                ..
-            } => {
+            Classified::ArpRequest { sleeper, requester_mac, requester_ip, target_ip, .. } => {
                 let answer_mac = self.answer_mac(li, &sleeper);
                 let reply = frame::arp_reply(answer_mac, target_ip, requester_mac, requester_ip);
                 self.bump(li, &sleeper, |s| s.arp_answered += 1);
                 self.counters.arp_answered += 1;
-                self.actions.push_back(Action::SendFrame {
-                    iface,
-                    frame: reply,
-                });
+                self.actions.push_back(Action::SendFrame { iface, frame: reply });
             }
             Classified::NeighborSolicitation {
                 sleeper,
@@ -393,24 +372,14 @@ impl Node {
                         requester_ip,
                         target,
                         answer_mac,
-                        NaFlags {
-                            solicited: true,
-                            override_: true,
-                        },
+                        NaFlags { solicited: true, override_: true },
                     )
                 };
                 self.bump(li, &sleeper, |s| s.ns_answered += 1);
                 self.counters.ns_answered += 1;
-                self.actions
-                    .push_back(Action::SendFrame { iface, frame: na });
+                self.actions.push_back(Action::SendFrame { iface, frame: na });
             }
-            Classified::TcpSyn {
-                sleeper,
-                src,
-                dst_port,
-                wake,
-                ..
-            } => {
+            Classified::TcpSyn { sleeper, src, dst_port, wake, .. } => {
                 self.counters.syns_seen += 1;
                 self.bump(li, &sleeper, |s| s.syns_seen += 1);
                 if wake {
@@ -418,10 +387,7 @@ impl Node {
                         Some(s) => (s.mac, s.ipv4.first().copied()),
                         None => return,
                     };
-                    let cause = WakeCause::TcpSyn {
-                        src,
-                        port: dst_port,
-                    };
+                    let cause = WakeCause::TcpSyn { src, port: dst_port };
                     self.start_wake(now, li, mac, unicast, None, cause, Duration::ZERO);
                     self.after_input(now);
                 }
@@ -474,11 +440,7 @@ impl Node {
         let Some(li) = self.lan_index(iface) else {
             return;
         };
-        let Some(id) = self.lans[li]
-            .peers
-            .iter()
-            .find(|p| host_has_ip(&p.host, ip))
-            .map(|p| p.id)
+        let Some(id) = self.lans[li].peers.iter().find(|p| host_has_ip(&p.host, ip)).map(|p| p.id)
         else {
             return;
         };
@@ -529,9 +491,7 @@ impl Node {
                 let next = now + interval - self.jitter(interval / 10);
                 self.lans[li].next_heartbeat = next;
             }
-            self.lans[li]
-                .wake_seen
-                .retain(|_, at| now.saturating_since(*at) < WAKE_SEEN_HOLD);
+            self.lans[li].wake_seen.retain(|_, at| now.saturating_since(*at) < WAKE_SEEN_HOLD);
         }
         self.dues = dues;
         if now >= self.next_prune {
@@ -583,12 +543,7 @@ impl Node {
             lan.dirty = true;
             self.demote(li);
             let host = self.host_info(li);
-            self.send(
-                now,
-                li,
-                Destination::Broadcast,
-                &Message::ResumeNotice(host),
-            );
+            self.send(now, li, Destination::Broadcast, &Message::ResumeNotice(host));
             let hb = self.heartbeat(li);
             self.send(now, li, Destination::Broadcast, &Message::Heartbeat(hb));
             let interval = self.cfg.heartbeat_interval();
@@ -628,10 +583,7 @@ impl Node {
         });
         let wakes = self.wakes.iter().map(|w| w.next_at);
         let grace = (!self.grace_done).then_some(self.listen_until);
-        lans.chain(wakes)
-            .chain(grace)
-            .chain(std::iter::once(self.next_prune))
-            .min()
+        lans.chain(wakes).chain(grace).chain(std::iter::once(self.next_prune)).min()
     }
 
     // ----- internals -------------------------------------------------------------------------
@@ -693,11 +645,7 @@ impl Node {
         self.seq += 1;
         self.recent_sent[self.recent_next] = self.seq;
         self.recent_next = (self.recent_next + 1) % RECENT_SENT;
-        let header = Header {
-            sender: self.cfg.id,
-            seq: self.seq,
-            timestamp_ms: self.unix_ms(now),
-        };
+        let header = Header { sender: self.cfg.id, seq: self.seq, timestamp_ms: self.unix_ms(now) };
         match proto::encode(&self.key, &header, msg, &mut self.buf) {
             Ok(()) => {
                 self.counters.sent += 1;
@@ -717,10 +665,9 @@ impl Node {
     fn answer_mac(&self, li: usize, sleeper: &NodeId) -> MacAddr {
         match self.cfg.proxy_mode {
             ProxyMode::ArpRedirect => self.lans[li].cfg.mac,
-            ProxyMode::MacTakeover => self.lans[li]
-                .proxied
-                .get(sleeper)
-                .map_or(self.lans[li].cfg.mac, |s| s.mac),
+            ProxyMode::MacTakeover => {
+                self.lans[li].proxied.get(sleeper).map_or(self.lans[li].cfg.mac, |s| s.mac)
+            }
         }
     }
 
@@ -762,22 +709,12 @@ impl Node {
             .map(|p| p.candidate())
             .chain(std::iter::once(me))
             .collect();
-        let sleepers: Vec<NodeId> = lan
-            .peers
-            .iter()
-            .filter(|p| p.is_proxiable())
-            .map(|p| p.id)
-            .collect();
+        let sleepers: Vec<NodeId> =
+            lan.peers.iter().filter(|p| p.is_proxiable()).map(|p| p.id).collect();
         let before_manager = lan.outcome.manager;
         let before_guardians = lan.outcome.guardians.clone();
         let mut outcome = std::mem::take(&mut lan.outcome);
-        election::elect_into(
-            &mut lan.scratch,
-            &candidates,
-            &sleepers,
-            guardians,
-            &mut outcome,
-        );
+        election::elect_into(&mut lan.scratch, &candidates, &sleepers, guardians, &mut outcome);
         lan.outcome = outcome;
 
         let role = if lan.outcome.manager == Some(me.id) {
@@ -815,8 +752,7 @@ impl Node {
         let me = self.cfg.id;
         let lan = &mut self.lans[li];
         let peers = &lan.peers;
-        lan.yielded
-            .retain(|_, to| peers.get(to).is_some_and(|p| p.is_candidate()));
+        lan.yielded.retain(|_, to| peers.get(to).is_some_and(|p| p.is_candidate()));
         let want: Vec<NodeId> = lan
             .outcome
             .assignment
@@ -824,12 +760,8 @@ impl Node {
             .filter(|(s, p)| *p == me && !lan.yielded.contains_key(s))
             .map(|(s, _)| *s)
             .collect();
-        let stop: Vec<NodeId> = lan
-            .proxied
-            .iter()
-            .map(|s| s.id)
-            .filter(|id| !want.contains(id))
-            .collect();
+        let stop: Vec<NodeId> =
+            lan.proxied.iter().map(|s| s.id).filter(|id| !want.contains(id)).collect();
         for id in stop {
             let reason = match lan_peer_state(&self.lans[li], &id) {
                 Some((PeerState::Awake | PeerState::Suspect, _)) => StopReason::Woken,
@@ -874,39 +806,23 @@ impl Node {
         lan.proxied.insert(sleeper);
         lan.stats.insert(
             id,
-            ProxyStats {
-                since: now,
-                arp_answered: 0,
-                ns_answered: 0,
-                syns_seen: 0,
-                wakes_sent: 0,
-            },
+            ProxyStats { since: now, arp_answered: 0, ns_answered: 0, syns_seen: 0, wakes_sent: 0 },
         );
         let (iface, term) = (lan.cfg.id, lan.term);
-        let msg = Message::ProxyClaim(ProxyClaim {
-            sleeper: id,
-            sleeper_mac: host.mac,
-            term,
-        });
+        let msg = Message::ProxyClaim(ProxyClaim { sleeper: id, sleeper_mac: host.mac, term });
         self.send(now, li, Destination::Broadcast, &msg);
         // Point every cache on the LAN at the answering MAC now, instead of when entries expire.
         let answer = self.answer_mac(li, &id);
         for p in &host.ipv4 {
             let f = frame::gratuitous_arp(answer, p.addr);
-            self.actions
-                .push_back(Action::SendFrame { iface, frame: f });
+            self.actions.push_back(Action::SendFrame { iface, frame: f });
         }
         for p in &host.ipv6 {
             let f = frame::unsolicited_na(answer, p.addr);
-            self.actions
-                .push_back(Action::SendFrame { iface, frame: f });
+            self.actions.push_back(Action::SendFrame { iface, frame: f });
         }
         self.counters.proxy_started += 1;
-        self.emit(Event::ProxyStarted {
-            iface,
-            sleeper: id,
-            mac: host.mac,
-        });
+        self.emit(Event::ProxyStarted { iface, sleeper: id, mac: host.mac });
     }
 
     /// Stops answering for `id`. `hand_back`: give its addresses back to its own MAC on the LAN
@@ -928,13 +844,11 @@ impl Node {
             let src = self.lans[li].cfg.mac;
             for ip in &s.ipv4 {
                 let f = frame::gratuitous_arp_for(src, s.mac, *ip);
-                self.actions
-                    .push_back(Action::SendFrame { iface, frame: f });
+                self.actions.push_back(Action::SendFrame { iface, frame: f });
             }
             for ip in &s.ipv6 {
                 let f = frame::unsolicited_na_for(src, s.mac, *ip);
-                self.actions
-                    .push_back(Action::SendFrame { iface, frame: f });
+                self.actions.push_back(Action::SendFrame { iface, frame: f });
             }
         }
         let wire_reason = match reason {
@@ -955,12 +869,7 @@ impl Node {
             self.send(now, li, Destination::Broadcast, &msg);
         }
         self.counters.proxy_stopped += 1;
-        self.emit(Event::ProxyStopped {
-            iface,
-            sleeper: id,
-            mac: s.mac,
-            reason,
-        });
+        self.emit(Event::ProxyStopped { iface, sleeper: id, mac: s.mac, reason });
     }
 
     fn release_all(&mut self, now: Instant, li: usize) {
@@ -997,27 +906,15 @@ impl Node {
             .ipv4
             .iter()
             .map(|p| frame::gratuitous_arp(mac, p.addr))
-            .chain(
-                lan.cfg
-                    .ipv6
-                    .iter()
-                    .map(|p| frame::unsolicited_na(mac, p.addr)),
-            )
+            .chain(lan.cfg.ipv6.iter().map(|p| frame::unsolicited_na(mac, p.addr)))
             .collect();
-        self.actions.extend(
-            frames
-                .into_iter()
-                .map(|frame| Action::SendFrame { iface, frame }),
-        );
+        self.actions.extend(frames.into_iter().map(|frame| Action::SendFrame { iface, frame }));
     }
 
     fn update_inhibit(&mut self) {
         let guardian = !self.asleep
             && !self.leaving
-            && self
-                .lans
-                .iter()
-                .any(|l| matches!(l.role, Role::Manager | Role::Guardian));
+            && self.lans.iter().any(|l| matches!(l.role, Role::Manager | Role::Guardian));
         if guardian != self.inhibiting {
             self.inhibiting = guardian;
             self.actions.push_back(Action::InhibitSleep(guardian));

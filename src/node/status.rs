@@ -168,13 +168,7 @@ impl WakeRecord {
 
     pub(crate) fn gave_up(job: &WakeJob, _now: Instant) -> Self {
         let to_packet = job.first_sent.map(|f| f.saturating_since(job.started));
-        Self {
-            mac: job.mac,
-            cause: job.cause,
-            attempts: job.attempts,
-            to_packet,
-            to_awake: None,
-        }
+        Self { mac: job.mac, cause: job.cause, attempts: job.attempts, to_packet, to_awake: None }
     }
 }
 
@@ -276,6 +270,11 @@ impl Node {
     /// This node's role on `iface`.
     pub fn role(&self, iface: IfaceId) -> Option<Role> {
         self.lan_index(iface).map(|li| self.lans[li].role)
+    }
+
+    /// The manager this node sees on `iface` (`None` while it is still listening).
+    pub fn manager(&self, iface: IfaceId) -> Option<NodeId> {
+        self.lan_index(iface).and_then(|li| self.lans[li].outcome.manager)
     }
 
     /// The sleepers this node answers for on `iface`.

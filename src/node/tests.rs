@@ -22,11 +22,8 @@ fn ip(n: u8) -> Ipv4Addr {
 }
 
 fn node(n: u8, now: Instant) -> Node {
-    let mut cfg = NodeConfig::new(
-        NodeId::from_u128(u128::from(n)),
-        1000 + u64::from(n),
-        u64::from(n),
-    );
+    let mut cfg =
+        NodeConfig::new(NodeId::from_u128(u128::from(n)), 1000 + u64::from(n), u64::from(n));
     cfg.guardians = 2;
     let mut node = Node::new(cfg, key(), now, UNIX0 + now.as_micros() / 1000);
     node.add_iface(
@@ -35,14 +32,8 @@ fn node(n: u8, now: Instant) -> Node {
             id: IfaceId(1),
             name: "eth0".into(),
             mac: mac(n),
-            ipv4: vec![Ipv4Prefix {
-                addr: ip(n),
-                len: 24,
-            }],
-            ipv6: vec![Ipv6Prefix {
-                addr: format!("fd00::{n}").parse().unwrap(),
-                len: 64,
-            }],
+            ipv4: vec![Ipv4Prefix { addr: ip(n), len: 24 }],
+            ipv6: vec![Ipv6Prefix { addr: format!("fd00::{n}").parse().unwrap(), len: 64 }],
         },
     );
     node.set_tcp_ports(vec![22, 3389]);
@@ -149,12 +140,7 @@ fn three_nodes_elect_one_manager_and_two_guardians() {
         let s = n.status(lan.now);
         assert_eq!(s.ifaces[0].manager, Some(NodeId::from_u128(1)));
         assert_eq!(s.ifaces[0].peers.len(), 2);
-        assert!(
-            s.ifaces[0]
-                .peers
-                .iter()
-                .all(|p| p.state == PeerState::Awake)
-        );
+        assert!(s.ifaces[0].peers.iter().all(|p| p.state == PeerState::Awake));
     }
 }
 
@@ -175,9 +161,8 @@ fn an_announced_sleeper_is_proxied_and_a_syn_wakes_it() {
     lan.asleep[2] = true;
     lan.drain();
     let sleeper = NodeId::from_u128(3);
-    let proxies: Vec<usize> = (0..2)
-        .filter(|&i| lan.nodes[i].proxied(IfaceId(1)) == vec![sleeper])
-        .collect();
+    let proxies: Vec<usize> =
+        (0..2).filter(|&i| lan.nodes[i].proxied(IfaceId(1)) == vec![sleeper]).collect();
     assert_eq!(proxies.len(), 1, "exactly one node answers for the sleeper");
     let p = proxies[0];
 
@@ -233,10 +218,7 @@ fn an_announced_sleeper_is_proxied_and_a_syn_wakes_it() {
         .frames
         .iter()
         .any(|(from, f)| *from == p && f[12..14] == [0x08, 0x06] && f[22..28] == mac(3).octets());
-    assert!(
-        handback,
-        "a gratuitous ARP gives the address back to the owner's MAC"
-    );
+    assert!(handback, "a gratuitous ARP gives the address back to the owner's MAC");
 }
 
 #[test]
@@ -247,21 +229,12 @@ fn a_silent_peer_becomes_suspect_then_asleep_when_the_probe_fails() {
     let t0 = lan.now;
     let id = NodeId::from_u128(3);
     let state = |lan: &Lan| {
-        lan.nodes[0].status(lan.now).ifaces[0]
-            .peers
-            .iter()
-            .find(|p| p.id == id)
-            .unwrap()
-            .state
+        lan.nodes[0].status(lan.now).ifaces[0].peers.iter().find(|p| p.id == id).unwrap().state
     };
     while state(&lan) == PeerState::Awake {
         lan.run(Duration::from_millis(100));
     }
-    assert_eq!(
-        state(&lan),
-        PeerState::Asleep,
-        "the probe fails at once here"
-    );
+    assert_eq!(state(&lan), PeerState::Asleep, "the probe fails at once here");
     assert!(lan.now.saturating_since(t0) <= H * 3 + Duration::from_secs(1));
 }
 
@@ -285,10 +258,7 @@ fn forged_and_replayed_messages_change_only_counters() {
     // A heartbeat signed with another key.
     let other = SiteKey::new(&[8u8; 32]).unwrap();
     let hb = Heartbeat {
-        host: HostInfo {
-            mac: mac(66),
-            ..Default::default()
-        },
+        host: HostInfo { mac: mac(66), ..Default::default() },
         role: Role::Manager,
         term: 99,
         boot_time_s: 1,
@@ -304,12 +274,7 @@ fn forged_and_replayed_messages_change_only_counters() {
     lan.nodes[0].handle_datagram(now, IfaceId(1), Lan::from(5), &forged);
 
     // Garbage, and a replay of a real message.
-    lan.nodes[0].handle_datagram(
-        now,
-        IfaceId(1),
-        Lan::from(5),
-        b"not a wakeproxy message at all",
-    );
+    lan.nodes[0].handle_datagram(now, IfaceId(1), Lan::from(5), b"not a wakeproxy message at all");
     let now2 = lan.now;
     lan.nodes[1].handle_timeout(now2 + H);
     let real = loop {
@@ -345,26 +310,15 @@ fn a_forged_message_in_our_name_is_answered_with_the_truth() {
         timestamp_ms: UNIX0 + now.as_micros() / 1000,
     };
     let mut bytes = Vec::new();
-    let host = HostInfo {
-        mac: mac(1),
-        ..Default::default()
-    };
+    let host = HostInfo { mac: mac(1), ..Default::default() };
     proto::encode(&key(), &header, &Message::SleepNotice(host), &mut bytes).unwrap();
     lan.nodes[0].handle_datagram(now, IfaceId(1), Lan::from(5), &bytes);
     lan.nodes[1].handle_datagram(now, IfaceId(1), Lan::from(5), &bytes);
     lan.drain();
     assert_eq!(lan.nodes[0].counters().impersonated, 1);
     let st = lan.nodes[1].status(lan.now);
-    let p = st.ifaces[0]
-        .peers
-        .iter()
-        .find(|p| p.id == NodeId::from_u128(1))
-        .unwrap();
-    assert_eq!(
-        p.state,
-        PeerState::Awake,
-        "the real node's ResumeNotice wins"
-    );
+    let p = st.ifaces[0].peers.iter().find(|p| p.id == NodeId::from_u128(1)).unwrap();
+    assert_eq!(p.state, PeerState::Awake, "the real node's ResumeNotice wins");
 }
 
 #[test]
@@ -377,8 +331,5 @@ fn a_guardian_inhibits_sleep_and_releases_it_when_demoted() {
     lan.nodes[1].leave(now);
     lan.drain();
     assert!(!inhibit(&lan.nodes[1]));
-    assert!(
-        inhibit(&lan.nodes[2]),
-        "the next node in rank becomes guardian"
-    );
+    assert!(inhibit(&lan.nodes[2]), "the next node in rank becomes guardian");
 }

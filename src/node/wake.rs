@@ -195,12 +195,8 @@ impl Node {
             _ if proxy_is_me => Duration::ZERO,
             Role::Manager => Duration::ZERO,
             Role::Guardian => {
-                let rank = lan
-                    .outcome
-                    .guardians
-                    .iter()
-                    .position(|g| *g == self.cfg.id)
-                    .unwrap_or(1) as u32;
+                let rank = lan.outcome.guardians.iter().position(|g| *g == self.cfg.id).unwrap_or(1)
+                    as u32;
                 GUARDIAN_DEFER * rank.max(1)
             }
             Role::Member if lan.outcome.manager.is_none() => GUARDIAN_DEFER * 4,
@@ -263,10 +259,7 @@ impl Node {
                 self.wakes.swap_remove(i);
                 continue;
             };
-            let seen = self.lans[li]
-                .wake_seen
-                .get(&job.mac)
-                .is_some_and(|at| *at >= job.started);
+            let seen = self.lans[li].wake_seen.get(&job.mac).is_some_and(|at| *at >= job.started);
             if job.deferred && job.attempts == 0 && seen {
                 // Someone else sent it: theirs is enough.
                 self.counters.wakes_deduplicated += 1;
@@ -275,10 +268,7 @@ impl Node {
             }
             if now.saturating_since(job.started) >= self.cfg.wake_retry_for {
                 let job = self.wakes.swap_remove(i);
-                self.emit(Event::WakeGaveUp {
-                    mac: job.mac,
-                    attempts: job.attempts,
-                });
+                self.emit(Event::WakeGaveUp { mac: job.mac, attempts: job.attempts });
                 self.log_wake(WakeRecord::gave_up(&job, now));
                 continue;
             }
@@ -289,26 +279,14 @@ impl Node {
             job.next_at = now + backoff;
             let (iface, mac, cause, attempt, unicast) =
                 (job.iface, job.mac, job.cause, job.attempts, job.unicast);
-            let packet = MagicPacket {
-                target: mac,
-                password: job.password,
-            };
-            self.actions.push_back(Action::SendMagicPacket {
-                iface,
-                packet,
-                unicast,
-            });
+            let packet = MagicPacket { target: mac, password: job.password };
+            self.actions.push_back(Action::SendMagicPacket { iface, packet, unicast });
             self.counters.wakes_sent += 1;
             let sleeper = self.lans[li].proxied.find_by_mac(mac).map(|s| s.id);
             if let Some(sleeper) = sleeper {
                 self.bump(li, &sleeper, |s| s.wakes_sent += 1);
             }
-            self.emit(Event::WakeSent {
-                iface,
-                mac,
-                cause,
-                attempt,
-            });
+            self.emit(Event::WakeSent { iface, mac, cause, attempt });
             i += 1;
         }
     }
@@ -322,11 +300,7 @@ impl Node {
             };
             let to_packet = first.saturating_since(job.started);
             let to_awake = now.saturating_since(job.started);
-            self.emit(Event::WakeConfirmed {
-                mac,
-                to_packet,
-                to_awake,
-            });
+            self.emit(Event::WakeConfirmed { mac, to_packet, to_awake });
             self.log_wake(WakeRecord::confirmed(&job, to_packet, to_awake));
         }
     }

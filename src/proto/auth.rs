@@ -91,11 +91,7 @@ mod tests {
         for len in [0, 1, MIN_KEY_LEN - 1, MAX_KEY_LEN + 1] {
             let err = SiteKey::new(&vec![7; len]).unwrap_err();
             assert_eq!(err, KeyError { len });
-            assert!(
-                err.to_string()
-                    .starts_with(&format!("site key is {len} bytes")),
-                "{err}"
-            );
+            assert!(err.to_string().starts_with(&format!("site key is {len} bytes")), "{err}");
         }
     }
 

@@ -111,10 +111,7 @@ pub(crate) fn decode_body(
     body: &[u8],
     allow_trailing: bool,
 ) -> Result<Message, DecodeError> {
-    let mut r = Reader {
-        rest: body,
-        kind: kind as u8,
-    };
+    let mut r = Reader { rest: body, kind: kind as u8 };
     let msg = match kind {
         MessageKind::Heartbeat => {
             let role = r.u8("body ends before the role")?;
@@ -123,13 +120,7 @@ pub(crate) fn decode_body(
             let term = r.u64("body ends inside the term")?;
             let boot_time_s = r.u64("body ends inside the boot time")?;
             let host = get_host(&mut r)?;
-            Message::Heartbeat(Heartbeat {
-                host,
-                role,
-                term,
-                boot_time_s,
-                caps,
-            })
+            Message::Heartbeat(Heartbeat { host, role, term, boot_time_s, caps })
         }
         MessageKind::SleepNotice => Message::SleepNotice(get_host(&mut r)?),
         MessageKind::ResumeNotice => Message::ResumeNotice(get_host(&mut r)?),
@@ -137,23 +128,14 @@ pub(crate) fn decode_body(
             let sleeper = NodeId(r.array("body ends inside the sleeper's node id")?);
             let sleeper_mac = MacAddr(r.array("body ends inside the sleeper's MAC")?);
             let term = r.u64("body ends inside the term")?;
-            Message::ProxyClaim(ProxyClaim {
-                sleeper,
-                sleeper_mac,
-                term,
-            })
+            Message::ProxyClaim(ProxyClaim { sleeper, sleeper_mac, term })
         }
         MessageKind::ProxyRelease => {
             let sleeper = NodeId(r.array("body ends inside the sleeper's node id")?);
             let sleeper_mac = MacAddr(r.array("body ends inside the sleeper's MAC")?);
             let term = r.u64("body ends inside the term")?;
             let reason = ReleaseReason::from_u8(r.u8("body ends before the release reason")?);
-            Message::ProxyRelease(ProxyRelease {
-                sleeper,
-                sleeper_mac,
-                term,
-                reason,
-            })
+            Message::ProxyRelease(ProxyRelease { sleeper, sleeper_mac, term, reason })
         }
         MessageKind::WakeRequest => {
             let target = MacAddr(r.array("body ends inside the target MAC")?);
@@ -165,12 +147,7 @@ pub(crate) fn decode_body(
                 6 => WakePassword::Six(r.array("body ends inside the password")?),
                 _ => return Err(r.malformed("SecureOn password length not 0, 4 or 6")),
             };
-            Message::WakeRequest(WakeRequest {
-                target,
-                password,
-                request_id,
-                reason,
-            })
+            Message::WakeRequest(WakeRequest { target, password, request_id, reason })
         }
         MessageKind::Leave => Message::Leave,
     };
@@ -184,12 +161,7 @@ fn get_host(r: &mut Reader<'_>) -> Result<HostInfo, DecodeError> {
     let mac = MacAddr(r.array("body ends inside the MAC")?);
 
     let n = r.u8("body ends before the IPv4 count")?.into();
-    r.check_count(
-        n,
-        IPV4_ITEM,
-        MAX_IPV4,
-        "more IPv4 prefixes than the protocol allows",
-    )?;
+    r.check_count(n, IPV4_ITEM, MAX_IPV4, "more IPv4 prefixes than the protocol allows")?;
     let mut ipv4 = Vec::with_capacity(n);
     for _ in 0..n {
         let addr = Ipv4Addr::from(r.array::<4>("body ends inside an IPv4 prefix")?);
@@ -201,12 +173,7 @@ fn get_host(r: &mut Reader<'_>) -> Result<HostInfo, DecodeError> {
     }
 
     let n = r.u8("body ends before the IPv6 count")?.into();
-    r.check_count(
-        n,
-        IPV6_ITEM,
-        MAX_IPV6,
-        "more IPv6 prefixes than the protocol allows",
-    )?;
+    r.check_count(n, IPV6_ITEM, MAX_IPV6, "more IPv6 prefixes than the protocol allows")?;
     let mut ipv6 = Vec::with_capacity(n);
     for _ in 0..n {
         let addr = Ipv6Addr::from(r.array::<16>("body ends inside an IPv6 prefix")?);
@@ -218,23 +185,13 @@ fn get_host(r: &mut Reader<'_>) -> Result<HostInfo, DecodeError> {
     }
 
     let n = r.u16("body ends inside the TCP port count")?.into();
-    r.check_count(
-        n,
-        PORT_ITEM,
-        MAX_TCP_PORTS,
-        "more TCP wake ports than the protocol allows",
-    )?;
+    r.check_count(n, PORT_ITEM, MAX_TCP_PORTS, "more TCP wake ports than the protocol allows")?;
     let mut tcp_ports = Vec::with_capacity(n);
     for _ in 0..n {
         tcp_ports.push(r.u16("body ends inside the TCP port list")?);
     }
 
-    Ok(HostInfo {
-        mac,
-        ipv4,
-        ipv6,
-        tcp_ports,
-    })
+    Ok(HostInfo { mac, ipv4, ipv6, tcp_ports })
 }
 
 /// A cursor over untrusted bytes whose reads fail instead of panicking.
@@ -247,10 +204,7 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn malformed(&self, what: &'static str) -> DecodeError {
-        DecodeError::Malformed {
-            kind: self.kind,
-            what,
-        }
+        DecodeError::Malformed { kind: self.kind, what }
     }
 
     fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], DecodeError> {
@@ -305,10 +259,7 @@ mod tests {
     fn host() -> HostInfo {
         HostInfo {
             mac: MacAddr([2, 0, 0, 0, 0, 1]),
-            ipv4: vec![Ipv4Prefix {
-                addr: Ipv4Addr::new(10, 0, 0, 1),
-                len: 24,
-            }],
+            ipv4: vec![Ipv4Prefix { addr: Ipv4Addr::new(10, 0, 0, 1), len: 24 }],
             ipv6: vec![],
             tcp_ports: vec![22],
         }
@@ -333,10 +284,7 @@ mod tests {
     #[test]
     fn every_truncation_of_every_body_is_malformed() {
         let msgs = [
-            Message::Heartbeat(Heartbeat {
-                host: host(),
-                ..Heartbeat::default()
-            }),
+            Message::Heartbeat(Heartbeat { host: host(), ..Heartbeat::default() }),
             Message::SleepNotice(host()),
             Message::ProxyClaim(ProxyClaim::default()),
             Message::ProxyRelease(ProxyRelease {
@@ -365,16 +313,10 @@ mod tests {
     fn trailing_bytes_only_with_allow_trailing() {
         let mut b = body(&Message::SleepNotice(host()));
         b.extend_from_slice(&[0xde, 0xad]);
-        assert_eq!(
-            malformed(MessageKind::SleepNotice, &b),
-            "bytes after the last field"
-        );
+        assert_eq!(malformed(MessageKind::SleepNotice, &b), "bytes after the last field");
         let msg = decode_body(MessageKind::SleepNotice, &b, true).unwrap();
         assert_eq!(msg, Message::SleepNotice(host()));
-        assert_eq!(
-            malformed(MessageKind::Leave, &[0]),
-            "bytes after the last field"
-        );
+        assert_eq!(malformed(MessageKind::Leave, &[0]), "bytes after the last field");
     }
 
     #[test]
@@ -406,23 +348,14 @@ mod tests {
     fn bad_field_values_are_rejected() {
         let mut b = body(&Message::SleepNotice(host()));
         b[11] = 33; // the IPv4 prefix length
-        assert_eq!(
-            malformed(MessageKind::SleepNotice, &b),
-            "IPv4 prefix length above 32"
-        );
+        assert_eq!(malformed(MessageKind::SleepNotice, &b), "IPv4 prefix length above 32");
 
         let mut h = host();
         h.ipv4.clear();
-        h.ipv6.push(Ipv6Prefix {
-            addr: Ipv6Addr::LOCALHOST,
-            len: 128,
-        });
+        h.ipv6.push(Ipv6Prefix { addr: Ipv6Addr::LOCALHOST, len: 128 });
         let mut b = body(&Message::SleepNotice(h));
         b[24] = 129;
-        assert_eq!(
-            malformed(MessageKind::SleepNotice, &b),
-            "IPv6 prefix length above 128"
-        );
+        assert_eq!(malformed(MessageKind::SleepNotice, &b), "IPv6 prefix length above 128");
 
         let mut b = body(&Message::Heartbeat(Heartbeat::default()));
         b[0] = 3;
@@ -443,58 +376,25 @@ mod tests {
     #[test]
     fn encoder_checks_limits_before_writing() {
         let mut h = host();
-        h.ipv4 = vec![
-            Ipv4Prefix {
-                addr: Ipv4Addr::UNSPECIFIED,
-                len: 0
-            };
-            MAX_IPV4 + 1
-        ];
+        h.ipv4 = vec![Ipv4Prefix { addr: Ipv4Addr::UNSPECIFIED, len: 0 }; MAX_IPV4 + 1];
         let mut out = vec![0xaa];
         let err = encode_body(&Message::SleepNotice(h), &mut out).unwrap_err();
-        let want = EncodeError::TooMany {
-            what: "IPv4 prefixes",
-            count: 17,
-            max: 16,
-        };
+        let want = EncodeError::TooMany { what: "IPv4 prefixes", count: 17, max: 16 };
         assert_eq!(err, want);
         assert_eq!(out, [0xaa]);
 
         let mut h = host();
         h.tcp_ports = vec![1; MAX_TCP_PORTS + 1];
         let err = encode_body(&Message::ResumeNotice(h), &mut out).unwrap_err();
-        assert!(matches!(
-            err,
-            EncodeError::TooMany {
-                what: "TCP wake ports",
-                count: 513,
-                ..
-            }
-        ));
+        assert!(matches!(err, EncodeError::TooMany { what: "TCP wake ports", count: 513, .. }));
 
         let mut h = host();
-        h.ipv6 = vec![
-            Ipv6Prefix {
-                addr: Ipv6Addr::UNSPECIFIED,
-                len: 0
-            };
-            MAX_IPV6 + 1
-        ];
+        h.ipv6 = vec![Ipv6Prefix { addr: Ipv6Addr::UNSPECIFIED, len: 0 }; MAX_IPV6 + 1];
         let err = encode_body(&Message::ResumeNotice(h), &mut out).unwrap_err();
-        assert!(matches!(
-            err,
-            EncodeError::TooMany {
-                what: "IPv6 prefixes",
-                count: 17,
-                ..
-            }
-        ));
+        assert!(matches!(err, EncodeError::TooMany { what: "IPv6 prefixes", count: 17, .. }));
 
         let mut h = host();
-        h.ipv6.push(Ipv6Prefix {
-            addr: Ipv6Addr::LOCALHOST,
-            len: 129,
-        });
+        h.ipv6.push(Ipv6Prefix { addr: Ipv6Addr::LOCALHOST, len: 129 });
         let err = encode_body(&Message::SleepNotice(h), &mut out).unwrap_err();
         assert_eq!(err, EncodeError::InvalidPrefix { len: 129, max: 128 });
         assert_eq!(out, [0xaa]);

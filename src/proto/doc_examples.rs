@@ -28,10 +28,7 @@ fn example_key() -> SiteKey {
 fn example_host() -> HostInfo {
     HostInfo {
         mac: MacAddr([0x52, 0x54, 0x00, 0x12, 0x34, 0x56]),
-        ipv4: vec![Ipv4Prefix {
-            addr: Ipv4Addr::new(192, 168, 1, 23),
-            len: 24,
-        }],
+        ipv4: vec![Ipv4Prefix { addr: Ipv4Addr::new(192, 168, 1, 23), len: 24 }],
         ipv6: vec![Ipv6Prefix {
             addr: Ipv6Addr::new(0xfe80, 0, 0, 0, 0x5054, 0x00ff, 0xfe12, 0x3456),
             len: 64,
@@ -57,14 +54,7 @@ fn examples() -> Vec<(&'static str, Header, Message)> {
         ),
         ("sleep-notice", Message::SleepNotice(example_host())),
         ("resume-notice", Message::ResumeNotice(example_host())),
-        (
-            "proxy-claim",
-            Message::ProxyClaim(ProxyClaim {
-                sleeper,
-                sleeper_mac,
-                term: 7,
-            }),
-        ),
+        ("proxy-claim", Message::ProxyClaim(ProxyClaim { sleeper, sleeper_mac, term: 7 })),
         (
             "proxy-release",
             Message::ProxyRelease(ProxyRelease {
@@ -100,10 +90,7 @@ fn examples() -> Vec<(&'static str, Header, Message)> {
 }
 
 fn hex(b: &[u8]) -> String {
-    b.iter()
-        .map(|x| format!("{x:02x}"))
-        .collect::<Vec<_>>()
-        .join(" ")
+    b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(" ")
 }
 
 /// Field lengths and descriptions, in wire order, for the comments of a dump.
@@ -161,20 +148,14 @@ fn fields(header: &Header, msg: &Message, body_len: usize) -> Vec<(usize, String
             f.push((6, format!("target mac {}", w.target)));
             f.push((4, format!("request_id {}", w.request_id)));
             f.push((1, format!("reason {} ({:?})", w.reason.to_u8(), w.reason)));
-            f.push((
-                1,
-                format!("password length {}", w.password.as_bytes().len()),
-            ));
+            f.push((1, format!("password length {}", w.password.as_bytes().len())));
             if !w.password.as_bytes().is_empty() {
                 f.push((w.password.as_bytes().len(), "password".to_owned()));
             }
         }
         Message::Leave => {}
     }
-    f.push((
-        TAG_LEN,
-        "tag: HMAC-SHA256(key, all bytes above), leftmost 16".to_owned(),
-    ));
+    f.push((TAG_LEN, "tag: HMAC-SHA256(key, all bytes above), leftmost 16".to_owned()));
     f
 }
 
@@ -195,10 +176,7 @@ fn render(header: &Header, msg: &Message) -> String {
             }
         }
     }
-    assert!(
-        rest.is_empty(),
-        "the field list does not cover the datagram"
-    );
+    assert!(rest.is_empty(), "the field list does not cover the datagram");
     out.push_str("```\n");
     out
 }
@@ -212,19 +190,13 @@ fn documented(doc: &str) -> Vec<(String, Vec<u8>)> {
             continue;
         };
         let name = rest.trim_end_matches("-->").trim().to_owned();
-        assert!(
-            lines.next().is_some_and(|l| l.starts_with("```")),
-            "{name}: no fenced block"
-        );
+        assert!(lines.next().is_some_and(|l| l.starts_with("```")), "{name}: no fenced block");
         let mut bytes = Vec::new();
         for l in lines.by_ref().take_while(|l| !l.starts_with("```")) {
             let data = l.split('#').next().unwrap_or("");
             for tok in data.split_whitespace() {
                 let b = u8::from_str_radix(tok, 16);
-                assert!(
-                    tok.len() == 2 && b.is_ok(),
-                    "{name}: `{tok}` is not a hex byte in `{l}`"
-                );
+                assert!(tok.len() == 2 && b.is_ok(), "{name}: `{tok}` is not a hex byte in `{l}`");
                 bytes.push(b.unwrap());
             }
         }
@@ -243,10 +215,7 @@ fn protocol_md_hex_dumps_match_the_encoder() {
     let examples = examples();
     let doc_names: Vec<_> = docs.iter().map(|(n, _)| n.as_str()).collect();
     let code_names: Vec<_> = examples.iter().map(|(n, ..)| *n).collect();
-    assert_eq!(
-        doc_names, code_names,
-        "docs/protocol.md and the examples list different kinds"
-    );
+    assert_eq!(doc_names, code_names, "docs/protocol.md and the examples list different kinds");
     for ((name, want), (_, header, msg)) in docs.iter().zip(&examples) {
         let mut got = Vec::new();
         encode(&example_key(), header, msg, &mut got).unwrap();
@@ -257,10 +226,7 @@ fn protocol_md_hex_dumps_match_the_encoder() {
             hex(want),
             hex(&got),
         );
-        assert_eq!(
-            decode(&example_key(), want),
-            Ok(Decoded::Message(*header, msg.clone()))
-        );
+        assert_eq!(decode(&example_key(), want), Ok(Decoded::Message(*header, msg.clone())));
     }
 }
 

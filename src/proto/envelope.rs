@@ -57,10 +57,7 @@ fn encode_into(
 
     let len = out.len() + TAG_LEN;
     if len > MAX_DATAGRAM {
-        return Err(EncodeError::TooLarge {
-            len,
-            max: MAX_DATAGRAM,
-        });
+        return Err(EncodeError::TooLarge { len, max: MAX_DATAGRAM });
     }
     // Lossless: bounded by MAX_DATAGRAM just above.
     let body_len = (out.len() - HEADER_LEN) as u16;
@@ -78,9 +75,7 @@ fn encode_into(
 /// kind (an unknown one yields [`Decoded::Unknown`]), the reserved flags and the body. Replay
 /// is not checked here: pass the header to a [`ReplayGuard`](super::ReplayGuard).
 pub fn decode(key: &SiteKey, datagram: &[u8]) -> Result<Decoded, DecodeError> {
-    let too_short = DecodeError::TooShort {
-        len: datagram.len(),
-    };
+    let too_short = DecodeError::TooShort { len: datagram.len() };
     let Some((signed, tag)) = datagram.split_last_chunk::<TAG_LEN>() else {
         return Err(too_short);
     };
@@ -93,16 +88,10 @@ pub fn decode(key: &SiteKey, datagram: &[u8]) -> Result<Decoded, DecodeError> {
         return Err(DecodeError::BadMagic);
     }
     if raw.major != VERSION_MAJOR {
-        return Err(DecodeError::UnsupportedVersion {
-            major: raw.major,
-            minor: raw.minor,
-        });
+        return Err(DecodeError::UnsupportedVersion { major: raw.major, minor: raw.minor });
     }
     if datagram.len() > MAX_DATAGRAM {
-        return Err(DecodeError::Malformed {
-            kind: raw.kind,
-            what: OVERSIZE,
-        });
+        return Err(DecodeError::Malformed { kind: raw.kind, what: OVERSIZE });
     }
     if usize::from(raw.body_len) != body.len() {
         return Err(DecodeError::LengthMismatch {
@@ -116,19 +105,13 @@ pub fn decode(key: &SiteKey, datagram: &[u8]) -> Result<Decoded, DecodeError> {
 
     // Authenticated from here on: what follows trusts the sender to hold the site key.
     let Some(kind) = MessageKind::from_u8(raw.kind) else {
-        return Ok(Decoded::Unknown {
-            header: raw.header,
-            kind: raw.kind,
-        });
+        return Ok(Decoded::Unknown { header: raw.header, kind: raw.kind });
     };
     // A newer minor may define flags and append fields; from an equal or older one both are
     // faults, and tolerating them would hide the bug.
     let newer_minor = raw.minor > VERSION_MINOR;
     if raw.flags != 0 && !newer_minor {
-        return Err(DecodeError::Malformed {
-            kind: raw.kind,
-            what: "reserved flags set",
-        });
+        return Err(DecodeError::Malformed { kind: raw.kind, what: "reserved flags set" });
     }
     let msg = decode_body(kind, body, newer_minor)?;
     Ok(Decoded::Message(raw.header, msg))
@@ -218,11 +201,7 @@ mod tests {
     }
 
     fn header() -> Header {
-        Header {
-            sender: NodeId::from_u128(0xabc),
-            seq: 77,
-            timestamp_ms: 1_700_000_000_000,
-        }
+        Header { sender: NodeId::from_u128(0xabc), seq: 77, timestamp_ms: 1_700_000_000_000 }
     }
 
     fn claim() -> Message {
@@ -250,10 +229,7 @@ mod tests {
         assert_eq!(d.len(), HEADER_LEN + 30 + TAG_LEN);
         assert_eq!(&d[..8], b"WKPX\x01\x00\x04\x00");
         assert_eq!(&d[40..42], &[0, 30]);
-        assert_eq!(
-            decode(&key(), &d).unwrap(),
-            Decoded::Message(header(), claim())
-        );
+        assert_eq!(decode(&key(), &d).unwrap(), Decoded::Message(header(), claim()));
     }
 
     #[test]
@@ -262,10 +238,7 @@ mod tests {
         assert_eq!(d.len(), MIN_DATAGRAM);
         assert!(decode(&key(), &d).is_ok());
         for len in [0, 1, HEADER_LEN, MIN_DATAGRAM - 1] {
-            assert_eq!(
-                decode(&key(), &d[..len]),
-                Err(DecodeError::TooShort { len })
-            );
+            assert_eq!(decode(&key(), &d[..len]), Err(DecodeError::TooShort { len }));
         }
     }
 
@@ -283,18 +256,12 @@ mod tests {
         let err = decode(&key(), &d).unwrap_err();
         assert_eq!(err, DecodeError::UnsupportedVersion { major: 2, minor: 1 });
         assert_eq!(err.class(), ErrorClass::Version);
-        assert!(
-            err.to_string()
-                .contains("v2.1, this node speaks v1.0: upgrade this node")
-        );
+        assert!(err.to_string().contains("v2.1, this node speaks v1.0: upgrade this node"));
 
         // Even with a wrong tag and a nonsense body: the version is judged first.
         let mut d = seal_raw(&key(), [2, 0, 99, 0xff], &header(), &[1, 2, 3]);
         *d.last_mut().unwrap() ^= 1;
-        assert!(matches!(
-            decode(&key(), &d),
-            Err(DecodeError::UnsupportedVersion { .. })
-        ));
+        assert!(matches!(decode(&key(), &d), Err(DecodeError::UnsupportedVersion { .. })));
 
         let d = seal_raw(&key(), [0, 9, 4, 0], &header(), &claim_body());
         let err = decode(&key(), &d).unwrap_err();
@@ -308,31 +275,19 @@ mod tests {
         d.push(0);
         assert_eq!(
             decode(&key(), &d),
-            Err(DecodeError::LengthMismatch {
-                declared: 30,
-                actual: 31
-            })
+            Err(DecodeError::LengthMismatch { declared: 30, actual: 31 })
         );
         d.truncate(d.len() - 2);
         assert_eq!(
             decode(&key(), &d),
-            Err(DecodeError::LengthMismatch {
-                declared: 30,
-                actual: 29
-            })
+            Err(DecodeError::LengthMismatch { declared: 30, actual: 29 })
         );
     }
 
     #[test]
     fn oversize_datagram_is_malformed_before_the_tag_is_computed() {
         let d = seal_raw(&key(), [1, 0, 2, 0], &header(), &[0; MAX_DATAGRAM]);
-        assert_eq!(
-            decode(&key(), &d),
-            Err(DecodeError::Malformed {
-                kind: 2,
-                what: OVERSIZE
-            })
-        );
+        assert_eq!(decode(&key(), &d), Err(DecodeError::Malformed { kind: 2, what: OVERSIZE }));
     }
 
     #[test]
@@ -347,22 +302,10 @@ mod tests {
     #[test]
     fn unknown_kind_is_skipped_only_when_authenticated() {
         let d = seal_raw(&key(), [1, 3, 200, 0x80], &header(), &[9; 40]);
-        assert_eq!(
-            decode(&key(), &d),
-            Ok(Decoded::Unknown {
-                header: header(),
-                kind: 200
-            })
-        );
+        assert_eq!(decode(&key(), &d), Ok(Decoded::Unknown { header: header(), kind: 200 }));
         // Kind 0 is unassigned, not special.
         let d = seal_raw(&key(), [1, 0, 0, 0], &header(), &[]);
-        assert_eq!(
-            decode(&key(), &d),
-            Ok(Decoded::Unknown {
-                header: header(),
-                kind: 0
-            })
-        );
+        assert_eq!(decode(&key(), &d), Ok(Decoded::Unknown { header: header(), kind: 0 }));
 
         let mut d = seal_raw(&key(), [1, 3, 200, 0], &header(), &[9; 40]);
         d[HEADER_LEN] ^= 1;
@@ -384,18 +327,12 @@ mod tests {
         let d = seal_raw(&key(), [1, 0, 4, 0], &header(), &body);
         assert_eq!(
             decode(&key(), &d),
-            Err(DecodeError::Malformed {
-                kind: 4,
-                what: "bytes after the last field"
-            })
+            Err(DecodeError::Malformed { kind: 4, what: "bytes after the last field" })
         );
         let d = seal_raw(&key(), [1, 0, 4, 0x01], &header(), &claim_body());
         assert_eq!(
             decode(&key(), &d),
-            Err(DecodeError::Malformed {
-                kind: 4,
-                what: "reserved flags set"
-            })
+            Err(DecodeError::Malformed { kind: 4, what: "reserved flags set" })
         );
     }
 
@@ -404,14 +341,8 @@ mod tests {
         let hb = Message::Heartbeat(Heartbeat {
             host: HostInfo {
                 mac: MacAddr([2, 0, 0, 0, 0, 9]),
-                ipv4: vec![Ipv4Prefix {
-                    addr: Ipv4Addr::new(10, 1, 2, 3),
-                    len: 16,
-                }],
-                ipv6: vec![Ipv6Prefix {
-                    addr: Ipv6Addr::LOCALHOST,
-                    len: 128,
-                }],
+                ipv4: vec![Ipv4Prefix { addr: Ipv4Addr::new(10, 1, 2, 3), len: 16 }],
+                ipv6: vec![Ipv6Prefix { addr: Ipv6Addr::LOCALHOST, len: 128 }],
                 tcp_ports: vec![22, 80],
             },
             term: 4,
@@ -431,36 +362,15 @@ mod tests {
     fn oversize_encode_is_refused_and_leaves_out_empty() {
         let host = HostInfo {
             mac: MacAddr::ZERO,
-            ipv4: vec![
-                Ipv4Prefix {
-                    addr: Ipv4Addr::UNSPECIFIED,
-                    len: 0
-                };
-                MAX_IPV4
-            ],
-            ipv6: vec![
-                Ipv6Prefix {
-                    addr: Ipv6Addr::UNSPECIFIED,
-                    len: 0
-                };
-                MAX_IPV6
-            ],
+            ipv4: vec![Ipv4Prefix { addr: Ipv4Addr::UNSPECIFIED, len: 0 }; MAX_IPV4],
+            ipv6: vec![Ipv6Prefix { addr: Ipv6Addr::UNSPECIFIED, len: 0 }; MAX_IPV6],
             tcp_ports: vec![0; MAX_TCP_PORTS],
         };
-        let msg = Message::Heartbeat(Heartbeat {
-            host,
-            ..Heartbeat::default()
-        });
+        let msg = Message::Heartbeat(Heartbeat { host, ..Heartbeat::default() });
         let mut out = vec![1, 2, 3];
         let err = encode(&key(), &header(), &msg, &mut out).unwrap_err();
         let len = HEADER_LEN + 18 + 6 + 1 + 80 + 1 + 272 + 2 + 1024 + TAG_LEN;
-        assert_eq!(
-            err,
-            EncodeError::TooLarge {
-                len,
-                max: MAX_DATAGRAM
-            }
-        );
+        assert_eq!(err, EncodeError::TooLarge { len, max: MAX_DATAGRAM });
         assert!(out.is_empty());
     }
 
@@ -471,31 +381,13 @@ mod tests {
         let ports = (MAX_DATAGRAM - fixed) / 2;
         assert!(ports < MAX_TCP_PORTS && (MAX_DATAGRAM - fixed) % 2 == 0);
         let mut host = HostInfo {
-            ipv4: vec![
-                Ipv4Prefix {
-                    addr: Ipv4Addr::LOCALHOST,
-                    len: 8
-                };
-                MAX_IPV4
-            ],
-            ipv6: vec![
-                Ipv6Prefix {
-                    addr: Ipv6Addr::LOCALHOST,
-                    len: 128
-                };
-                MAX_IPV6
-            ],
+            ipv4: vec![Ipv4Prefix { addr: Ipv4Addr::LOCALHOST, len: 8 }; MAX_IPV4],
+            ipv6: vec![Ipv6Prefix { addr: Ipv6Addr::LOCALHOST, len: 128 }; MAX_IPV6],
             tcp_ports: vec![7; ports],
             ..HostInfo::default()
         };
         let mut out = Vec::new();
-        encode(
-            &key(),
-            &header(),
-            &Message::SleepNotice(host.clone()),
-            &mut out,
-        )
-        .unwrap();
+        encode(&key(), &header(), &Message::SleepNotice(host.clone()), &mut out).unwrap();
         assert_eq!(out.len(), MAX_DATAGRAM);
         assert!(decode(&key(), &out).is_ok());
         host.tcp_ports.push(7);

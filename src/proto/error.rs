@@ -126,11 +126,7 @@ pub enum EncodeError {
 
 // The advice depends on which side is behind, so the message is built rather than fixed.
 fn version_message(major: u8, minor: u8) -> String {
-    let advice = if major > VERSION_MAJOR {
-        "upgrade this node"
-    } else {
-        "upgrade the peer"
-    };
+    let advice = if major > VERSION_MAJOR { "upgrade this node" } else { "upgrade the peer" };
     format!(
         "peer speaks wakeproxy protocol v{major}.{minor}, this node speaks \
          v{VERSION_MAJOR}.{VERSION_MINOR}: {advice}"
@@ -169,10 +165,7 @@ mod tests {
         for e in [
             DecodeError::TooShort { len: 3 },
             DecodeError::BadMagic,
-            DecodeError::LengthMismatch {
-                declared: 1,
-                actual: 2,
-            },
+            DecodeError::LengthMismatch { declared: 1, actual: 2 },
             DecodeError::Malformed { kind: 1, what: "x" },
         ] {
             assert_eq!(e.class(), ErrorClass::Malformed, "{e}");
@@ -181,13 +174,7 @@ mod tests {
 
     #[test]
     fn malformed_names_the_kind() {
-        let e = DecodeError::Malformed {
-            kind: 6,
-            what: "SecureOn password length not 0, 4 or 6",
-        };
-        assert!(
-            e.to_string()
-                .starts_with("malformed wake-request message (kind 6): SecureOn")
-        );
+        let e = DecodeError::Malformed { kind: 6, what: "SecureOn password length not 0, 4 or 6" };
+        assert!(e.to_string().starts_with("malformed wake-request message (kind 6): SecureOn"));
     }
 }

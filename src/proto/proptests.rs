@@ -32,34 +32,21 @@ fn node() -> impl Strategy<Value = NodeId> {
 // Port lists stop short of MAX_TCP_PORTS so that every generated host fits in one datagram
 // together with full address lists; the limits themselves have unit tests.
 fn host() -> impl Strategy<Value = HostInfo> {
-    let v4 = (any::<u32>(), 0u8..=32).prop_map(|(a, len)| Ipv4Prefix {
-        addr: Ipv4Addr::from(a),
-        len,
-    });
-    let v6 = (any::<u128>(), 0u8..=128).prop_map(|(a, len)| Ipv6Prefix {
-        addr: Ipv6Addr::from(a),
-        len,
-    });
+    let v4 =
+        (any::<u32>(), 0u8..=32).prop_map(|(a, len)| Ipv4Prefix { addr: Ipv4Addr::from(a), len });
+    let v6 =
+        (any::<u128>(), 0u8..=128).prop_map(|(a, len)| Ipv6Prefix { addr: Ipv6Addr::from(a), len });
     (
         mac(),
         prop::collection::vec(v4, 0..=MAX_IPV4),
         prop::collection::vec(v6, 0..=MAX_IPV6),
         prop::collection::vec(any::<u16>(), 0..=420),
     )
-        .prop_map(|(mac, ipv4, ipv6, tcp_ports)| HostInfo {
-            mac,
-            ipv4,
-            ipv6,
-            tcp_ports,
-        })
+        .prop_map(|(mac, ipv4, ipv6, tcp_ports)| HostInfo { mac, ipv4, ipv6, tcp_ports })
 }
 
 fn role() -> impl Strategy<Value = Role> {
-    prop_oneof![
-        Just(Role::Member),
-        Just(Role::Manager),
-        Just(Role::Guardian)
-    ]
+    prop_oneof![Just(Role::Member), Just(Role::Manager), Just(Role::Guardian)]
 }
 
 fn message() -> impl Strategy<Value = Message> {
@@ -75,22 +62,13 @@ fn message() -> impl Strategy<Value = Message> {
         },
     );
     let claim = (node(), mac(), any::<u64>()).prop_map(|(sleeper, sleeper_mac, term)| {
-        Message::ProxyClaim(ProxyClaim {
-            sleeper,
-            sleeper_mac,
-            term,
-        })
+        Message::ProxyClaim(ProxyClaim { sleeper, sleeper_mac, term })
     });
     // Reasons come from their wire byte, as the decoder builds them.
     let release = (node(), mac(), any::<u64>(), any::<u8>()).prop_map(
         |(sleeper, sleeper_mac, term, reason)| {
             let reason = ReleaseReason::from_u8(reason);
-            Message::ProxyRelease(ProxyRelease {
-                sleeper,
-                sleeper_mac,
-                term,
-                reason,
-            })
+            Message::ProxyRelease(ProxyRelease { sleeper, sleeper_mac, term, reason })
         },
     );
     let password = prop_oneof![
@@ -101,12 +79,7 @@ fn message() -> impl Strategy<Value = Message> {
     let wake = (mac(), password, any::<u32>(), any::<u8>()).prop_map(
         |(target, password, request_id, reason)| {
             let reason = WakeReason::from_u8(reason);
-            Message::WakeRequest(WakeRequest {
-                target,
-                password,
-                request_id,
-                reason,
-            })
+            Message::WakeRequest(WakeRequest { target, password, request_id, reason })
         },
     );
     prop_oneof![
@@ -124,10 +97,7 @@ fn message() -> impl Strategy<Value = Message> {
 fn check_decode(key: &SiteKey, datagram: &[u8]) -> Result<(), TestCaseError> {
     if let Ok(Decoded::Message(h, m)) = decode(key, datagram) {
         let mut again = Vec::new();
-        prop_assert!(
-            encode(key, &h, &m, &mut again).is_ok(),
-            "decoded {m:?} does not re-encode"
-        );
+        prop_assert!(encode(key, &h, &m, &mut again).is_ok(), "decoded {m:?} does not re-encode");
         prop_assert!(again.len() <= datagram.len());
         prop_assert_eq!(decode(key, &again), Ok(Decoded::Message(h, m)));
     }

@@ -86,10 +86,7 @@ impl ReplayGuard {
     /// A guard refusing timestamps more than `window` away from the receiver's clock.
     pub fn new(window: Duration) -> Self {
         let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
-        Self {
-            window_ms,
-            senders: FxHashMap::default(),
-        }
+        Self { window_ms, senders: FxHashMap::default() }
     }
 
     /// The timestamp window.
@@ -112,23 +109,12 @@ impl ReplayGuard {
         let seq = header.seq;
         let Some(w) = self.senders.get_mut(&header.sender) else {
             // The only allocation: a sender seen for the first time in this window.
-            self.senders.insert(
-                header.sender,
-                Window {
-                    highest: seq,
-                    seen: 1,
-                    newest_ms: ts,
-                },
-            );
+            self.senders.insert(header.sender, Window { highest: seq, seen: 1, newest_ms: ts });
             return Ok(());
         };
         if seq > w.highest {
             let shift = seq - w.highest;
-            w.seen = if shift >= BITMAP_BITS {
-                1
-            } else {
-                (w.seen << shift) | 1
-            };
+            w.seen = if shift >= BITMAP_BITS { 1 } else { (w.seen << shift) | 1 };
             w.highest = seq;
         } else {
             let behind = w.highest - seq;
@@ -162,8 +148,7 @@ impl ReplayGuard {
     /// active in one window.
     pub fn prune(&mut self, now_unix_ms: u64) {
         let window_ms = self.window_ms;
-        self.senders
-            .retain(|_, w| now_unix_ms.saturating_sub(w.newest_ms) <= window_ms);
+        self.senders.retain(|_, w| now_unix_ms.saturating_sub(w.newest_ms) <= window_ms);
     }
 }
 
@@ -178,11 +163,7 @@ mod tests {
     const NOW: u64 = 1_700_000_000_000;
 
     fn h(sender: u128, seq: u64, ts: u64) -> Header {
-        Header {
-            sender: NodeId::from_u128(sender),
-            seq,
-            timestamp_ms: ts,
-        }
+        Header { sender: NodeId::from_u128(sender), seq, timestamp_ms: ts }
     }
 
     #[test]
@@ -207,28 +188,16 @@ mod tests {
     fn duplicates_are_refused_and_reordering_within_64_is_tolerated() {
         let mut g = ReplayGuard::default();
         assert_eq!(g.check(&h(1, 1000, NOW), NOW), Ok(()));
-        assert_eq!(
-            g.check(&h(1, 1000, NOW), NOW),
-            Err(ReplayError::Replayed { seq: 1000 })
-        );
+        assert_eq!(g.check(&h(1, 1000, NOW), NOW), Err(ReplayError::Replayed { seq: 1000 }));
         assert_eq!(g.check(&h(1, 1005, NOW), NOW), Ok(()));
         // Late arrivals within the bitmap, once each.
         assert_eq!(g.check(&h(1, 1003, NOW), NOW), Ok(()));
-        assert_eq!(
-            g.check(&h(1, 1003, NOW), NOW),
-            Err(ReplayError::Replayed { seq: 1003 })
-        );
+        assert_eq!(g.check(&h(1, 1003, NOW), NOW), Err(ReplayError::Replayed { seq: 1003 }));
         assert_eq!(g.check(&h(1, 1005 - 63, NOW), NOW), Ok(()));
-        assert_eq!(
-            g.check(&h(1, 1005 - 64, NOW), NOW),
-            Err(ReplayError::Replayed { seq: 941 })
-        );
+        assert_eq!(g.check(&h(1, 1005 - 64, NOW), NOW), Err(ReplayError::Replayed { seq: 941 }));
         // A big jump clears the bitmap but still refuses everything far behind.
         assert_eq!(g.check(&h(1, 5000, NOW), NOW), Ok(()));
-        assert_eq!(
-            g.check(&h(1, 1004, NOW), NOW),
-            Err(ReplayError::Replayed { seq: 1004 })
-        );
+        assert_eq!(g.check(&h(1, 1004, NOW), NOW), Err(ReplayError::Replayed { seq: 1004 }));
         assert_eq!(g.check(&h(1, 4999, NOW), NOW), Ok(()));
         // Senders are independent.
         assert_eq!(g.check(&h(2, 1000, NOW), NOW), Ok(()));
@@ -254,10 +223,7 @@ mod tests {
         g.prune(NOW + 10_001);
         assert_eq!(g.len(), 1);
         // What pruning forgot is stale anyway.
-        assert!(matches!(
-            g.check(&h(1, 1, NOW), NOW + 10_001),
-            Err(ReplayError::Stale { .. })
-        ));
+        assert!(matches!(g.check(&h(1, 1, NOW), NOW + 10_001), Err(ReplayError::Stale { .. })));
         g.forget(&NodeId::from_u128(2));
         assert!(g.is_empty());
     }

@@ -124,16 +124,10 @@ impl SimConfig {
             return Err(SimError::NoNodes);
         }
         if self.subnets == 0 || self.subnets > self.nodes {
-            return Err(SimError::Subnets {
-                nodes: self.nodes,
-                subnets: self.subnets,
-            });
+            return Err(SimError::Subnets { nodes: self.nodes, subnets: self.subnets });
         }
         if self.subnets > 250 || self.nodes.div_ceil(self.subnets) > 60_000 {
-            return Err(SimError::TooLarge {
-                nodes: self.nodes,
-                subnets: self.subnets,
-            });
+            return Err(SimError::TooLarge { nodes: self.nodes, subnets: self.subnets });
         }
         if !(0.0..1.0).contains(&self.loss) {
             return Err(SimError::Loss(self.loss));
@@ -188,26 +182,11 @@ pub struct Host {
 }
 
 enum Ev {
-    Datagram {
-        to: usize,
-        from: SocketAddr,
-        bytes: Rc<[u8]>,
-    },
-    Frame {
-        to: usize,
-        bytes: Rc<[u8]>,
-    },
-    Timer {
-        to: usize,
-    },
-    Probe {
-        to: usize,
-        ip: IpAddr,
-        rtt: Option<Duration>,
-    },
-    Resume {
-        to: usize,
-    },
+    Datagram { to: usize, from: SocketAddr, bytes: Rc<[u8]> },
+    Frame { to: usize, bytes: Rc<[u8]> },
+    Timer { to: usize },
+    Probe { to: usize, ip: IpAddr, rtt: Option<Duration> },
+    Resume { to: usize },
     Sample,
 }
 
@@ -247,12 +226,20 @@ pub struct Sim {
     rng: ChaCha8Rng,
     managers: Vec<FxHashSet<usize>>,
     sole_manager: Vec<Option<NodeId>>,
-    dual_manager_since: Vec<Option<Instant>>,
+    /// When a subnet got a second manager, and whether a partition was in force then.
+    dual_manager_since: Vec<Option<(Instant, bool)>>,
     proxies: FxHashMap<NodeId, FxHashSet<usize>>,
-    dual_proxy_since: FxHashMap<NodeId, Instant>,
+    dual_proxy_since: FxHashMap<NodeId, (Instant, bool)>,
     report: Report,
+    /// Faults whose convergence is measured until the next fault.
     pending_faults: Vec<usize>,
+    /// The network was converged at the last sample.
+    converged_now: bool,
+    /// When it last became converged.
+    last_converged_at: Instant,
     sent: u64,
+    /// A partition is in force: two managers or proxies are then expected, and counted apart.
+    partitioned: bool,
 }
 
 impl std::fmt::Debug for Sim {
@@ -283,13 +270,12 @@ impl Sim {
             dual_manager_since: vec![None; cfg.subnets],
             proxies: FxHashMap::default(),
             dual_proxy_since: FxHashMap::default(),
-            report: Report {
-                nodes: cfg.nodes,
-                subnets: cfg.subnets,
-                ..Report::default()
-            },
+            report: Report { nodes: cfg.nodes, subnets: cfg.subnets, ..Report::default() },
             pending_faults: Vec::new(),
+            converged_now: false,
+            last_converged_at: Instant::ZERO,
             sent: 0,
+            partitioned: false,
             rng: ChaCha8Rng::seed_from_u64(rng.next_u64()),
             cfg: cfg.clone(),
         };
@@ -305,26 +291,12 @@ impl Sim {
             let mut node_cfg = NodeConfig::new(id, boot_time_s, rng.next_u64())
                 .with_heartbeat_interval(cfg.heartbeat);
             node_cfg.guardians = cfg.guardians;
-            let tcp_ports: Vec<u16> = PORT_POOL
-                .iter()
-                .copied()
-                .filter(|_| rng.next_u32() % 2 == 0)
-                .collect();
+            let tcp_ports: Vec<u16> =
+                PORT_POOL.iter().copied().filter(|_| rng.next_u32() % 2 == 0).collect();
             let skew = cfg.clock_skew.as_millis() as i64;
-            let skew_ms = if skew == 0 {
-                0
-            } else {
-                (rng.next_u64() % (2 * skew as u64 + 1)) as i64 - skew
-            };
-            let node = Self::boot(
-                &sim.key,
-                &node_cfg,
-                Instant::ZERO,
-                skew_ms,
-                ip,
-                mac,
-                &tcp_ports,
-            );
+            let skew_ms =
+                if skew == 0 { 0 } else { (rng.next_u64() % (2 * skew as u64 + 1)) as i64 - skew };
+            let node = Self::boot(&sim.key, &node_cfg, Instant::ZERO, skew_ms, ip, mac, &tcp_ports);
             sim.by_ip.insert(ip, i);
             sim.subnet_hosts[subnet].push(i);
             sim.hosts.push(Host {
@@ -361,10 +333,7 @@ impl Sim {
     ) -> Node {
         let unix = wall(now, skew_ms);
         let mut node = Node::new(cfg.clone(), key.clone(), now, unix);
-        let ipv6 = crate::proto::Ipv6Prefix {
-            addr: link_local(mac),
-            len: 64,
-        };
+        let ipv6 = crate::proto::Ipv6Prefix { addr: link_local(mac), len: 64 };
         node.add_iface(
             now,
             IfaceConfig {
@@ -410,11 +379,8 @@ impl Sim {
 
     /// Hosts that answer for `sleeper` now.
     pub fn proxies_of(&self, sleeper: &NodeId) -> Vec<usize> {
-        let mut p: Vec<usize> = self
-            .proxies
-            .get(sleeper)
-            .map(|s| s.iter().copied().collect())
-            .unwrap_or_default();
+        let mut p: Vec<usize> =
+            self.proxies.get(sleeper).map(|s| s.iter().copied().collect()).unwrap_or_default();
         p.sort_unstable();
         p
     }
@@ -424,9 +390,24 @@ impl Sim {
         self.managers.iter().all(|m| m.len() == 1)
     }
 
+    /// True if every subnet has exactly one manager and every running node of the subnet names
+    /// it as its manager: the network has converged.
+    pub fn converged(&self) -> bool {
+        self.one_manager_per_subnet()
+            && self.managers.iter().enumerate().all(|(s, m)| {
+                let id = m.iter().next().map(|&i| self.hosts[i].node.id());
+                self.subnet_hosts[s]
+                    .iter()
+                    .map(|&i| &self.hosts[i])
+                    .filter(|h| h.state == HostState::Up && !h.node.is_asleep())
+                    .all(|h| h.node.manager(IFACE) == id)
+            })
+    }
+
     /// The report so far.
     pub fn report(&self) -> Report {
         let mut r = self.report.clone();
+        Self::settle(&mut r, &self.pending_faults, self.converged(), self.last_converged_at);
         r.duration = self.now.since_origin();
         let secs = r.duration.as_secs_f64().max(1e-9);
         r.messages_per_node_per_s = self.sent as f64 / self.cfg.nodes as f64 / secs;
@@ -498,9 +479,7 @@ impl Sim {
             Ev::Datagram { to, from, bytes } => {
                 if self.hosts[to].state == HostState::Up {
                     let now = self.now;
-                    self.hosts[to]
-                        .node
-                        .handle_datagram(now, IFACE, from, &bytes);
+                    self.hosts[to].node.handle_datagram(now, IFACE, from, &bytes);
                     self.drain(to);
                 }
             }
@@ -541,11 +520,12 @@ impl Sim {
                 }
             }
             Ev::Sample => {
-                if !self.pending_faults.is_empty() && self.one_manager_per_subnet() {
-                    for i in self.pending_faults.drain(..) {
-                        let f = &mut self.report.faults[i];
-                        f.converged_after = Some(self.now.since_origin().saturating_sub(f.at));
+                if !self.pending_faults.is_empty() {
+                    let c = self.converged();
+                    if c && !self.converged_now {
+                        self.last_converged_at = self.now;
                     }
+                    self.converged_now = c;
                 }
                 self.push(self.now + SAMPLE_EVERY, Ev::Sample);
             }
@@ -554,11 +534,7 @@ impl Sim {
 
     fn push(&mut self, at: Instant, ev: Ev) {
         self.seq += 1;
-        self.queue.push(Reverse(Queued {
-            at,
-            seq: self.seq,
-            ev,
-        }));
+        self.queue.push(Reverse(Queued { at, seq: self.seq, ev }));
     }
 
     fn reschedule(&mut self, i: usize) {
@@ -616,14 +592,7 @@ impl Sim {
                     for to in targets {
                         if self.reachable(i, to) && !self.lost() {
                             let at = self.now + self.delay();
-                            self.push(
-                                at,
-                                Ev::Datagram {
-                                    to,
-                                    from,
-                                    bytes: bytes.clone(),
-                                },
-                            );
+                            self.push(at, Ev::Datagram { to, from, bytes: bytes.clone() });
                         }
                     }
                 }
@@ -693,13 +662,7 @@ impl Sim {
             let to = self.subnet_hosts[subnet][k];
             if self.reachable(from, to) && !self.lost() {
                 let at = self.now + self.delay();
-                self.push(
-                    at,
-                    Ev::Frame {
-                        to,
-                        bytes: bytes.clone(),
-                    },
-                );
+                self.push(at, Ev::Frame { to, bytes: bytes.clone() });
             }
         }
     }
@@ -740,12 +703,17 @@ impl Sim {
         }
         let n = self.managers[s].len();
         match (n >= 2, self.dual_manager_since[s]) {
-            (true, None) => self.dual_manager_since[s] = Some(self.now),
-            (false, Some(since)) => {
+            (true, None) => self.dual_manager_since[s] = Some((self.now, self.partitioned)),
+            (false, Some((since, partitioned))) => {
                 self.dual_manager_since[s] = None;
-                self.report.dual_manager_periods += 1;
                 let d = self.now.saturating_since(since);
-                self.report.dual_manager_longest = self.report.dual_manager_longest.max(d);
+                let r = &mut self.report;
+                if partitioned {
+                    r.dual_manager_partitioned += 1;
+                } else {
+                    r.dual_manager_periods += 1;
+                    r.dual_manager_longest = r.dual_manager_longest.max(d);
+                }
             }
             _ => {}
         }
@@ -763,13 +731,18 @@ impl Sim {
         let n = self.proxies.get(&sleeper).map_or(0, FxHashSet::len);
         match (n >= 2, self.dual_proxy_since.get(&sleeper).copied()) {
             (true, None) => {
-                self.dual_proxy_since.insert(sleeper, self.now);
+                self.dual_proxy_since.insert(sleeper, (self.now, self.partitioned));
             }
-            (false, Some(since)) => {
+            (false, Some((since, partitioned))) => {
                 self.dual_proxy_since.remove(&sleeper);
-                self.report.dual_proxy_periods += 1;
                 let d = self.now.saturating_since(since);
-                self.report.dual_proxy_longest = self.report.dual_proxy_longest.max(d);
+                let r = &mut self.report;
+                if partitioned {
+                    r.dual_proxy_partitioned += 1;
+                } else {
+                    r.dual_proxy_periods += 1;
+                    r.dual_proxy_longest = r.dual_proxy_longest.max(d);
+                }
             }
             _ => {}
         }
@@ -780,7 +753,8 @@ impl Sim {
         let open = self
             .dual_proxy_since
             .values()
-            .map(|s| self.now.saturating_since(*s))
+            .filter(|(_, partitioned)| !partitioned)
+            .map(|(s, _)| self.now.saturating_since(*s))
             .max()
             .unwrap_or_default();
         self.report.dual_proxy_longest.max(open)
@@ -792,7 +766,8 @@ impl Sim {
             .dual_manager_since
             .iter()
             .flatten()
-            .map(|s| self.now.saturating_since(*s))
+            .filter(|(_, partitioned)| !partitioned)
+            .map(|(s, _)| self.now.saturating_since(*s))
             .max()
             .unwrap_or_default();
         self.report.dual_manager_longest.max(open)
@@ -813,14 +788,33 @@ impl Sim {
 
     // ----- faults ----------------------------------------------------------------------------
 
-    /// Records a fault whose convergence the report measures.
+    /// Records a fault whose convergence the report measures: the time from the fault until
+    /// the network last became converged before the next fault (`None` if it was not converged
+    /// when the next fault came).
     pub fn note_fault(&mut self, what: impl Into<String>) {
-        self.report.faults.push(FaultRecord {
-            at: self.now.since_origin(),
-            what: what.into(),
-            converged_after: None,
-        });
+        let now = self.now;
+        // Judge the previous faults by the last sample, taken before this fault struck; faults
+        // that strike at the same instant are judged together.
+        let same_instant = self
+            .pending_faults
+            .last()
+            .is_some_and(|&i| self.report.faults[i].at == now.since_origin());
+        if !same_instant {
+            let pending = std::mem::take(&mut self.pending_faults);
+            Self::settle(&mut self.report, &pending, self.converged_now, self.last_converged_at);
+        }
+        self.converged_now = self.converged();
+        self.last_converged_at = now;
+        let at = now.since_origin();
+        self.report.faults.push(FaultRecord { at, what: what.into(), converged_after: None });
         self.pending_faults.push(self.report.faults.len() - 1);
+    }
+
+    fn settle(report: &mut Report, pending: &[usize], converged: bool, at: Instant) {
+        for &i in pending {
+            let f = &mut report.faults[i];
+            f.converged_after = converged.then(|| at.since_origin().saturating_sub(f.at));
+        }
     }
 
     /// Host `i` loses power (or freezes): no notice, answers nothing, its NIC is dead too.
@@ -838,15 +832,7 @@ impl Sim {
     /// Host `i` starts again with a fresh daemon (same id, new process).
     pub fn restart(&mut self, i: usize) {
         let h = &mut self.hosts[i];
-        h.node = Self::boot(
-            &self.key,
-            &h.cfg,
-            self.now,
-            h.skew_ms,
-            h.ip,
-            h.mac,
-            &h.tcp_ports,
-        );
+        h.node = Self::boot(&self.key, &h.cfg, self.now, h.skew_ms, h.ip, h.mac, &h.tcp_ports);
         h.state = HostState::Up;
         h.timer = None;
         h.resume_at = None;
@@ -902,8 +888,7 @@ impl Sim {
         );
         let node = &mut self.hosts[from].node;
         let _ = if same {
-            node.wake(now, crate::node::WakeTarget::Mac(mac), None)
-                .map(|_| ())
+            node.wake(now, crate::node::WakeTarget::Mac(mac), None).map(|_| ())
         } else {
             node.request_remote_wake(now, to, mac, None)
         };
@@ -915,6 +900,7 @@ impl Sim {
         for &i in side {
             self.hosts[i].group = 1;
         }
+        self.partitioned = true;
     }
 
     /// Ends every partition.
@@ -922,19 +908,13 @@ impl Sim {
         for h in &mut self.hosts {
             h.group = 0;
         }
+        self.partitioned = false;
     }
 
     /// Hands a raw datagram to host `to` as if `from` had sent it (tests: forgeries, replays).
     pub fn inject_datagram(&mut self, to: usize, from: SocketAddr, bytes: &[u8]) {
         let at = self.now;
-        self.push(
-            at,
-            Ev::Datagram {
-                to,
-                from,
-                bytes: bytes.into(),
-            },
-        );
+        self.push(at, Ev::Datagram { to, from, bytes: bytes.into() });
     }
 
     /// Records every datagram host `i` sends from now on for `d`, and returns them (tests).

@@ -28,14 +28,20 @@ pub struct Report {
     pub wakes_gave_up: u64,
     /// Hosts woken (their NIC saw their magic packet).
     pub hosts_woken: u64,
-    /// Periods in which some subnet had two or more managers at once.
+    /// Periods in which some subnet had two or more managers at once, outside partitions.
     pub dual_manager_periods: u64,
     /// The longest such period.
     pub dual_manager_longest: Duration,
-    /// Periods in which some sleeper was answered for by two or more nodes at once.
+    /// Such periods that began while the subnet was partitioned (each side then elects its own
+    /// manager, by design).
+    pub dual_manager_partitioned: u64,
+    /// Periods in which some sleeper was answered for by two or more nodes at once, outside
+    /// partitions.
     pub dual_proxy_periods: u64,
     /// The longest such period.
     pub dual_proxy_longest: Duration,
+    /// Such periods that began during a partition (each side answers for its sleepers).
+    pub dual_proxy_partitioned: u64,
     /// Messages dropped by receivers as malformed, unauthenticated or replayed.
     pub rejected_messages: u64,
 }
@@ -47,7 +53,8 @@ pub struct FaultRecord {
     pub at: Duration,
     /// What happened.
     pub what: String,
-    /// Time until every subnet had exactly one manager again; `None` if it never did.
+    /// Time until every subnet had exactly one manager again and every running node of the
+    /// subnet named it; `None` if that was not the case when the next fault came.
     pub converged_after: Option<Duration>,
 }
 
@@ -61,11 +68,7 @@ impl fmt::Display for Report {
             secs(self.duration)
         )?;
         writeln!(f, "  manager changes        {}", self.manager_changes)?;
-        writeln!(
-            f,
-            "  messages / node / s    {:.3}",
-            self.messages_per_node_per_s
-        )?;
+        writeln!(f, "  messages / node / s    {:.3}", self.messages_per_node_per_s)?;
         writeln!(
             f,
             "  wakes                  {} sequences ({} packets), {} confirmed, {} given up, {} hosts woken",
@@ -78,28 +81,28 @@ impl fmt::Display for Report {
         writeln!(f, "  rejected messages      {}", self.rejected_messages)?;
         writeln!(
             f,
-            "  two managers in a subnet: {} times, longest {}",
+            "  two managers in a subnet: {} times, longest {} (and {} during partitions)",
             self.dual_manager_periods,
-            secs(self.dual_manager_longest)
+            secs(self.dual_manager_longest),
+            self.dual_manager_partitioned
         )?;
         writeln!(
             f,
-            "  two proxies for a sleeper: {} times, longest {}",
+            "  two proxies for a sleeper: {} times, longest {} (and {} during partitions)",
             self.dual_proxy_periods,
-            secs(self.dual_proxy_longest)
+            secs(self.dual_proxy_longest),
+            self.dual_proxy_partitioned
         )?;
         if !self.faults.is_empty() {
             writeln!(
                 f,
-                "  faults and convergence (one manager per subnet again):"
+                "  faults, and the time until every subnet had one manager that all its nodes name"
             )?;
-            let converged: Vec<Duration> = self
-                .faults
-                .iter()
-                .filter_map(|r| r.converged_after)
-                .collect();
+            writeln!(f, "  (\"not before the next fault\" is expected while a subnet is split):")?;
+            let converged: Vec<Duration> =
+                self.faults.iter().filter_map(|r| r.converged_after).collect();
             for r in &self.faults {
-                let c = r.converged_after.map_or("never".to_owned(), secs);
+                let c = r.converged_after.map_or("not before the next fault".to_owned(), secs);
                 writeln!(f, "    {:>9}  {:<40} {}", secs(r.at), r.what, c)?;
             }
             if let Some(max) = converged.iter().max() {

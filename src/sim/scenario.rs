@@ -64,11 +64,8 @@ pub fn run_scenario(cfg: &ScenarioConfig) -> Result<Report, SimError> {
     let mut next_fault = sim.now() + cfg.fault_every;
     while sim.now() < end {
         let next_later = later.iter().map(|(t, _)| *t).min();
-        let step_to = [Some(next_fault), next_later, Some(end)]
-            .into_iter()
-            .flatten()
-            .min()
-            .expect("end");
+        let step_to =
+            [Some(next_fault), next_later, Some(end)].into_iter().flatten().min().expect("end");
         sim.run_until(step_to);
         let now = sim.now();
         let (due, rest): (Vec<_>, Vec<_>) = later.into_iter().partition(|(t, _)| *t <= now);
@@ -105,11 +102,7 @@ fn inject(sim: &mut Sim, rng: &mut ChaCha8Rng, later: &mut Vec<(crate::time::Ins
     let subnets = sim.config().subnets;
     let s = (rng.next_u64() % subnets as u64) as usize;
     let in_subnet = |sim: &Sim, pred: &dyn Fn(&super::Host) -> bool| -> Vec<usize> {
-        sim.subnet(s)
-            .iter()
-            .copied()
-            .filter(|&i| pred(&sim.hosts()[i]))
-            .collect()
+        sim.subnet(s).iter().copied().filter(|&i| pred(&sim.hosts()[i])).collect()
     };
     let awake = in_subnet(sim, &|h| h.state == HostState::Up);
     let asleep = in_subnet(sim, &|h| h.state == HostState::Asleep);
