@@ -21,15 +21,33 @@
 //! - [`node`]: the state machine that ties them together (`handle_*` in, `poll_*` out).
 //! - [`sim`]: an in-process network of many nodes on a virtual clock (`wakeproxy simulate`).
 //!
+//! The **drivers** own the I/O around it:
+//!
+//! - [`daemon`]: the tokio daemon that runs the node on real sockets (`wakeproxy run`).
+//! - [`config`]: the configuration file `wakeproxy.toml`, checked with errors that name key and line.
+//! - [`keys`]: the site key file (`wakeproxy keygen`), its permissions and the insecure lab key.
+//! - [`state`]: the state directory: the node's permanent id and the registry of known sleepers.
+//! - [`fsutil`]: crash-safe file replacement (temporary file, fsync, rename) and default directories.
+//! - [`wake`]: `wakeproxy wake --direct`: magic packets without a daemon.
+//! - [`sys`]: the few system calls below `std`/`socket2` (raw Ethernet frames); the only
+//!   module allowed `unsafe`.
+//!
 //! `docs/ARCHITECTURE.md` says who may call whom.
 #![deny(unsafe_code)]
 
 pub mod addr;
+pub mod config;
+pub mod daemon;
 pub mod election;
 pub mod frame;
+pub mod fsutil;
+pub mod keys;
 pub mod node;
 pub mod peers;
 pub mod proto;
 pub mod sim;
+pub mod state;
+pub mod sys;
 pub mod time;
+pub mod wake;
 pub mod wol;

@@ -13,6 +13,7 @@
 mod action;
 mod config;
 mod lan;
+mod registry;
 mod status;
 mod wake;
 
@@ -26,6 +27,7 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 pub use action::{Action, Destination, Event, StopReason, WakeCause};
 pub use config::{DEFAULT_WAKE_DENY, IfaceConfig, IfaceId, NodeConfig, ProxyMode};
 pub use lan::ProxyStats;
+pub use registry::KnownSleeper;
 pub use status::{Counters, IfaceStatus, PeerStatus, ProxiedStatus, Status, WakeRecord};
 pub use wake::{WakeError, WakeTarget};
 

@@ -1,0 +1,146 @@
+//! The interfaces the daemon manages, read from the operating system (`netdev`) and re-read
+//! periodically so that addresses added or removed and links going down or up are picked up
+//! without a restart.
+
+use std::net::Ipv4Addr;
+
+use crate::addr::MacAddr;
+use crate::proto::{Ipv4Prefix, Ipv6Prefix};
+
+/// One interface as the operating system reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// OS interface index.
+    pub index: u32,
+    /// Its name (`eth0`, `enp3s0`, …).
+    pub name: String,
+    /// Its MAC.
+    pub mac: MacAddr,
+    /// Its IPv4 addresses.
+    pub ipv4: Vec<Ipv4Prefix>,
+    /// Its IPv6 addresses.
+    pub ipv6: Vec<Ipv6Prefix>,
+    /// Administratively up and running.
+    pub up: bool,
+    /// The loopback interface.
+    pub loopback: bool,
+}
+
+impl Link {
+    /// The subnet-directed broadcast address of its first IPv4 address (255.255.255.255 for a
+    /// /31 or /32, which have none).
+    pub fn broadcast_v4(&self) -> Option<Ipv4Addr> {
+        self.ipv4.first().map(|p| directed_broadcast(p.addr, p.len))
+    }
+}
+
+/// The subnet-directed broadcast address of `addr/len`.
+pub fn directed_broadcast(addr: Ipv4Addr, len: u8) -> Ipv4Addr {
+    if len >= 31 {
+        return Ipv4Addr::BROADCAST;
+    }
+    let host_bits = u32::MAX >> len;
+    Ipv4Addr::from(u32::from(addr) | host_bits)
+}
+
+/// Every interface the OS reports.
+pub fn scan() -> Vec<Link> {
+    netdev::get_interfaces()
+        .into_iter()
+        .map(|i| Link {
+            index: i.index,
+            up: i.is_up() && i.is_running(),
+            loopback: i.is_loopback(),
+            mac: MacAddr(i.mac_addr.map(|m| m.octets()).unwrap_or_default()),
+            ipv4: i.ipv4.iter().map(|n| Ipv4Prefix { addr: n.addr(), len: n.prefix_len() }).collect(),
+            ipv6: i.ipv6.iter().map(|n| Ipv6Prefix { addr: n.addr(), len: n.prefix_len() }).collect(),
+            name: i.name,
+        })
+        .collect()
+}
+
+/// The interfaces to manage: the named ones if `wanted` is not empty (those that exist and are
+/// up with an IPv4 address), otherwise every up, non-loopback Ethernet interface with IPv4.
+/// Also returns the wanted names that are missing or unusable, with the reason.
+pub fn select(links: &[Link], wanted: &[String]) -> (Vec<Link>, Vec<(String, &'static str)>) {
+    let usable = |l: &Link| -> Result<(), &'static str> {
+        if !l.up {
+            Err("is down")
+        } else if l.loopback {
+            Err("is the loopback interface")
+        } else if !l.mac.is_unicast() {
+            Err("has no Ethernet MAC address")
+        } else if l.ipv4.is_empty() {
+            Err("has no IPv4 address")
+        } else {
+            Ok(())
+        }
+    };
+    if wanted.is_empty() {
+        let mut chosen: Vec<Link> = links.iter().filter(|l| usable(l).is_ok()).cloned().collect();
+        // A deterministic order, whatever the OS lists first.
+        chosen.sort_by_key(|l| l.index);
+        return (chosen, Vec::new());
+    }
+    let mut chosen = Vec::new();
+    let mut missing = Vec::new();
+    for name in wanted {
+        match links.iter().find(|l| &l.name == name) {
+            None => missing.push((name.clone(), "does not exist")),
+            Some(l) => match usable(l) {
+                Ok(()) => chosen.push(l.clone()),
+                Err(why) => missing.push((name.clone(), why)),
+            },
+        }
+    }
+    (chosen, missing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(index: u32, name: &str, up: bool, v4: bool) -> Link {
+        Link {
+            index,
+            name: name.into(),
+            mac: MacAddr([2, 0, 0, 0, 0, index as u8]),
+            ipv4: if v4 { vec![Ipv4Prefix { addr: Ipv4Addr::new(10, 0, 0, index as u8), len: 24 }] } else { vec![] },
+            ipv6: vec![],
+            up,
+            loopback: false,
+        }
+    }
+
+    #[test]
+    fn broadcast_addresses() {
+        assert_eq!(directed_broadcast(Ipv4Addr::new(10, 1, 2, 3), 24), Ipv4Addr::new(10, 1, 2, 255));
+        assert_eq!(directed_broadcast(Ipv4Addr::new(10, 1, 2, 3), 16), Ipv4Addr::new(10, 1, 255, 255));
+        assert_eq!(directed_broadcast(Ipv4Addr::new(10, 1, 2, 3), 0), Ipv4Addr::BROADCAST);
+        assert_eq!(directed_broadcast(Ipv4Addr::new(10, 1, 2, 3), 32), Ipv4Addr::BROADCAST);
+    }
+
+    #[test]
+    fn auto_selects_up_ethernet_with_ipv4() {
+        let mut lo = link(1, "lo", true, true);
+        lo.loopback = true;
+        let links = [lo, link(3, "eth1", true, true), link(2, "eth0", true, true), link(4, "down", false, true), link(5, "nov4", true, false)];
+        let (chosen, missing) = select(&links, &[]);
+        assert_eq!(chosen.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(), ["eth0", "eth1"]);
+        assert!(missing.is_empty());
+    }
+
+    #[test]
+    fn named_interfaces_report_what_is_wrong() {
+        let links = [link(2, "eth0", true, true), link(4, "eth1", false, true)];
+        let wanted = ["eth0".to_string(), "eth1".to_string(), "wlan9".to_string()];
+        let (chosen, missing) = select(&links, &wanted);
+        assert_eq!(chosen.len(), 1);
+        assert_eq!(missing, vec![("eth1".to_string(), "is down"), ("wlan9".to_string(), "does not exist")]);
+    }
+
+    #[test]
+    fn this_host_can_be_scanned() {
+        assert!(scan().iter().any(|l| l.loopback) || cfg!(not(target_os = "linux")));
+    }
+}

@@ -1,0 +1,524 @@
+//! The daemon: drives the core's [`Node`] on real sockets and does nothing the core should
+//! decide.
+//!
+//! One task owns the node. Socket readers, probes and control-socket connections run as their
+//! own tasks and hand their results to it through one channel, so the node sees one input at a
+//! time, in order, as in the simulator. After every input the task carries out the actions the
+//! node asked for and sleeps until the node's next timeout, the next input, or the next periodic
+//! chore (re-reading interfaces every 2 s, listening ports every 10 s).
+
+mod ifaces;
+mod net;
+mod persist;
+mod ports;
+mod probe;
+mod start;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::{IpAddr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::net::UdpSocket;
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+pub use ifaces::{Link, directed_broadcast, scan as scan_links, select as select_links};
+pub use ports::{listening_tcp_ports, parse_proc_net_tcp};
+pub use probe::Prober;
+pub use start::{boot_time_s, options, run};
+
+use crate::node::{Action, Destination, Event, IfaceConfig, IfaceId, Node, NodeConfig};
+use crate::proto::SiteKey;
+use crate::state::StateDir;
+use crate::time::Instant;
+
+/// How often interfaces and addresses are re-read.
+const RESCAN_EVERY: Duration = Duration::from_secs(2);
+/// How often the listening TCP ports are re-read.
+const PORTS_EVERY: Duration = Duration::from_secs(10);
+/// Inputs waiting for the node; beyond this, datagrams are dropped (and counted) rather than
+/// letting a flood grow memory.
+const INPUT_QUEUE: usize = 4096;
+/// Events kept for `wakeproxy events`.
+const EVENT_HISTORY: usize = 256;
+
+/// Everything the daemon needs to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The node's configuration (id, timing, roles, wake ports…).
+    pub node: NodeConfig,
+    /// The site key.
+    pub key: SiteKey,
+    /// Running with the public lab key.
+    pub insecure: bool,
+    /// Interfaces to manage; empty for every suitable one.
+    pub interfaces: Vec<String>,
+    /// UDP port of the peer protocol.
+    pub peer_port: u16,
+    /// Also send magic packets unicast to the target's last known address.
+    pub wake_unicast: bool,
+    /// Where WakeRequests for targets on other subnets go.
+    pub wake_relays: Vec<SocketAddr>,
+    /// The configuration file it runs with (shown by `status`).
+    pub config_path: String,
+    /// Where the sleeper registry is kept; `None` keeps nothing (tests).
+    pub state: Option<StateDir>,
+}
+
+/// Why the daemon could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The site key could not be loaded.
+    #[error(transparent)]
+    Key(#[from] crate::keys::KeyError),
+    /// The state directory could not be used.
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
+    /// No randomness for the node's seed.
+    #[error("the operating system's random number generator failed: {0}")]
+    Random(String),
+    /// The tokio runtime could not start.
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+    /// No interface to manage.
+    #[error("{0}")]
+    NoInterface(String),
+    /// A socket could not be opened.
+    #[error("cannot open {what} on {iface}: {source} (is another program using UDP port {port}, or is wakeproxy not running as root / with CAP_NET_RAW?)")]
+    Socket {
+        /// Which socket.
+        what: &'static str,
+        /// On which interface.
+        iface: String,
+        /// Which port.
+        port: u16,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// Something for the node, from another task.
+#[derive(Debug)]
+pub enum Input {
+    /// A datagram on the peer port.
+    Datagram {
+        /// Where it arrived.
+        iface: IfaceId,
+        /// Who sent it.
+        from: SocketAddr,
+        /// Its bytes.
+        bytes: Vec<u8>,
+    },
+    /// A datagram on the Wake-on-LAN port (someone else's magic packet).
+    WolPayload {
+        /// Where it arrived.
+        iface: IfaceId,
+        /// Its bytes.
+        bytes: Vec<u8>,
+    },
+    /// The answer to a probe.
+    Probe {
+        /// Through which interface.
+        iface: IfaceId,
+        /// Whom.
+        ip: IpAddr,
+        /// Round-trip time, if it answered.
+        rtt: Option<Duration>,
+    },
+}
+
+/// The sockets of one managed interface.
+struct LanIo {
+    link: Link,
+    peer: Arc<UdpSocket>,
+    wol: Arc<UdpSocket>,
+    prober: Option<Prober>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for LanIo {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// The running daemon.
+pub struct Daemon {
+    opts: Options,
+    node: Node,
+    start: tokio::time::Instant,
+    lans: BTreeMap<IfaceId, LanIo>,
+    names: BTreeMap<String, IfaceId>,
+    next_iface: u32,
+    inputs: mpsc::Sender<Input>,
+    routed: Option<UdpSocket>,
+    events: VecDeque<serde_json::Value>,
+    event_tx: broadcast::Sender<serde_json::Value>,
+    probe_ident: u16,
+    /// Interfaces asked for by name that are missing, with the reason, as last reported.
+    missing: Vec<(String, &'static str)>,
+    /// The sleeper registry on disk, and what was last written to it.
+    state: Option<StateDir>,
+    saved: Vec<crate::state::SavedSleeper>,
+}
+
+impl std::fmt::Debug for Daemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Daemon").field("node", &self.node).finish_non_exhaustive()
+    }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+impl Daemon {
+    /// Sets the daemon up: the node, the sockets of every interface to manage.
+    pub fn new(opts: Options) -> Result<(Self, mpsc::Receiver<Input>), DaemonError> {
+        let start = tokio::time::Instant::now();
+        let node = Node::new(opts.node.clone(), opts.key.clone(), Instant::ZERO, unix_ms());
+        let (inputs, rx) = mpsc::channel(INPUT_QUEUE);
+        let (event_tx, _) = broadcast::channel(EVENT_HISTORY);
+        let mut d = Self {
+            node,
+            start,
+            lans: BTreeMap::new(),
+            names: BTreeMap::new(),
+            next_iface: 1,
+            inputs,
+            routed: net::bind_routed().ok(),
+            events: VecDeque::new(),
+            event_tx,
+            probe_ident: (opts.node.seed & 0xffff) as u16,
+            missing: Vec::new(),
+            state: opts.state.clone(),
+            saved: Vec::new(),
+            opts,
+        };
+        d.node.set_tcp_ports(listening_tcp_ports());
+        d.rescan()?;
+        if d.lans.is_empty() {
+            let why = if d.opts.interfaces.is_empty() {
+                "no interface to manage: wakeproxy needs an up, non-loopback Ethernet interface with an IPv4 address".to_owned()
+            } else {
+                let list: Vec<String> = d.missing.iter().map(|(n, why)| format!("{n} {why}")).collect();
+                format!("none of the configured interfaces can be managed: {} (check `interfaces` in the configuration)", list.join(", "))
+            };
+            return Err(DaemonError::NoInterface(why));
+        }
+        d.restore_state();
+        Ok((d, rx))
+    }
+
+    /// The node (for status and tests).
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+
+    /// The node, mutably (local events: sleep and resume notices, wakes).
+    pub fn node_mut(&mut self) -> &mut Node {
+        &mut self.node
+    }
+
+    /// Now, on the node's clock.
+    pub fn now(&self) -> Instant {
+        Instant::from_duration(self.start.elapsed())
+    }
+
+    /// The events kept for `wakeproxy events`, oldest first.
+    pub fn recent_events(&self) -> impl Iterator<Item = &serde_json::Value> {
+        self.events.iter()
+    }
+
+    /// Subscribes to events as they happen.
+    pub fn subscribe_events(&self) -> broadcast::Receiver<serde_json::Value> {
+        self.event_tx.subscribe()
+    }
+
+    /// The interfaces managed now.
+    pub fn links(&self) -> impl Iterator<Item = &Link> {
+        self.lans.values().map(|l| &l.link)
+    }
+
+    /// Re-reads interfaces: opens sockets for new ones, updates addresses, drops vanished ones.
+    /// Fails only if a socket for a new interface cannot be opened at start.
+    pub fn rescan(&mut self) -> Result<(), DaemonError> {
+        let (chosen, missing) = select_links(&scan_links(), &self.opts.interfaces);
+        for (name, why) in &missing {
+            if !self.missing.iter().any(|(n, w)| n == name && w == why) {
+                warn!(iface = %name, "configured interface {name} {why}: not managing it");
+            }
+        }
+        self.missing = missing;
+        let now = self.now();
+        let gone: Vec<IfaceId> = self
+            .lans
+            .iter()
+            .filter(|(_, l)| !chosen.iter().any(|c| c.name == l.link.name))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            if let Some(l) = self.lans.remove(&id) {
+                warn!(iface = %l.link.name, "interface {} is gone or down: no longer managing it", l.link.name);
+                self.node.remove_iface(now, id);
+            }
+        }
+        for link in chosen {
+            let id = match self.names.get(&link.name) {
+                Some(id) => *id,
+                None => {
+                    let id = IfaceId(self.next_iface);
+                    self.next_iface += 1;
+                    self.names.insert(link.name.clone(), id);
+                    id
+                }
+            };
+            match self.lans.get_mut(&id) {
+                Some(l) if l.link == link => continue,
+                Some(l) => {
+                    info!(iface = %link.name, "addresses of {} changed", link.name);
+                    l.link = link.clone();
+                }
+                None => {
+                    let lan = self.open(id, &link)?;
+                    info!(iface = %link.name, mac = %link.mac, "managing {}", link.name);
+                    self.lans.insert(id, lan);
+                }
+            }
+            let cfg = IfaceConfig { id, name: link.name.clone(), mac: link.mac, ipv4: link.ipv4.clone(), ipv6: link.ipv6.clone() };
+            self.node.add_iface(now, cfg);
+        }
+        Ok(())
+    }
+
+    fn open(&self, id: IfaceId, link: &Link) -> Result<LanIo, DaemonError> {
+        let port = self.opts.peer_port;
+        let sock_err = |what, port, source| DaemonError::Socket { what, iface: link.name.clone(), port, source };
+        let peer = Arc::new(net::bind_udp(&link.name, port).map_err(|e| sock_err("the peer socket", port, e))?);
+        let wol = Arc::new(net::bind_udp(&link.name, 0).map_err(|e| sock_err("the magic-packet socket", 0, e))?);
+        let prober = match Prober::new(&link.name) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                warn!(iface = %link.name, "cannot send ICMP probes on {}: {e}; silent peers will be taken for gone instead of asleep (run as root or with CAP_NET_RAW)", link.name);
+                None
+            }
+        };
+        let mut tasks = vec![tokio::spawn(read_peer(id, peer.clone(), self.inputs.clone()))];
+        // Hearing other nodes' magic packets on the WoL port avoids sending duplicates. The port
+        // is privileged and may be taken: without it the node still works.
+        match net::bind_udp(&link.name, self.opts.node.wol_port) {
+            Ok(s) => tasks.push(tokio::spawn(read_wol(id, Arc::new(s), self.inputs.clone()))),
+            Err(e) => debug!(iface = %link.name, "not listening on UDP {}: {e}", self.opts.node.wol_port),
+        }
+        Ok(LanIo { link: link.clone(), peer, wol, prober, tasks })
+    }
+
+    /// Hands one input to the node.
+    pub fn handle_input(&mut self, input: Input) {
+        let now = self.now();
+        match input {
+            Input::Datagram { iface, from, bytes } => self.node.handle_datagram(now, iface, from, &bytes),
+            Input::WolPayload { iface, bytes } => self.node.handle_wol_payload(now, iface, &bytes),
+            Input::Probe { iface, ip, rtt } => self.node.handle_probe_result(now, iface, ip, rtt),
+        }
+    }
+
+    /// Fires the node's timers if due.
+    pub fn handle_timeout(&mut self) {
+        let now = self.now();
+        if self.node.poll_timeout().is_some_and(|t| t <= now) {
+            self.node.handle_timeout(now);
+        }
+    }
+
+    /// When the node next needs `handle_timeout`, on tokio's clock.
+    pub fn next_deadline(&self) -> Option<tokio::time::Instant> {
+        self.node.poll_timeout().map(|t| self.start + t.since_origin())
+    }
+
+    /// Carries out everything the node asked for, and saves the sleeper registry if it may
+    /// have changed.
+    pub fn execute(&mut self) {
+        let mut registry_changed = false;
+        while let Some(action) = self.node.poll_action() {
+            if let Action::Event(Event::PeerChanged { .. } | Event::ProxyStarted { .. } | Event::ProxyStopped { .. }) = &action {
+                registry_changed = true;
+            }
+            match action {
+                Action::SendDatagram { iface, dst, bytes } => self.send_datagram(iface, dst, &bytes),
+                Action::SendMagicPacket { iface, packet, unicast } => {
+                    let Some(lan) = self.lans.get(&iface) else { continue };
+                    let (payload, n) = packet.payload();
+                    let port = self.opts.node.wol_port;
+                    // The subnet-directed broadcast of the interface the target lives on, never
+                    // only 255.255.255.255 (Windows sends that out of a single interface).
+                    let bcast = lan.link.broadcast_v4().unwrap_or(std::net::Ipv4Addr::BROADCAST);
+                    let mut targets = vec![SocketAddr::V4(SocketAddrV4::new(bcast, port))];
+                    if let (true, Some(ip)) = (self.opts.wake_unicast, unicast) {
+                        targets.push(SocketAddr::V4(SocketAddrV4::new(ip, port)));
+                    }
+                    for t in targets {
+                        if let Err(e) = lan.wol.try_send_to(&payload[..n], t) {
+                            warn!(iface = %lan.link.name, "cannot send the magic packet for {} to {t}: {e}", packet.target);
+                        }
+                    }
+                }
+                Action::Probe { iface, ip, timeout } => {
+                    let Some(prober) = self.lans.get(&iface).and_then(|l| l.prober.clone()) else {
+                        // No ICMP: treat as no answer, so a silent peer is judged by silence.
+                        let _ = self.inputs.try_send(Input::Probe { iface, ip, rtt: None });
+                        continue;
+                    };
+                    self.probe_ident = self.probe_ident.wrapping_add(1);
+                    let (ident, tx) = (self.probe_ident, self.inputs.clone());
+                    tokio::spawn(async move {
+                        let rtt = prober.probe(ip, timeout, ident).await;
+                        let _ = tx.send(Input::Probe { iface, ip, rtt }).await;
+                    });
+                }
+                Action::SendFrame { iface, .. } => {
+                    // The layer-2 capture/inject backend is not part of this build yet.
+                    debug!(?iface, "no layer-2 backend: frame not sent");
+                }
+                Action::InhibitSleep(on) => {
+                    info!(inhibit = on, "{} the system's sleep (guardian role)", if on { "holding" } else { "releasing" });
+                }
+                Action::Event(e) => self.record(e),
+            }
+        }
+        if registry_changed {
+            self.save_state_now();
+        }
+    }
+
+    fn send_datagram(&self, iface: IfaceId, dst: Destination, bytes: &[u8]) {
+        let port = self.opts.peer_port;
+        let (sock, to, name) = match dst {
+            Destination::Routed(to) => match &self.routed {
+                Some(s) => (s, to, "routed"),
+                None => return,
+            },
+            Destination::Broadcast | Destination::Unicast(_) => {
+                let Some(lan) = self.lans.get(&iface) else { return };
+                let to = match dst {
+                    Destination::Unicast(ip) => SocketAddr::new(ip, port),
+                    _ => SocketAddr::V4(SocketAddrV4::new(lan.link.broadcast_v4().unwrap_or(std::net::Ipv4Addr::BROADCAST), port)),
+                };
+                (&*lan.peer, to, lan.link.name.as_str())
+            }
+        };
+        if let Err(e) = sock.try_send_to(bytes, to) {
+            debug!(iface = name, "cannot send to {to}: {e}");
+        }
+    }
+
+    /// Logs an event, keeps it for `wakeproxy events` and hands it to followers.
+    fn record(&mut self, e: Event) {
+        log_event(&e, self);
+        let mut v = serde_json::to_value(&e).unwrap_or(serde_json::Value::Null);
+        if let serde_json::Value::Object(m) = &mut v {
+            m.insert("unix_ms".into(), unix_ms().into());
+        }
+        if self.events.len() == EVENT_HISTORY {
+            self.events.pop_front();
+        }
+        self.events.push_back(v.clone());
+        let _ = self.event_tx.send(v);
+    }
+
+    fn iface_name(&self, id: IfaceId) -> &str {
+        self.lans.get(&id).map_or("?", |l| l.link.name.as_str())
+    }
+
+    /// Runs until `shutdown` completes, then tells peers this node leaves.
+    pub async fn run(mut self, mut inputs: mpsc::Receiver<Input>, shutdown: impl std::future::Future<Output = ()>) {
+        let mut rescan = tokio::time::interval(RESCAN_EVERY);
+        let mut ports = tokio::time::interval(PORTS_EVERY);
+        let mut clock = tokio::time::interval(Duration::from_secs(10));
+        tokio::pin!(shutdown);
+        self.execute();
+        loop {
+            let deadline = self.next_deadline();
+            tokio::select! {
+                Some(input) = inputs.recv() => self.handle_input(input),
+                _ = sleep_until(deadline) => self.handle_timeout(),
+                _ = rescan.tick() => {
+                    if let Err(e) = self.rescan() {
+                        warn!("{e}");
+                    }
+                }
+                _ = ports.tick() => self.node.set_tcp_ports(listening_tcp_ports()),
+                _ = clock.tick() => {
+                    let now = self.now();
+                    self.node.handle_wall_clock(now, unix_ms());
+                }
+                () = &mut shutdown => break,
+            }
+            self.execute();
+        }
+        info!("stopping: telling peers this node leaves");
+        let now = self.now();
+        self.node.leave(now);
+        self.execute();
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn read_peer(iface: IfaceId, sock: Arc<UdpSocket>, tx: mpsc::Sender<Input>) {
+    let mut buf = vec![0u8; 2048];
+    loop {
+        match sock.recv_from(&mut buf).await {
+            Ok((n, from)) => {
+                // A full queue means a flood: drop rather than grow.
+                let _ = tx.try_send(Input::Datagram { iface, from, bytes: buf[..n].to_vec() });
+            }
+            Err(e) => {
+                debug!(?iface, "peer socket: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn read_wol(iface: IfaceId, sock: Arc<UdpSocket>, tx: mpsc::Sender<Input>) {
+    let mut buf = vec![0u8; 2048];
+    loop {
+        match sock.recv_from(&mut buf).await {
+            Ok((n, _)) => {
+                let _ = tx.try_send(Input::WolPayload { iface, bytes: buf[..n].to_vec() });
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// One log line per event, with its reason.
+fn log_event(e: &Event, d: &Daemon) {
+    match e {
+        Event::PeerChanged { iface, transition: t } => {
+            let from = t.from.map_or("new".to_owned(), |s| s.to_string());
+            info!(iface = d.iface_name(*iface), peer = %t.peer, mac = %t.mac, "peer {:?} {from} -> {} ({:?})", t.peer, t.to, t.reason);
+        }
+        Event::ElectionChanged { iface, role, manager, term, guardians } => {
+            let m = manager.map_or("none".to_owned(), |m| format!("{m:?}"));
+            info!(iface = d.iface_name(*iface), %role, term, "election: this node is {role}, manager {m}, term {term}, {} guardians", guardians.len());
+        }
+        Event::ProxyStarted { iface, sleeper, mac } => info!(iface = d.iface_name(*iface), %mac, "answering for sleeper {sleeper:?} ({mac})"),
+        Event::ProxyStopped { iface, sleeper, mac, reason } => info!(iface = d.iface_name(*iface), %mac, "stopped answering for {sleeper:?} ({mac}): {reason:?}"),
+        Event::WakeSent { iface, mac, cause, attempt } => info!(iface = d.iface_name(*iface), %mac, attempt, "magic packet for {mac} ({cause:?}), attempt {attempt}"),
+        Event::WakeRequested { mac, to } => info!(%mac, "asked {to} to wake {mac}"),
+        Event::WakeConfirmed { mac, to_packet, to_awake } => info!(%mac, "{mac} is awake: packet after {to_packet:?}, awake after {to_awake:?}"),
+        Event::WakeGaveUp { mac, attempts } => warn!(%mac, "{mac} did not wake after {attempts} magic packets"),
+        Event::Impersonated { iface, from } => warn!(iface = d.iface_name(*iface), "a message signed with the site key claims to come from this node (sent from {from}): someone holding the key is impersonating it"),
+    }
+}

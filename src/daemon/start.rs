@@ -1,0 +1,61 @@
+//! From a configuration to a running daemon: the key, the state directory, the node's identity,
+//! the sockets, and the loop until shutdown.
+
+use std::future::Future;
+use std::path::Path;
+
+use tracing::{info, warn};
+
+use super::{Daemon, DaemonError, Options};
+use crate::config::Config;
+use crate::keys;
+use crate::state::StateDir;
+
+/// When this host booted, in Unix seconds (Linux: `btime` in `/proc/stat`; elsewhere: now,
+/// which only makes this node rank as recently booted).
+pub fn boot_time_s() -> u64 {
+    let now = super::unix_ms() / 1000;
+    std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("btime ").and_then(|v| v.trim().parse().ok())))
+        .unwrap_or(now)
+}
+
+/// Builds the daemon's options from a configuration: loads the key (or the lab key when
+/// `insecure`), opens the state directory and reads (or creates) the node's id.
+pub fn options(config: &Config, config_path: &Path) -> Result<Options, DaemonError> {
+    let key = keys::for_config(config)?;
+    if config.insecure {
+        warn!("INSECURE: insecure = true, messages are signed with the published lab key; anyone can forge them. Use this only in a lab.");
+    }
+    let state = StateDir::open(&config.state_dir)?;
+    let id = state.node_id()?;
+    for w in &id.warnings {
+        warn!("{w}");
+    }
+    let seed = getrandom::u64().map_err(|e| DaemonError::Random(e.to_string()))?;
+    // No layer-2 capture backend yet: this node must not be given sleepers to answer for.
+    let node = config.node_config(id.value, boot_time_s(), seed, false);
+    Ok(Options {
+        node,
+        key,
+        insecure: config.insecure,
+        interfaces: config.interfaces.clone(),
+        peer_port: config.peer_port,
+        wake_unicast: config.wake_unicast,
+        wake_relays: config.wake_relay_addrs(),
+        config_path: config_path.display().to_string(),
+        state: Some(state),
+    })
+}
+
+/// Runs the daemon described by `config` until `shutdown` completes.
+pub async fn run(config: &Config, config_path: &Path, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+    let opts = options(config, config_path)?;
+    let id = opts.node.id;
+    let (daemon, inputs) = Daemon::new(opts)?;
+    let names: Vec<String> = daemon.links().map(|l| l.name.clone()).collect();
+    info!(node = %id, "wakeproxy {} running on {}", env!("CARGO_PKG_VERSION"), names.join(", "));
+    daemon.run(inputs, shutdown).await;
+    Ok(())
+}

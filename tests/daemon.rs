@@ -1,0 +1,317 @@
+//! The real daemon on real sockets: several `wakeproxy run` processes in network namespaces
+//! joined by a bridge. Needs root (CI runs as root; under `CI=true` a missing precondition
+//! fails the test).
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{NetLab, can_run_netns};
+use serde_json::Value;
+
+const H: Duration = Duration::from_millis(250);
+
+fn wakeproxy() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_wakeproxy"))
+}
+
+/// Writes host `i`'s config (and the shared key, unless `key` names another one).
+fn configure(lab: &NetLab, i: usize, key: &PathBuf) -> PathBuf {
+    let dir = &lab.hosts[i].dir;
+    let cfg = dir.join("wakeproxy.toml");
+    let text = format!(
+        "interfaces = [\"eth0\"]\nheartbeat_interval = \"250ms\"\nprobe_timeout = \"200ms\"\n\
+         key_file = \"{}\"\nstate_dir = \"{}\"\ncontrol_socket = \"{}\"\n",
+        key.display(),
+        dir.join("state").display(),
+        dir.join("control.sock").display()
+    );
+    std::fs::write(&cfg, text).unwrap();
+    cfg
+}
+
+fn keygen(path: &PathBuf) {
+    let out = wakeproxy().arg("keygen").arg(path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// `wakeproxy status --json` of host `i`, if its daemon answers.
+fn status(lab: &NetLab, i: usize) -> Option<Value> {
+    let cfg = lab.hosts[i].dir.join("wakeproxy.toml");
+    let out = wakeproxy().args(["status", "--json", "--config"]).arg(cfg).output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+/// (role, manager) of host `i`'s first interface.
+fn role_and_manager(v: &Value) -> (String, String) {
+    let iface = &v["node"]["ifaces"][0];
+    (iface["role"].as_str().unwrap_or("").to_owned(), iface["manager"].as_str().unwrap_or("").to_owned())
+}
+
+fn start_lab(n: usize) -> Option<(NetLab, Vec<PathBuf>)> {
+    if !can_run_netns() {
+        return None;
+    }
+    let mut lab = NetLab::new(n);
+    let key = lab.dir.join("site.key");
+    keygen(&key);
+    let cfgs: Vec<PathBuf> = (0..n).map(|i| configure(&lab, i, &key)).collect();
+    for (i, cfg) in cfgs.iter().enumerate() {
+        lab.start(i, cfg);
+    }
+    Some((lab, cfgs))
+}
+
+/// Waits until the running hosts `alive` agree on one manager that is one of them.
+fn agreed_manager(lab: &NetLab, alive: &[usize], limit: Duration) -> Option<String> {
+    lab.wait_for(limit, || {
+        let views: Vec<Value> = alive.iter().map(|&i| status(lab, i)).collect::<Option<_>>()?;
+        let ids: Vec<String> = views.iter().map(|v| v["node"]["id"].as_str().unwrap_or("").to_owned()).collect();
+        let rm: Vec<(String, String)> = views.iter().map(role_and_manager).collect();
+        let manager = rm[0].1.clone();
+        let one_manager = rm.iter().filter(|(r, _)| r == "manager").count() == 1;
+        let all_agree = rm.iter().all(|(_, m)| *m == manager);
+        (one_manager && all_agree && ids.contains(&manager)).then_some(manager)
+    })
+}
+
+#[test]
+fn three_daemons_elect_one_manager_and_every_status_agrees() {
+    let Some((lab, _)) = start_lab(3) else { return };
+    let m = agreed_manager(&lab, &[0, 1, 2], Duration::from_secs(10));
+    assert!(m.is_some(), "no agreement; logs:\n{}\n{}\n{}", lab.log(0), lab.log(1), lab.log(2));
+    let v = status(&lab, 0).unwrap();
+    assert_eq!(v["node"]["ifaces"][0]["peers"].as_array().unwrap().len(), 2);
+    assert_eq!(v["insecure"], false);
+}
+
+#[test]
+fn a_killed_unplugged_peer_becomes_suspect_then_asleep_within_three_heartbeats_and_a_second() {
+    let Some((mut lab, _)) = start_lab(3) else { return };
+    agreed_manager(&lab, &[0, 1, 2], Duration::from_secs(10)).expect("agreement");
+    let victim_id = status(&lab, 2).unwrap()["node"]["id"].as_str().unwrap().to_owned();
+    // Power loss: the daemon dies without a word and the host answers nothing.
+    lab.kill9(2);
+    lab.unplug(2);
+    let t = std::time::Instant::now();
+    let state = |lab: &NetLab| -> Option<String> {
+        let v = status(lab, 0)?;
+        let peers = v["node"]["ifaces"][0]["peers"].as_array()?.clone();
+        let p = peers.iter().find(|p| p["id"] == victim_id.as_str())?;
+        Some(p["state"].as_str()?.to_owned())
+    };
+    let mut seen_suspect = false;
+    let asleep = lab.wait_for(H * 3 + Duration::from_secs(1) + Duration::from_millis(300), || {
+        let s = state(&lab)?;
+        seen_suspect |= s == "suspect";
+        (s == "asleep").then_some(())
+    });
+    assert!(asleep.is_some(), "not asleep after {:?}; log:\n{}", t.elapsed(), lab.log(0));
+    assert!(seen_suspect, "it went asleep without being suspect first");
+}
+
+#[test]
+fn a_new_manager_takes_over_when_the_manager_dies() {
+    let Some((mut lab, _)) = start_lab(3) else { return };
+    let old = agreed_manager(&lab, &[0, 1, 2], Duration::from_secs(10)).expect("agreement");
+    let who = (0..3).find(|&i| status(&lab, i).unwrap()["node"]["id"] == old.as_str()).unwrap();
+    lab.kill9(who);
+    lab.unplug(who);
+    let alive: Vec<usize> = (0..3).filter(|&i| i != who).collect();
+    let new = agreed_manager(&lab, &alive, Duration::from_secs(10)).expect("a new manager");
+    assert_ne!(new, old);
+}
+
+#[test]
+fn sigterm_stops_within_two_seconds_and_says_goodbye() {
+    let Some((mut lab, _)) = start_lab(2) else { return };
+    agreed_manager(&lab, &[0, 1], Duration::from_secs(10)).expect("agreement");
+    let leaving = status(&lab, 1).unwrap()["node"]["id"].as_str().unwrap().to_owned();
+    let took = lab.stop(1);
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    let gone = lab.wait_for(Duration::from_secs(2), || {
+        let v = status(&lab, 0)?;
+        let peers = v["node"]["ifaces"][0]["peers"].as_array()?.clone();
+        peers.iter().any(|p| p["id"] == leaving.as_str() && p["state"] == "gone").then_some(())
+    });
+    assert!(gone.is_some(), "the peer did not see the goodbye:\n{}", lab.log(0));
+}
+
+#[test]
+fn a_daemon_with_the_wrong_key_is_counted_and_ignored() {
+    if !can_run_netns() {
+        return;
+    }
+    let mut lab = NetLab::new(3);
+    let (key, other) = (lab.dir.join("site.key"), lab.dir.join("other.key"));
+    keygen(&key);
+    keygen(&other);
+    for i in 0..3 {
+        let cfg = configure(&lab, i, if i == 2 { &other } else { &key });
+        lab.start(i, &cfg);
+    }
+    agreed_manager(&lab, &[0, 1], Duration::from_secs(10)).expect("agreement");
+    let counted = lab.wait_for(Duration::from_secs(5), || {
+        let v = status(&lab, 0)?;
+        let unauthenticated = v["node"]["counters"]["unauthenticated"].as_u64()?;
+        let peers = v["node"]["ifaces"][0]["peers"].as_array()?.len();
+        (unauthenticated >= 2 && peers == 1).then_some(())
+    });
+    assert!(counted.is_some(), "{:#}", status(&lab, 0).unwrap_or_default());
+}
+
+/// Captures the first magic packet (UDP to port 9, or EtherType 0x0842) seen on a host's
+/// `eth0`, from an AF_PACKET socket: what is really on the wire.
+struct Sniffer {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Sniffer {
+    const SCRIPT: &str = r#"
+import socket, sys, time
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+s.bind(("eth0", 0))
+end = time.time() + float(sys.argv[1])
+print("ready", flush=True)
+while time.time() < end:
+    s.settimeout(max(0.01, end - time.time()))
+    try:
+        f = s.recv(4096)
+    except socket.timeout:
+        break
+    if f[12:14] == b"\x08\x42":
+        print("raw", f[14:].hex(), flush=True)
+        break
+    if f[12:14] == b"\x08\x00" and f[23] == 17:
+        udp = 14 + (f[14] & 15) * 4
+        if int.from_bytes(f[udp + 2:udp + 4], "big") == 9:
+            print("udp", f[udp + 8:].hex(), flush=True)
+            break
+"#;
+
+    /// Starts sniffing on host `i` for at most `secs`, and returns once it listens.
+    fn start(lab: &NetLab, i: usize, secs: u32) -> Self {
+        use std::io::BufRead;
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &lab.hosts[i].ns, "python3", "-c", Self::SCRIPT, &secs.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 sniffer");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let first = lines.recv_timeout(Duration::from_secs(5)).expect("the sniffer did not start");
+        assert_eq!(first, "ready");
+        Self { child, lines }
+    }
+
+    /// The captured packet as "udp <hex payload>" or "raw <hex payload>", or "" if none came.
+    fn packet(mut self) -> String {
+        let line = self.lines.recv_timeout(Duration::from_secs(6)).unwrap_or_default();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        line
+    }
+}
+
+fn magic_hex(mac: &str) -> String {
+    let m = mac.replace(':', "");
+    format!("{}{}", "ff".repeat(6), m.repeat(16))
+}
+
+#[test]
+fn wake_through_the_daemon_puts_a_correct_magic_packet_on_the_wire() {
+    let Some((lab, cfgs)) = start_lab(2) else { return };
+    agreed_manager(&lab, &[0, 1], Duration::from_secs(10)).expect("agreement");
+    let target = "02:aa:bb:cc:dd:ee";
+    let sniffer = Sniffer::start(&lab, 1, 5);
+    let out = lab.exec(0, &[env!("CARGO_BIN_EXE_wakeproxy"), "wake", "--config", cfgs[0].to_str().unwrap(), target]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(sniffer.packet(), format!("udp {}", magic_hex(target)));
+}
+
+#[test]
+fn direct_wake_sends_udp_and_raw_frames_like_wakeonlan_and_etherwake() {
+    if !can_run_netns() {
+        return;
+    }
+    let lab = NetLab::new(2);
+    let target = "02:12:34:56:78:9a";
+    let bin = env!("CARGO_BIN_EXE_wakeproxy");
+    for (args, kind) in [(vec!["--interface", "eth0"], "udp"), (vec!["--raw"], "raw")] {
+        let sniffer = Sniffer::start(&lab, 1, 5);
+        let mut cmd = vec![bin, "wake", "--direct"];
+        cmd.extend(args);
+        cmd.push(target);
+        let out = lab.exec(0, &cmd);
+        assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(sniffer.packet(), format!("{kind} {}", magic_hex(target)), "{cmd:?}");
+    }
+}
+
+#[test]
+fn a_daemon_restarted_after_kill_9_still_knows_its_sleepers() {
+    let Some((mut lab, cfgs)) = start_lab(3) else { return };
+    agreed_manager(&lab, &[0, 1, 2], Duration::from_secs(10)).expect("agreement");
+    let sleeper = status(&lab, 2).unwrap()["node"]["id"].as_str().unwrap().to_owned();
+    // Host 2 announces its sleep, then really goes away.
+    let out = wakeproxy().args(["sleep-notice", "--config"]).arg(&cfgs[2]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let asleep_in = |lab: &NetLab, i: usize| -> Option<()> {
+        let v = status(lab, i)?;
+        let peers = v["node"]["ifaces"][0]["peers"].as_array()?.clone();
+        peers.iter().any(|p| p["id"] == sleeper.as_str() && p["state"] == "asleep").then_some(())
+    };
+    lab.wait_for(Duration::from_secs(3), || asleep_in(&lab, 0)).expect("host 0 saw the sleep notice");
+    lab.kill9(2);
+    lab.unplug(2);
+    // Give the state file a moment, then kill host 0 hard and start it again.
+    std::thread::sleep(Duration::from_millis(1500));
+    lab.kill9(0);
+    lab.start(0, &cfgs[0]);
+    let known = lab.wait_for(Duration::from_secs(5), || asleep_in(&lab, 0));
+    assert!(known.is_some(), "the restarted daemon forgot its sleeper:\n{}", lab.log(0));
+}
+
+#[test]
+fn the_control_socket_is_0660_and_survives_garbage_and_version_mismatches() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::net::UnixStream;
+
+    let Some((lab, _)) = start_lab(1) else { return };
+    let path = lab.hosts[0].dir.join("control.sock");
+    lab.wait_for(Duration::from_secs(5), || path.exists().then_some(())).expect("control socket");
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o660);
+
+    let stream = UnixStream::connect(&path).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut ask = |line: &str| -> Value {
+        (&stream).write_all(format!("{line}\n").as_bytes()).unwrap();
+        let mut reply = String::new();
+        reader.read_line(&mut reply).unwrap();
+        serde_json::from_str(&reply).unwrap_or_else(|e| panic!("{e}: {reply}"))
+    };
+    let garbage = ask("this is not json");
+    assert_eq!(garbage["ok"], false);
+    let future = ask(r#"{"v":99,"cmd":"status"}"#);
+    assert_eq!(future["ok"], false);
+    assert!(future["error"].as_str().unwrap().contains("99"), "{future}");
+    let unknown = ask(r#"{"v":1,"cmd":"reboot"}"#);
+    assert_eq!(unknown["ok"], false);
+    let fine = ask(r#"{"v":1,"cmd":"status"}"#);
+    assert_eq!(fine["ok"], true, "{fine}");
+    assert!(fine["data"]["node"]["id"].is_string());
+}
