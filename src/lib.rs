@@ -24,6 +24,7 @@
 //! The **drivers** own the I/O around it:
 //!
 //! - [`daemon`]: the tokio daemon that runs the node on real sockets (`wakeproxy run`).
+//! - [`ctl`]: the control socket: JSON-lines protocol, server, client, `status` text.
 //! - [`config`]: the configuration file `wakeproxy.toml`, checked with errors that name key and line.
 //! - [`keys`]: the site key file (`wakeproxy keygen`), its permissions and the insecure lab key.
 //! - [`state`]: the state directory: the node's permanent id and the registry of known sleepers.
@@ -37,6 +38,7 @@
 
 pub mod addr;
 pub mod config;
+pub mod ctl;
 pub mod daemon;
 pub mod election;
 pub mod frame;

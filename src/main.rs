@@ -7,7 +7,9 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use wakeproxy::config::{Config, LogFormat};
+use wakeproxy::ctl::{self, Request};
 use wakeproxy::keys::{self, KeyError};
+use wakeproxy::node::IfaceStatus;
 use wakeproxy::sim::{ScenarioConfig, SimConfig, run_scenario};
 
 /// wakeproxy: an open, cross-platform wake-up proxy.
@@ -22,6 +24,19 @@ struct Cli {
 enum Command {
     /// Run the daemon (as the systemd or Windows service does).
     Run(RunArgs),
+    /// Show what the daemon knows: role, manager, peers, sleepers, counters, last wakes.
+    Status(ShowArgs),
+    /// Show the peers on every interface.
+    Peers(ShowArgs),
+    /// Show the daemon's recent events; with --follow, keep printing new ones.
+    Events(EventsArgs),
+    /// Wake hosts: through the daemon (by MAC or by an address a peer announced), or with
+    /// --direct straight from here like wakeonlan / etherwake.
+    Wake(WakeArgs),
+    /// Tell the daemon this host is about to sleep (what the OS's sleep hook calls).
+    SleepNotice(ConfigArg),
+    /// Tell the daemon this host has resumed (what the OS's resume hook calls).
+    ResumeNotice(ConfigArg),
     /// Simulate a network of wakeproxy nodes on a virtual clock and report how it behaved.
     Simulate(SimulateArgs),
     /// Work with the configuration file.
@@ -40,6 +55,64 @@ struct RunArgs {
     /// Log format, overriding the configuration's `[log] format`.
     #[arg(long, value_parser = ["text", "json"])]
     log_format: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct ConfigArg {
+    /// The configuration file, to find the daemon's control socket.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+struct ShowArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct EventsArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Keep printing events as they happen.
+    #[arg(long, short)]
+    follow: bool,
+    /// Print JSON lines.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct WakeArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// MAC addresses (aa:bb:cc:dd:ee:ff, aa-bb-…, aabbccddeeff); through the daemon also IP
+    /// addresses or host names of peers.
+    targets: Vec<String>,
+    /// Read more MAC addresses from a file (one per line, # comments).
+    #[arg(long)]
+    file: Option<String>,
+    /// SecureOn password (4 or 6 bytes: a.b.c.d or aa:bb:cc:dd:ee:ff).
+    #[arg(long)]
+    password: Option<String>,
+    /// Send straight from this host instead of through the daemon.
+    #[arg(long)]
+    direct: bool,
+    /// With --direct: UDP port.
+    #[arg(long, default_value_t = 9, requires = "direct")]
+    port: u16,
+    /// With --direct: send to this address instead of each interface's broadcast address.
+    #[arg(long, requires = "direct")]
+    broadcast: Option<std::net::Ipv4Addr>,
+    /// With --direct: only this interface.
+    #[arg(long, short, requires = "direct")]
+    interface: Option<String>,
+    /// With --direct: send EtherType 0x0842 frames (as etherwake does; needs root).
+    #[arg(long, requires = "direct")]
+    raw: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -97,6 +170,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => run(args),
+        Command::Status(args) => show(args, Request::Status),
+        Command::Peers(args) => show(args, Request::Peers),
+        Command::Events(args) => events(args),
+        Command::Wake(args) => wake(args),
+        Command::SleepNotice(args) => notice(args, Request::SleepNotice),
+        Command::ResumeNotice(args) => notice(args, Request::ResumeNotice),
         Command::Simulate(args) => simulate(args),
         Command::Config(ConfigCommand::Check { path }) => config_check(path),
         Command::Keygen(args) => keygen(args),
@@ -152,7 +231,8 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(&e, EXIT_BAD_INPUT),
     };
-    let json = args.log_format.as_deref().map_or(config.log.format == LogFormat::Json, |f| f == "json");
+    let json =
+        args.log_format.as_deref().map_or(config.log.format == LogFormat::Json, |f| f == "json");
     init_logging(config.log.level.as_str(), json);
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
@@ -168,12 +248,16 @@ fn run(args: RunArgs) -> ExitCode {
 /// JSON lines with `--log-format json`. `RUST_LOG` overrides the configured level.
 fn init_logging(level: &str, json: bool) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(format!("wakeproxy={level}")));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("wakeproxy={level}")));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if json {
         builder.json().flatten_event(true).init();
     } else {
-        builder.with_target(false).with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init();
+        builder
+            .with_target(false)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
     }
 }
 
@@ -198,6 +282,204 @@ async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// The control socket named by the configuration (the default one if none is given).
+fn socket_of(arg: &ConfigArg) -> Result<PathBuf, ExitCode> {
+    let explicit = arg.config.is_some();
+    let path = arg.config.clone().unwrap_or_else(Config::default_path);
+    Config::load_or_default(&path, explicit)
+        .map(|c| c.control_socket)
+        .map_err(|e| fail(&e, EXIT_BAD_INPUT))
+}
+
+/// Runs one async client call on a small runtime.
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> Result<T, ExitCode> {
+    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => Ok(rt.block_on(f)),
+        Err(e) => Err(fail(&e, 1)),
+    }
+}
+
+fn show(args: ShowArgs, request: Request) -> ExitCode {
+    let socket = match socket_of(&args.config) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let reply = match block_on(ctl::call(&socket, &request)) {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => return fail(&e, 1),
+        Err(code) => return code,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&reply).unwrap_or_default());
+        return ExitCode::SUCCESS;
+    }
+    let text = match request {
+        Request::Status => {
+            serde_json::from_value::<ctl::DaemonStatus>(reply).map(|s| ctl::render_status(&s))
+        }
+        _ => serde_json::from_value::<Vec<IfaceStatus>>(reply).map(|i| ctl::render_peers(&i)),
+    };
+    match text {
+        Ok(t) => {
+            print!("{t}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!(
+                "error: the daemon's answer is not what this wakeproxy expects ({e}): is it the same version?"
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn events(args: EventsArgs) -> ExitCode {
+    let socket = match socket_of(&args.config) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let print = |e: &serde_json::Value| {
+        if args.json {
+            println!("{e}");
+        } else {
+            println!("{}", ctl::render_event(e));
+        }
+    };
+    let result = block_on(async {
+        if args.follow {
+            let mut stream = ctl::follow_events(&socket).await?;
+            while let Some(e) = stream.next().await {
+                print(&e?);
+            }
+        } else {
+            let v = ctl::call(&socket, &Request::Events { follow: false }).await?;
+            for e in v.as_array().into_iter().flatten() {
+                print(e);
+            }
+        }
+        Ok::<(), ctl::CtlError>(())
+    });
+    match result {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => fail(&e, 1),
+        Err(code) => code,
+    }
+}
+
+fn notice(args: ConfigArg, request: Request) -> ExitCode {
+    let socket = match socket_of(&args) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    match block_on(ctl::call(&socket, &request)) {
+        Ok(Ok(_)) => ExitCode::SUCCESS,
+        Ok(Err(e)) => fail(&e, 1),
+        Err(code) => code,
+    }
+}
+
+fn wake(args: WakeArgs) -> ExitCode {
+    use wakeproxy::wake::{DirectWake, parse_macs, read_mac_file};
+    if args.direct {
+        let mut macs = match parse_macs(&args.targets) {
+            Ok(m) => m,
+            Err(e) => return fail(&e, EXIT_BAD_INPUT),
+        };
+        if let Some(f) = &args.file {
+            match read_mac_file(f) {
+                Ok(more) => macs.extend(more),
+                Err(e) => return fail(&e, EXIT_BAD_INPUT),
+            }
+        }
+        let password = match args.password.as_deref().map(str::parse).transpose() {
+            Ok(p) => p,
+            Err(e) => return fail(&e, EXIT_BAD_INPUT),
+        };
+        let w = DirectWake {
+            macs,
+            port: args.port,
+            broadcast: args.broadcast,
+            interface: args.interface,
+            password,
+            raw: args.raw,
+        };
+        return match w.send() {
+            Ok(lines) => {
+                for l in lines {
+                    println!("{l}");
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e @ wakeproxy::wake::WakeCmdError::BadMac { .. }) => fail(&e, EXIT_BAD_INPUT),
+            Err(e) => fail(&e, 1),
+        };
+    }
+    let socket = match socket_of(&args.config) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let mut targets = args.targets.clone();
+    if let Some(f) = &args.file {
+        match read_mac_file(f) {
+            Ok(more) => targets.extend(more.iter().map(ToString::to_string)),
+            Err(e) => return fail(&e, EXIT_BAD_INPUT),
+        }
+    }
+    if targets.is_empty() {
+        eprintln!(
+            "error: no target given: name MAC addresses, addresses or host names, or use --file"
+        );
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
+    let mut status = ExitCode::SUCCESS;
+    for t in targets {
+        // The daemon takes MACs and addresses; a host name is resolved here.
+        let target = match resolve(&t) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: {e}");
+                status = ExitCode::from(EXIT_BAD_INPUT);
+                continue;
+            }
+        };
+        let request = Request::Wake { target, password: args.password.clone() };
+        match block_on(ctl::call(&socket, &request)) {
+            Ok(Ok(v)) => println!("waking {t}: {}", v["mac"].as_str().unwrap_or("?")),
+            Ok(Err(e)) => {
+                eprintln!("error: {t}: {e}");
+                status = ExitCode::FAILURE;
+            }
+            Err(code) => return code,
+        }
+    }
+    status
+}
+
+/// A MAC or an address as given; a host name resolved to its first IPv4 address.
+fn resolve(target: &str) -> Result<String, String> {
+    use std::net::ToSocketAddrs;
+    if target.parse::<wakeproxy::addr::MacAddr>().is_ok()
+        || target.parse::<std::net::IpAddr>().is_ok()
+    {
+        return Ok(target.to_owned());
+    }
+    if target.contains(':') || target.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        // Looks like a MAC but is not one: say so rather than try DNS.
+        return target
+            .parse::<wakeproxy::addr::MacAddr>()
+            .map(|m| m.to_string())
+            .map_err(|e| e.to_string());
+    }
+    let addrs = (target, 0).to_socket_addrs().map_err(|e| {
+        format!("`{target}` is not a MAC address, an IP address or a host name that resolves: {e}")
+    })?;
+    addrs
+        .map(|a| a.ip())
+        .find(std::net::IpAddr::is_ipv4)
+        .map(|ip| ip.to_string())
+        .ok_or_else(|| format!("{target} has no IPv4 address"))
 }
 
 fn fail(e: &dyn std::error::Error, code: u8) -> ExitCode {

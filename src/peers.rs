@@ -26,7 +26,7 @@ use crate::proto::{Capabilities, Heartbeat, HostInfo, Role};
 use crate::time::Instant;
 
 /// A peer's liveness, as this node sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PeerState {
     /// A signed message arrived recently.
@@ -51,7 +51,7 @@ impl fmt::Display for PeerState {
 }
 
 /// Why a peer changed state: written to logs and events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Reason {
     /// A signed heartbeat arrived.
@@ -113,12 +113,13 @@ impl Default for LivenessConfig {
 }
 
 /// Where the probe of a Suspect peer stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Probe {
     /// Not probing.
     Idle,
-    /// A probe was asked for at this time.
+    /// A probe was asked for at this time. JSON shows only `"pending"` (the instant is on the
+    /// node's own clock); read back, the instant is [`Instant::ZERO`].
     Pending(#[serde(skip)] Instant),
     /// The host answered: it is up, but its daemon is silent.
     HostUp,

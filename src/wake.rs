@@ -70,7 +70,9 @@ pub enum WakeCmdError {
 /// Parses MACs given as arguments.
 pub fn parse_macs(args: &[String]) -> Result<Vec<MacAddr>, WakeCmdError> {
     args.iter()
-        .map(|a| a.parse().map_err(|source| WakeCmdError::BadMac { place: "argument".into(), source }))
+        .map(|a| {
+            a.parse().map_err(|source| WakeCmdError::BadMac { place: "argument".into(), source })
+        })
         .collect()
 }
 
@@ -80,13 +82,17 @@ pub fn parse_mac_file(path: &str, text: &str) -> Result<Vec<MacAddr>, WakeCmdErr
         .enumerate()
         .map(|(n, l)| (n + 1, l.split('#').next().unwrap_or("").trim()))
         .filter(|(_, l)| !l.is_empty())
-        .map(|(n, l)| l.parse().map_err(|source| WakeCmdError::BadMac { place: format!("{path}:{n}"), source }))
+        .map(|(n, l)| {
+            l.parse()
+                .map_err(|source| WakeCmdError::BadMac { place: format!("{path}:{n}"), source })
+        })
         .collect()
 }
 
 /// Reads a MAC file.
 pub fn read_mac_file(path: &str) -> Result<Vec<MacAddr>, WakeCmdError> {
-    let text = std::fs::read_to_string(path).map_err(|source| WakeCmdError::File { path: path.into(), source })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| WakeCmdError::File { path: path.into(), source })?;
     parse_mac_file(path, &text)
 }
 
@@ -101,8 +107,14 @@ impl DirectWake {
         let mut sent = Vec::new();
         if let (None, false) = (self.broadcast, self.raw) {
             if links.is_empty() {
-                let why = missing.first().map_or("no up interface with an IPv4 address".to_owned(), |(n, w)| format!("interface {n} {w}"));
-                return Err(WakeCmdError::NoInterface(format!("{why}: nowhere to send the magic packet (give --broadcast ADDR)")));
+                let why = missing
+                    .first()
+                    .map_or("no up interface with an IPv4 address".to_owned(), |(n, w)| {
+                        format!("interface {n} {w}")
+                    });
+                return Err(WakeCmdError::NoInterface(format!(
+                    "{why}: nowhere to send the magic packet (give --broadcast ADDR)"
+                )));
             }
         }
         for &mac in &self.macs {
@@ -116,7 +128,11 @@ impl DirectWake {
                 Some(b) => vec![(self.interface.as_deref(), b)],
                 None => links
                     .iter()
-                    .filter_map(|l| l.ipv4.first().map(|p| (Some(l.name.as_str()), directed_broadcast(p.addr, p.len))))
+                    .filter_map(|l| {
+                        l.ipv4
+                            .first()
+                            .map(|p| (Some(l.name.as_str()), directed_broadcast(p.addr, p.len)))
+                    })
                     .collect(),
             };
             for (iface, addr) in targets {
@@ -132,31 +148,46 @@ impl DirectWake {
     }
 
     #[cfg(target_os = "linux")]
-    fn send_raw(&self, packet: &MagicPacket, links: &[crate::daemon::Link]) -> Result<Vec<String>, WakeCmdError> {
+    fn send_raw(
+        &self,
+        packet: &MagicPacket,
+        links: &[crate::daemon::Link],
+    ) -> Result<Vec<String>, WakeCmdError> {
         let mut lines = Vec::new();
         for l in links {
             let mut frame = [0u8; 128];
             let n = packet.write_ethernet_frame(l.mac, MacAddr::BROADCAST, &mut frame);
-            crate::sys::linux::send_frame(&l.name, &frame[..n]).map_err(|source| WakeCmdError::Send {
-                mac: packet.target,
-                via: l.name.clone(),
-                source,
-                hint: " (raw frames need root or CAP_NET_RAW)",
+            crate::sys::linux::send_frame(&l.name, &frame[..n]).map_err(|source| {
+                WakeCmdError::Send {
+                    mac: packet.target,
+                    via: l.name.clone(),
+                    source,
+                    hint: " (raw frames need root or CAP_NET_RAW)",
+                }
             })?;
             lines.push(format!("sent EtherType 0x0842 frame for {} via {}", packet.target, l.name));
         }
         if lines.is_empty() {
-            return Err(WakeCmdError::NoInterface("no up Ethernet interface to send the raw frame from".into()));
+            return Err(WakeCmdError::NoInterface(
+                "no up Ethernet interface to send the raw frame from".into(),
+            ));
         }
         Ok(lines)
     }
 
     #[cfg(not(target_os = "linux"))]
-    fn send_raw(&self, packet: &MagicPacket, _links: &[crate::daemon::Link]) -> Result<Vec<String>, WakeCmdError> {
+    fn send_raw(
+        &self,
+        packet: &MagicPacket,
+        _links: &[crate::daemon::Link],
+    ) -> Result<Vec<String>, WakeCmdError> {
         Err(WakeCmdError::Send {
             mac: packet.target,
             via: "raw Ethernet".into(),
-            source: std::io::Error::new(std::io::ErrorKind::Unsupported, "not supported on this system"),
+            source: std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "not supported on this system",
+            ),
             hint: " (use UDP instead: drop --raw)",
         })
     }
@@ -181,9 +212,12 @@ mod tests {
 
     #[test]
     fn mac_files_skip_comments_and_name_the_bad_line() {
-        let ok = parse_mac_file("f", "# lab\naa:bb:cc:dd:ee:01\n\n  AA-BB-CC-DD-EE-02  # desk\n").unwrap();
+        let ok = parse_mac_file("f", "# lab\naa:bb:cc:dd:ee:01\n\n  AA-BB-CC-DD-EE-02  # desk\n")
+            .unwrap();
         assert_eq!(ok.len(), 2);
-        let err = parse_mac_file("macs.txt", "aa:bb:cc:dd:ee:01\naa:bb:cc:dd:ee\n").unwrap_err().to_string();
+        let err = parse_mac_file("macs.txt", "aa:bb:cc:dd:ee:01\naa:bb:cc:dd:ee\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("macs.txt:2") && err.contains("`aa:bb:cc:dd:ee`"), "{err}");
     }
 

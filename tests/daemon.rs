@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -18,11 +18,11 @@ fn wakeproxy() -> Command {
 }
 
 /// Writes host `i`'s config (and the shared key, unless `key` names another one).
-fn configure(lab: &NetLab, i: usize, key: &PathBuf) -> PathBuf {
+fn configure(lab: &NetLab, i: usize, key: &Path) -> PathBuf {
     let dir = &lab.hosts[i].dir;
     let cfg = dir.join("wakeproxy.toml");
     let text = format!(
-        "interfaces = [\"eth0\"]\nheartbeat_interval = \"250ms\"\nprobe_timeout = \"200ms\"\n\
+        "interfaces = [\"eth0\"]\nheartbeat_interval = \"250ms\"\nprobe_timeout = \"100ms\"\n\
          key_file = \"{}\"\nstate_dir = \"{}\"\ncontrol_socket = \"{}\"\n",
         key.display(),
         dir.join("state").display(),
@@ -32,7 +32,7 @@ fn configure(lab: &NetLab, i: usize, key: &PathBuf) -> PathBuf {
     cfg
 }
 
-fn keygen(path: &PathBuf) {
+fn keygen(path: &Path) {
     let out = wakeproxy().arg("keygen").arg(path).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
@@ -50,7 +50,10 @@ fn status(lab: &NetLab, i: usize) -> Option<Value> {
 /// (role, manager) of host `i`'s first interface.
 fn role_and_manager(v: &Value) -> (String, String) {
     let iface = &v["node"]["ifaces"][0];
-    (iface["role"].as_str().unwrap_or("").to_owned(), iface["manager"].as_str().unwrap_or("").to_owned())
+    (
+        iface["role"].as_str().unwrap_or("").to_owned(),
+        iface["manager"].as_str().unwrap_or("").to_owned(),
+    )
 }
 
 fn start_lab(n: usize) -> Option<(NetLab, Vec<PathBuf>)> {
@@ -71,7 +74,8 @@ fn start_lab(n: usize) -> Option<(NetLab, Vec<PathBuf>)> {
 fn agreed_manager(lab: &NetLab, alive: &[usize], limit: Duration) -> Option<String> {
     lab.wait_for(limit, || {
         let views: Vec<Value> = alive.iter().map(|&i| status(lab, i)).collect::<Option<_>>()?;
-        let ids: Vec<String> = views.iter().map(|v| v["node"]["id"].as_str().unwrap_or("").to_owned()).collect();
+        let ids: Vec<String> =
+            views.iter().map(|v| v["node"]["id"].as_str().unwrap_or("").to_owned()).collect();
         let rm: Vec<(String, String)> = views.iter().map(role_and_manager).collect();
         let manager = rm[0].1.clone();
         let one_manager = rm.iter().filter(|(r, _)| r == "manager").count() == 1;
@@ -199,7 +203,15 @@ while time.time() < end:
     fn start(lab: &NetLab, i: usize, secs: u32) -> Self {
         use std::io::BufRead;
         let mut child = Command::new("ip")
-            .args(["netns", "exec", &lab.hosts[i].ns, "python3", "-c", Self::SCRIPT, &secs.to_string()])
+            .args([
+                "netns",
+                "exec",
+                &lab.hosts[i].ns,
+                "python3",
+                "-c",
+                Self::SCRIPT,
+                &secs.to_string(),
+            ])
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("python3 sniffer");
@@ -235,7 +247,10 @@ fn wake_through_the_daemon_puts_a_correct_magic_packet_on_the_wire() {
     agreed_manager(&lab, &[0, 1], Duration::from_secs(10)).expect("agreement");
     let target = "02:aa:bb:cc:dd:ee";
     let sniffer = Sniffer::start(&lab, 1, 5);
-    let out = lab.exec(0, &[env!("CARGO_BIN_EXE_wakeproxy"), "wake", "--config", cfgs[0].to_str().unwrap(), target]);
+    let out = lab.exec(
+        0,
+        &[env!("CARGO_BIN_EXE_wakeproxy"), "wake", "--config", cfgs[0].to_str().unwrap(), target],
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(sniffer.packet(), format!("udp {}", magic_hex(target)));
 }
@@ -272,7 +287,8 @@ fn a_daemon_restarted_after_kill_9_still_knows_its_sleepers() {
         let peers = v["node"]["ifaces"][0]["peers"].as_array()?.clone();
         peers.iter().any(|p| p["id"] == sleeper.as_str() && p["state"] == "asleep").then_some(())
     };
-    lab.wait_for(Duration::from_secs(3), || asleep_in(&lab, 0)).expect("host 0 saw the sleep notice");
+    lab.wait_for(Duration::from_secs(3), || asleep_in(&lab, 0))
+        .expect("host 0 saw the sleep notice");
     lab.kill9(2);
     lab.unplug(2);
     // Give the state file a moment, then kill host 0 hard and start it again.

@@ -52,8 +52,16 @@ pub fn scan() -> Vec<Link> {
             up: i.is_up() && i.is_running(),
             loopback: i.is_loopback(),
             mac: MacAddr(i.mac_addr.map(|m| m.octets()).unwrap_or_default()),
-            ipv4: i.ipv4.iter().map(|n| Ipv4Prefix { addr: n.addr(), len: n.prefix_len() }).collect(),
-            ipv6: i.ipv6.iter().map(|n| Ipv6Prefix { addr: n.addr(), len: n.prefix_len() }).collect(),
+            ipv4: i
+                .ipv4
+                .iter()
+                .map(|n| Ipv4Prefix { addr: n.addr(), len: n.prefix_len() })
+                .collect(),
+            ipv6: i
+                .ipv6
+                .iter()
+                .map(|n| Ipv6Prefix { addr: n.addr(), len: n.prefix_len() })
+                .collect(),
             name: i.name,
         })
         .collect()
@@ -105,7 +113,11 @@ mod tests {
             index,
             name: name.into(),
             mac: MacAddr([2, 0, 0, 0, 0, index as u8]),
-            ipv4: if v4 { vec![Ipv4Prefix { addr: Ipv4Addr::new(10, 0, 0, index as u8), len: 24 }] } else { vec![] },
+            ipv4: if v4 {
+                vec![Ipv4Prefix { addr: Ipv4Addr::new(10, 0, 0, index as u8), len: 24 }]
+            } else {
+                vec![]
+            },
             ipv6: vec![],
             up,
             loopback: false,
@@ -114,8 +126,14 @@ mod tests {
 
     #[test]
     fn broadcast_addresses() {
-        assert_eq!(directed_broadcast(Ipv4Addr::new(10, 1, 2, 3), 24), Ipv4Addr::new(10, 1, 2, 255));
-        assert_eq!(directed_broadcast(Ipv4Addr::new(10, 1, 2, 3), 16), Ipv4Addr::new(10, 1, 255, 255));
+        assert_eq!(
+            directed_broadcast(Ipv4Addr::new(10, 1, 2, 3), 24),
+            Ipv4Addr::new(10, 1, 2, 255)
+        );
+        assert_eq!(
+            directed_broadcast(Ipv4Addr::new(10, 1, 2, 3), 16),
+            Ipv4Addr::new(10, 1, 255, 255)
+        );
         assert_eq!(directed_broadcast(Ipv4Addr::new(10, 1, 2, 3), 0), Ipv4Addr::BROADCAST);
         assert_eq!(directed_broadcast(Ipv4Addr::new(10, 1, 2, 3), 32), Ipv4Addr::BROADCAST);
     }
@@ -124,7 +142,13 @@ mod tests {
     fn auto_selects_up_ethernet_with_ipv4() {
         let mut lo = link(1, "lo", true, true);
         lo.loopback = true;
-        let links = [lo, link(3, "eth1", true, true), link(2, "eth0", true, true), link(4, "down", false, true), link(5, "nov4", true, false)];
+        let links = [
+            lo,
+            link(3, "eth1", true, true),
+            link(2, "eth0", true, true),
+            link(4, "down", false, true),
+            link(5, "nov4", true, false),
+        ];
         let (chosen, missing) = select(&links, &[]);
         assert_eq!(chosen.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(), ["eth0", "eth1"]);
         assert!(missing.is_empty());
@@ -136,7 +160,10 @@ mod tests {
         let wanted = ["eth0".to_string(), "eth1".to_string(), "wlan9".to_string()];
         let (chosen, missing) = select(&links, &wanted);
         assert_eq!(chosen.len(), 1);
-        assert_eq!(missing, vec![("eth1".to_string(), "is down"), ("wlan9".to_string(), "does not exist")]);
+        assert_eq!(
+            missing,
+            vec![("eth1".to_string(), "is down"), ("wlan9".to_string(), "does not exist")]
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! node asked for and sleeps until the node's next timeout, the next input, or the next periodic
 //! chore (re-reading interfaces every 2 s, listening ports every 10 s).
 
+mod control;
 mod ifaces;
 mod net;
 mod persist;
@@ -79,6 +80,9 @@ pub enum DaemonError {
     /// No randomness for the node's seed.
     #[error("the operating system's random number generator failed: {0}")]
     Random(String),
+    /// The control socket could not be opened.
+    #[error(transparent)]
+    Control(#[from] crate::ctl::CtlError),
     /// The tokio runtime could not start.
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
@@ -86,7 +90,9 @@ pub enum DaemonError {
     #[error("{0}")]
     NoInterface(String),
     /// A socket could not be opened.
-    #[error("cannot open {what} on {iface}: {source} (is another program using UDP port {port}, or is wakeproxy not running as root / with CAP_NET_RAW?)")]
+    #[error(
+        "cannot open {what} on {iface}: {source} (is another program using UDP port {port}, or is wakeproxy not running as root / with CAP_NET_RAW?)"
+    )]
     Socket {
         /// Which socket.
         what: &'static str,
@@ -164,6 +170,8 @@ pub struct Daemon {
     /// The sleeper registry on disk, and what was last written to it.
     state: Option<StateDir>,
     saved: Vec<crate::state::SavedSleeper>,
+    /// Numbers events, so followers of the control socket never see one twice.
+    event_seq: u64,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -197,6 +205,7 @@ impl Daemon {
             missing: Vec::new(),
             state: opts.state.clone(),
             saved: Vec::new(),
+            event_seq: 0,
             opts,
         };
         d.node.set_tcp_ports(listening_tcp_ports());
@@ -205,8 +214,12 @@ impl Daemon {
             let why = if d.opts.interfaces.is_empty() {
                 "no interface to manage: wakeproxy needs an up, non-loopback Ethernet interface with an IPv4 address".to_owned()
             } else {
-                let list: Vec<String> = d.missing.iter().map(|(n, why)| format!("{n} {why}")).collect();
-                format!("none of the configured interfaces can be managed: {} (check `interfaces` in the configuration)", list.join(", "))
+                let list: Vec<String> =
+                    d.missing.iter().map(|(n, why)| format!("{n} {why}")).collect();
+                format!(
+                    "none of the configured interfaces can be managed: {} (check `interfaces` in the configuration)",
+                    list.join(", ")
+                )
             };
             return Err(DaemonError::NoInterface(why));
         }
@@ -289,7 +302,13 @@ impl Daemon {
                     self.lans.insert(id, lan);
                 }
             }
-            let cfg = IfaceConfig { id, name: link.name.clone(), mac: link.mac, ipv4: link.ipv4.clone(), ipv6: link.ipv6.clone() };
+            let cfg = IfaceConfig {
+                id,
+                name: link.name.clone(),
+                mac: link.mac,
+                ipv4: link.ipv4.clone(),
+                ipv6: link.ipv6.clone(),
+            };
             self.node.add_iface(now, cfg);
         }
         Ok(())
@@ -297,9 +316,18 @@ impl Daemon {
 
     fn open(&self, id: IfaceId, link: &Link) -> Result<LanIo, DaemonError> {
         let port = self.opts.peer_port;
-        let sock_err = |what, port, source| DaemonError::Socket { what, iface: link.name.clone(), port, source };
-        let peer = Arc::new(net::bind_udp(&link.name, port).map_err(|e| sock_err("the peer socket", port, e))?);
-        let wol = Arc::new(net::bind_udp(&link.name, 0).map_err(|e| sock_err("the magic-packet socket", 0, e))?);
+        let sock_err = |what, port, source| DaemonError::Socket {
+            what,
+            iface: link.name.clone(),
+            port,
+            source,
+        };
+        let peer = Arc::new(
+            net::bind_udp(&link.name, port).map_err(|e| sock_err("the peer socket", port, e))?,
+        );
+        let wol = Arc::new(
+            net::bind_udp(&link.name, 0).map_err(|e| sock_err("the magic-packet socket", 0, e))?,
+        );
         let prober = match Prober::new(&link.name) {
             Ok(p) => Some(p),
             Err(e) => {
@@ -312,7 +340,9 @@ impl Daemon {
         // is privileged and may be taken: without it the node still works.
         match net::bind_udp(&link.name, self.opts.node.wol_port) {
             Ok(s) => tasks.push(tokio::spawn(read_wol(id, Arc::new(s), self.inputs.clone()))),
-            Err(e) => debug!(iface = %link.name, "not listening on UDP {}: {e}", self.opts.node.wol_port),
+            Err(e) => {
+                debug!(iface = %link.name, "not listening on UDP {}: {e}", self.opts.node.wol_port)
+            }
         }
         Ok(LanIo { link: link.clone(), peer, wol, prober, tasks })
     }
@@ -321,7 +351,9 @@ impl Daemon {
     pub fn handle_input(&mut self, input: Input) {
         let now = self.now();
         match input {
-            Input::Datagram { iface, from, bytes } => self.node.handle_datagram(now, iface, from, &bytes),
+            Input::Datagram { iface, from, bytes } => {
+                self.node.handle_datagram(now, iface, from, &bytes)
+            }
             Input::WolPayload { iface, bytes } => self.node.handle_wol_payload(now, iface, &bytes),
             Input::Probe { iface, ip, rtt } => self.node.handle_probe_result(now, iface, ip, rtt),
         }
@@ -345,11 +377,16 @@ impl Daemon {
     pub fn execute(&mut self) {
         let mut registry_changed = false;
         while let Some(action) = self.node.poll_action() {
-            if let Action::Event(Event::PeerChanged { .. } | Event::ProxyStarted { .. } | Event::ProxyStopped { .. }) = &action {
+            if let Action::Event(
+                Event::PeerChanged { .. } | Event::ProxyStarted { .. } | Event::ProxyStopped { .. },
+            ) = &action
+            {
                 registry_changed = true;
             }
             match action {
-                Action::SendDatagram { iface, dst, bytes } => self.send_datagram(iface, dst, &bytes),
+                Action::SendDatagram { iface, dst, bytes } => {
+                    self.send_datagram(iface, dst, &bytes)
+                }
                 Action::SendMagicPacket { iface, packet, unicast } => {
                     let Some(lan) = self.lans.get(&iface) else { continue };
                     let (payload, n) = packet.payload();
@@ -385,7 +422,11 @@ impl Daemon {
                     debug!(?iface, "no layer-2 backend: frame not sent");
                 }
                 Action::InhibitSleep(on) => {
-                    info!(inhibit = on, "{} the system's sleep (guardian role)", if on { "holding" } else { "releasing" });
+                    info!(
+                        inhibit = on,
+                        "{} the system's sleep (guardian role)",
+                        if on { "holding" } else { "releasing" }
+                    );
                 }
                 Action::Event(e) => self.record(e),
             }
@@ -406,7 +447,10 @@ impl Daemon {
                 let Some(lan) = self.lans.get(&iface) else { return };
                 let to = match dst {
                     Destination::Unicast(ip) => SocketAddr::new(ip, port),
-                    _ => SocketAddr::V4(SocketAddrV4::new(lan.link.broadcast_v4().unwrap_or(std::net::Ipv4Addr::BROADCAST), port)),
+                    _ => SocketAddr::V4(SocketAddrV4::new(
+                        lan.link.broadcast_v4().unwrap_or(std::net::Ipv4Addr::BROADCAST),
+                        port,
+                    )),
                 };
                 (&*lan.peer, to, lan.link.name.as_str())
             }
@@ -420,8 +464,10 @@ impl Daemon {
     fn record(&mut self, e: Event) {
         log_event(&e, self);
         let mut v = serde_json::to_value(&e).unwrap_or(serde_json::Value::Null);
+        self.event_seq += 1;
         if let serde_json::Value::Object(m) = &mut v {
             m.insert("unix_ms".into(), unix_ms().into());
+            m.insert("seq".into(), self.event_seq.into());
         }
         if self.events.len() == EVENT_HISTORY {
             self.events.pop_front();
@@ -434,8 +480,18 @@ impl Daemon {
         self.lans.get(&id).map_or("?", |l| l.link.name.as_str())
     }
 
+    /// The sender of the event channel (for the control socket's followers).
+    pub fn event_sender(&self) -> broadcast::Sender<serde_json::Value> {
+        self.event_tx.clone()
+    }
+
     /// Runs until `shutdown` completes, then tells peers this node leaves.
-    pub async fn run(mut self, mut inputs: mpsc::Receiver<Input>, shutdown: impl std::future::Future<Output = ()>) {
+    pub async fn run(
+        mut self,
+        mut inputs: mpsc::Receiver<Input>,
+        mut control: mpsc::Receiver<crate::ctl::CtlCall>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
         let mut rescan = tokio::time::interval(RESCAN_EVERY);
         let mut ports = tokio::time::interval(PORTS_EVERY);
         let mut clock = tokio::time::interval(Duration::from_secs(10));
@@ -445,6 +501,7 @@ impl Daemon {
             let deadline = self.next_deadline();
             tokio::select! {
                 Some(input) = inputs.recv() => self.handle_input(input),
+                Some(call) = control.recv() => self.answer(call),
                 _ = sleep_until(deadline) => self.handle_timeout(),
                 _ = rescan.tick() => {
                     if let Err(e) = self.rescan() {
@@ -513,12 +570,25 @@ fn log_event(e: &Event, d: &Daemon) {
             let m = manager.map_or("none".to_owned(), |m| format!("{m:?}"));
             info!(iface = d.iface_name(*iface), %role, term, "election: this node is {role}, manager {m}, term {term}, {} guardians", guardians.len());
         }
-        Event::ProxyStarted { iface, sleeper, mac } => info!(iface = d.iface_name(*iface), %mac, "answering for sleeper {sleeper:?} ({mac})"),
-        Event::ProxyStopped { iface, sleeper, mac, reason } => info!(iface = d.iface_name(*iface), %mac, "stopped answering for {sleeper:?} ({mac}): {reason:?}"),
-        Event::WakeSent { iface, mac, cause, attempt } => info!(iface = d.iface_name(*iface), %mac, attempt, "magic packet for {mac} ({cause:?}), attempt {attempt}"),
+        Event::ProxyStarted { iface, sleeper, mac } => {
+            info!(iface = d.iface_name(*iface), %mac, "answering for sleeper {sleeper:?} ({mac})")
+        }
+        Event::ProxyStopped { iface, sleeper, mac, reason } => {
+            info!(iface = d.iface_name(*iface), %mac, "stopped answering for {sleeper:?} ({mac}): {reason:?}")
+        }
+        Event::WakeSent { iface, mac, cause, attempt } => {
+            info!(iface = d.iface_name(*iface), %mac, attempt, "magic packet for {mac} ({cause:?}), attempt {attempt}")
+        }
         Event::WakeRequested { mac, to } => info!(%mac, "asked {to} to wake {mac}"),
-        Event::WakeConfirmed { mac, to_packet, to_awake } => info!(%mac, "{mac} is awake: packet after {to_packet:?}, awake after {to_awake:?}"),
-        Event::WakeGaveUp { mac, attempts } => warn!(%mac, "{mac} did not wake after {attempts} magic packets"),
-        Event::Impersonated { iface, from } => warn!(iface = d.iface_name(*iface), "a message signed with the site key claims to come from this node (sent from {from}): someone holding the key is impersonating it"),
+        Event::WakeConfirmed { mac, to_packet, to_awake } => {
+            info!(%mac, "{mac} is awake: packet after {to_packet:?}, awake after {to_awake:?}")
+        }
+        Event::WakeGaveUp { mac, attempts } => {
+            warn!(%mac, "{mac} did not wake after {attempts} magic packets")
+        }
+        Event::Impersonated { iface, from } => warn!(
+            iface = d.iface_name(*iface),
+            "a message signed with the site key claims to come from this node (sent from {from}): someone holding the key is impersonating it"
+        ),
     }
 }

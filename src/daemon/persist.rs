@@ -24,7 +24,12 @@ impl Daemon {
             })
             .collect();
         // `since_ms` drifts by a millisecond between calls; compare what matters.
-        let key = |v: &[SavedSleeper]| -> Vec<(String, crate::addr::NodeId, crate::addr::MacAddr, Option<crate::addr::NodeId>)> {
+        let key = |v: &[SavedSleeper]| -> Vec<(
+            String,
+            crate::addr::NodeId,
+            crate::addr::MacAddr,
+            Option<crate::addr::NodeId>,
+        )> {
             v.iter().map(|s| (s.interface.clone(), s.node_id, s.mac, s.proxied_by)).collect()
         };
         if key(&list) == key(&self.saved) {

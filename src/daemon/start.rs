@@ -7,7 +7,10 @@ use std::path::Path;
 use tracing::{info, warn};
 
 use super::{Daemon, DaemonError, Options};
+use tokio::sync::{mpsc, oneshot};
+
 use crate::config::Config;
+use crate::ctl::{self, ControlListener};
 use crate::keys;
 use crate::state::StateDir;
 
@@ -17,7 +20,9 @@ pub fn boot_time_s() -> u64 {
     let now = super::unix_ms() / 1000;
     std::fs::read_to_string("/proc/stat")
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("btime ").and_then(|v| v.trim().parse().ok())))
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix("btime ").and_then(|v| v.trim().parse().ok()))
+        })
         .unwrap_or(now)
 }
 
@@ -26,7 +31,9 @@ pub fn boot_time_s() -> u64 {
 pub fn options(config: &Config, config_path: &Path) -> Result<Options, DaemonError> {
     let key = keys::for_config(config)?;
     if config.insecure {
-        warn!("INSECURE: insecure = true, messages are signed with the published lab key; anyone can forge them. Use this only in a lab.");
+        warn!(
+            "INSECURE: insecure = true, messages are signed with the published lab key; anyone can forge them. Use this only in a lab."
+        );
     }
     let state = StateDir::open(&config.state_dir)?;
     let id = state.node_id()?;
@@ -50,12 +57,27 @@ pub fn options(config: &Config, config_path: &Path) -> Result<Options, DaemonErr
 }
 
 /// Runs the daemon described by `config` until `shutdown` completes.
-pub async fn run(config: &Config, config_path: &Path, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+pub async fn run(
+    config: &Config,
+    config_path: &Path,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DaemonError> {
+    // The control socket first: it refuses to start a second daemon on the same socket.
+    let listener = ControlListener::bind(&config.control_socket, config.control_group.as_deref())?;
     let opts = options(config, config_path)?;
     let id = opts.node.id;
     let (daemon, inputs) = Daemon::new(opts)?;
     let names: Vec<String> = daemon.links().map(|l| l.name.clone()).collect();
     info!(node = %id, "wakeproxy {} running on {}", env!("CARGO_PKG_VERSION"), names.join(", "));
-    daemon.run(inputs, shutdown).await;
+    let (calls, control) = mpsc::channel(64);
+    let (stop_ctl, ctl_stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(ctl::serve(listener, calls, daemon.event_sender(), async move {
+        let _ = ctl_stopped.await;
+    }));
+    daemon.run(inputs, control, shutdown).await;
+    let _ = stop_ctl.send(());
+    if let Ok(Err(e)) = server.await {
+        warn!("control socket: {e}");
+    }
     Ok(())
 }

@@ -85,7 +85,7 @@ pub enum StopReason {
 }
 
 /// Why a wake was sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum WakeCause {
     /// An operator asked (`wakeproxy wake`).

@@ -7,7 +7,9 @@ use crate::peers::LivenessConfig;
 use crate::proto::{Ipv4Prefix, Ipv6Prefix};
 
 /// An interface, named by the driver. The core only compares ids.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct IfaceId(pub u32);
 
 /// How a proxy answers for a sleeper's addresses.

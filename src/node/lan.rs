@@ -12,9 +12,10 @@ use crate::proto::Role;
 use crate::time::Instant;
 
 /// What this node does for one sleeper it answers for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ProxyStats {
-    /// When this node started answering for it.
+    /// When this node started answering for it. Not in JSON (`ProxiedStatus::since_ago` is);
+    /// read back, it is [`Instant::ZERO`].
     #[serde(skip)]
     pub since: Instant,
     /// ARP requests answered.

@@ -69,7 +69,7 @@ pub struct Counters {
 }
 
 /// One peer, as `status` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PeerStatus {
     /// Its id.
     pub id: NodeId,
@@ -98,7 +98,7 @@ pub struct PeerStatus {
 }
 
 /// One sleeper this node answers for.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ProxiedStatus {
     /// The sleeper.
     pub id: NodeId,
@@ -114,7 +114,7 @@ pub struct ProxiedStatus {
 }
 
 /// One interface.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IfaceStatus {
     /// The driver's id.
     pub id: IfaceId,
@@ -141,7 +141,7 @@ pub struct IfaceStatus {
 }
 
 /// A wake, finished or given up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WakeRecord {
     /// The target.
     pub mac: MacAddr,
@@ -173,7 +173,7 @@ impl WakeRecord {
 }
 
 /// Everything `wakeproxy status` shows about a node.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Status {
     /// The node's id.
     pub id: NodeId,

@@ -438,9 +438,55 @@ impl serde::Serialize for Ipv6Prefix {
     }
 }
 
+/// Splits `addr/len` and checks `len ≤ max`; the error says what a valid value looks like.
+fn parse_prefix<A: std::str::FromStr>(s: &str, max: u8, example: &str) -> Result<(A, u8), String> {
+    let bad = || format!("`{s}` is not an address with a prefix length: write it as {example}");
+    let (addr, len) = s.split_once('/').ok_or_else(bad)?;
+    let addr = addr.parse().map_err(|_| bad())?;
+    let len: u8 = len.parse().map_err(|_| bad())?;
+    if len > max {
+        return Err(format!("`{s}`: the prefix length is {len}, at most {max} is possible"));
+    }
+    Ok((addr, len))
+}
+
+impl<'de> serde::Deserialize<'de> for Ipv4Prefix {
+    /// The form [`Serialize`](serde::Serialize) writes: `"10.0.0.5/24"`.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let (addr, len) = parse_prefix(&s, 32, "10.0.0.5/24").map_err(serde::de::Error::custom)?;
+        Ok(Self { addr, len })
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Ipv6Prefix {
+    /// The form [`Serialize`](serde::Serialize) writes: `"fe80::1/64"`.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let (addr, len) = parse_prefix(&s, 128, "fe80::1/64").map_err(serde::de::Error::custom)?;
+        Ok(Self { addr, len })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefixes_deserialize_from_what_they_serialize_to() {
+        let v4 = Ipv4Prefix { addr: Ipv4Addr::new(10, 0, 0, 5), len: 24 };
+        let v6 = Ipv6Prefix { addr: "fe80::1".parse().unwrap(), len: 64 };
+        let j4 = serde_json::to_string(&v4).unwrap();
+        let j6 = serde_json::to_string(&v6).unwrap();
+        assert_eq!(j4, r#""10.0.0.5/24""#);
+        assert_eq!(serde_json::from_str::<Ipv4Prefix>(&j4).unwrap(), v4);
+        assert_eq!(serde_json::from_str::<Ipv6Prefix>(&j6).unwrap(), v6);
+        for bad in [r#""10.0.0.5""#, r#""10.0.0.5/33""#, r#""x/24""#, r#""10.0.0.5/-1""#, "5"] {
+            assert!(serde_json::from_str::<Ipv4Prefix>(bad).is_err(), "{bad}");
+        }
+        let err = serde_json::from_str::<Ipv6Prefix>(r#""::1/129""#).unwrap_err().to_string();
+        assert!(err.contains("at most 128"), "{err}");
+    }
 
     #[test]
     fn kind_bytes_round_trip_and_unknown_bytes_are_none() {

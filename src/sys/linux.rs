@@ -9,7 +9,8 @@ use crate::addr::MacAddr;
 
 /// The index of interface `name`.
 pub fn if_index(name: &str) -> io::Result<u32> {
-    let c = CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name contains NUL"))?;
+    let c = CString::new(name)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name contains NUL"))?;
     // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
     let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
     if index == 0 {
@@ -22,7 +23,10 @@ pub fn if_index(name: &str) -> io::Result<u32> {
 /// Needs `CAP_NET_RAW`.
 pub fn send_frame(name: &str, frame: &[u8]) -> io::Result<()> {
     if frame.len() < 14 {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "an Ethernet frame has at least 14 bytes"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "an Ethernet frame has at least 14 bytes",
+        ));
     }
     let index = if_index(name)?;
     // SAFETY: plain socket(2) call; the result is checked before use.

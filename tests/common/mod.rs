@@ -6,7 +6,7 @@
 //! These tests need root and `ip`. Under `CI=true` a missing precondition fails the test; on a
 //! developer's machine without root it is skipped with a message.
 
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -17,7 +17,8 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 
 /// Returns false (and says why) if this machine cannot run namespace tests; panics under CI.
 pub fn can_run_netns() -> bool {
-    let root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false);
+    let root =
+        Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false);
     let ip = Command::new("ip").arg("-V").output().is_ok_and(|o| o.status.success());
     let why = match (root, ip) {
         (true, true) => return true,
@@ -33,14 +34,16 @@ pub fn can_run_netns() -> bool {
 
 /// Runs a command, panicking with its output if it fails.
 pub fn sh(args: &[&str]) -> Output {
-    let out = Command::new(args[0]).args(&args[1..]).output().unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    let out =
+        Command::new(args[0]).args(&args[1..]).output().unwrap_or_else(|e| panic!("{args:?}: {e}"));
     assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     out
 }
 
 /// Runs a command, ignoring failure (cleanup).
 fn sh_quiet(args: &[&str]) {
-    let _ = Command::new(args[0]).args(&args[1..]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    let _ =
+        Command::new(args[0]).args(&args[1..]).stdout(Stdio::null()).stderr(Stdio::null()).status();
 }
 
 /// A bridge and hosts attached to it.
@@ -79,7 +82,12 @@ impl NetLab {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let switch = format!("{prefix}-sw");
-        let mut lab = Self { prefix: prefix.clone(), switch: switch.clone(), hosts: Vec::new(), dir: dir.clone() };
+        let mut lab = Self {
+            prefix: prefix.clone(),
+            switch: switch.clone(),
+            hosts: Vec::new(),
+            dir: dir.clone(),
+        };
         sh(&["ip", "netns", "add", &switch]);
         sh(&["ip", "-n", &switch, "link", "add", "br0", "type", "bridge"]);
         sh(&["ip", "-n", &switch, "link", "set", "br0", "up"]);
@@ -94,7 +102,18 @@ impl NetLab {
             sh(&["ip", "link", "set", &b, "netns", &switch]);
             sh(&["ip", "-n", &ns, "link", "set", &a, "name", "eth0"]);
             sh(&["ip", "-n", &ns, "link", "set", "eth0", "address", &mac]);
-            sh(&["ip", "-n", &ns, "addr", "add", &format!("{ip}/24"), "broadcast", "+", "dev", "eth0"]);
+            sh(&[
+                "ip",
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{ip}/24"),
+                "broadcast",
+                "+",
+                "dev",
+                "eth0",
+            ]);
             sh(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
             sh(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
             sh(&["ip", "-n", &switch, "link", "set", &b, "master", "br0"]);

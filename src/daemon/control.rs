@@ -15,15 +15,14 @@ use crate::wol::SecureOn;
 
 impl Daemon {
     /// Answers one control request.
-    pub(super) async fn answer(&mut self, call: CtlCall) {
+    pub(super) fn answer(&mut self, call: CtlCall) {
         let reply = match call.request {
             Request::Status => Ok(self.status_json()),
             Request::Peers => {
-                let s = self.node.status(self.now());
-                Ok(json!({ "ifaces": s.ifaces.iter().map(|i| json!({"name": i.name, "peers": i.peers})).collect::<Vec<_>>() }))
+                Ok(serde_json::to_value(self.node.status(self.now()).ifaces).unwrap_or(Value::Null))
             }
             Request::Events { .. } => Ok(Value::Array(self.events.iter().cloned().collect())),
-            Request::Wake { target, password } => self.wake(&target, password.as_deref()).await,
+            Request::Wake { target, password } => self.wake(&target, password.as_deref()),
             Request::SleepNotice => {
                 let now = self.now();
                 info!("this host is going to sleep: announcing it and handing over its duties");
@@ -53,42 +52,36 @@ impl Daemon {
         serde_json::to_value(&s).unwrap_or(Value::Null)
     }
 
-    /// `wake TARGET`: a MAC, an address or a host name. Targets this node knows are woken on
-    /// their LAN; an unknown MAC on every LAN and, if relays are configured, through them.
-    async fn wake(&mut self, target: &str, password: Option<&str>) -> Result<Value, String> {
+    /// `wake TARGET`: a MAC or an address (the command line resolves host names). Targets this
+    /// node knows are woken on their LAN; an unknown MAC on every LAN and, if relays are
+    /// configured, through them (a signed WakeRequest to each).
+    fn wake(&mut self, target: &str, password: Option<&str>) -> Result<Value, String> {
         let password: Option<SecureOn> = match password {
             Some(p) => Some(p.parse().map_err(|e| format!("{e}"))?),
             None => None,
         };
-        let now = self.now();
         let parsed = if let Ok(mac) = target.parse::<MacAddr>() {
             WakeTarget::Mac(mac)
         } else if let Ok(ip) = target.parse::<IpAddr>() {
             WakeTarget::Ip(ip)
         } else {
-            let addrs = tokio::net::lookup_host((target, 0))
-                .await
-                .map_err(|e| format!("`{target}` is not a MAC address, an IP address or a host name this node can resolve: {e}"))?;
-            let ips: Vec<IpAddr> = addrs.map(|a| a.ip()).collect();
-            let known = ips.iter().copied().find(|ip| self.node.wake(now, WakeTarget::Ip(*ip), password).is_ok());
-            return match known {
-                Some(ip) => Ok(json!({ "target": target, "via": "local", "ip": ip.to_string() })),
-                None => Err(format!("{target} resolves to {ips:?}, but no peer on this node's networks announced those addresses: wake it by MAC")),
-            };
+            return Err(format!("`{target}` is neither a MAC address nor an IP address"));
         };
-        match self.node.wake(now, parsed, password) {
-            Ok(mac) => {
-                let relays: Vec<SocketAddr> = self.opts.wake_relays.clone();
-                if let WakeTarget::Mac(_) = parsed {
-                    if self.node.known_peer_mac(mac).is_none() {
-                        for to in &relays {
-                            let _ = self.node.request_remote_wake(now, *to, mac, password);
-                        }
-                    }
-                }
-                Ok(json!({ "target": target, "mac": mac.to_string(), "relays": relays.len() }))
+        let now = self.now();
+        let known = match parsed {
+            WakeTarget::Mac(mac) => self.node.known_peer_mac(mac).is_some(),
+            _ => true,
+        };
+        let mac = self.node.wake(now, parsed, password).map_err(|e| e.to_string())?;
+        let relays: Vec<SocketAddr> =
+            if known { Vec::new() } else { self.opts.wake_relays.clone() };
+        for to in &relays {
+            if let Err(e) = self.node.request_remote_wake(now, *to, mac, password) {
+                return Err(e.to_string());
             }
-            Err(e) => Err(e.to_string()),
         }
+        Ok(
+            json!({ "target": target, "mac": mac.to_string(), "known": known, "relays": relays.len() }),
+        )
     }
 }

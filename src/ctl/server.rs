@@ -1,0 +1,621 @@
+//! The daemon's end of the control socket.
+//!
+//! [`ControlListener::bind`] claims the socket path; [`serve`] accepts connections until its
+//! shutdown future completes. Each connection runs in its own task: it parses request lines,
+//! checks them against the caller's credentials ([`authorize`]), hands each allowed request to
+//! the daemon as a [`CtlCall`] and writes the answer back. The daemon never waits for a client:
+//! it answers through a oneshot and publishes events on a broadcast channel, and every write to
+//! a client has a timeout, so a slow or dead client only loses its own connection.
+//!
+//! Unix only for now; on Windows (a named pipe, in a later issue) `bind` and `serve` return
+//! [`CtlError::Unsupported`].
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use super::CtlError;
+use super::protocol::Request;
+
+/// Who is on the other end of a connection, from the kernel (`SO_PEERCRED`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    /// Its user id, if the kernel told.
+    pub uid: Option<u32>,
+    /// Its process id, if the kernel told.
+    pub pid: Option<i32>,
+    /// It may send requests that change state or send packets (by default: uid 0).
+    pub privileged: bool,
+}
+
+impl Caller {
+    /// A caller with these credentials, privileged if it is root.
+    pub fn new(uid: Option<u32>, pid: Option<i32>) -> Self {
+        Self { uid, pid, privileged: root_only(uid) }
+    }
+}
+
+/// The default privilege rule: uid 0.
+fn root_only(uid: Option<u32>) -> bool {
+    uid == Some(0)
+}
+
+/// Whether `caller` may send `request`. Read-only requests are open to anyone who can open the
+/// socket (its mode 0660 and group decide who can); the others need a privileged caller. The
+/// error is the reply the client gets.
+pub fn authorize(request: &Request, caller: &Caller) -> Result<(), String> {
+    if request.is_read_only() || caller.privileged {
+        Ok(())
+    } else {
+        Err(format!("{} needs root: run it with sudo", request.name()))
+    }
+}
+
+/// One request for the daemon. The daemon answers through `reply` (dropping it answers "the
+/// daemon dropped the request"):
+///
+/// - `Status` → a [`super::DaemonStatus`];
+/// - `Peers` → `Vec<IfaceStatus>`, the interfaces with their peers;
+/// - `Events { .. }` → an array of the recent events, oldest first, whatever `follow` says (the
+///   server streams the rest from the broadcast channel). If events carry a numeric `"seq"`
+///   field that grows by event, live events already in that history are not sent twice;
+/// - `Wake`, `SleepNotice`, `ResumeNotice` → whatever tells the operator what was done.
+///
+/// An `Err` is shown to the operator as it is: say what is wrong and what to do.
+#[derive(Debug)]
+pub struct CtlCall {
+    /// What is asked.
+    pub request: Request,
+    /// Who asks (already authorized for `request`).
+    pub caller: Caller,
+    /// Where the answer goes.
+    pub reply: oneshot::Sender<Result<Value, String>>,
+}
+
+/// Limits of [`serve_with`]. [`ServeConfig::default`] is what [`serve`] uses.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Connections served at once; more are told to try again and closed (default 64).
+    pub max_connections: usize,
+    /// How long one reply line may take to write before the client is dropped (default 5 s).
+    pub write_timeout: Duration,
+    /// How long the daemon may take to take and answer one call (default 10 s).
+    pub call_timeout: Duration,
+    /// How long a connection may stay silent between requests, except while it follows events
+    /// (default 60 s).
+    pub idle_timeout: Duration,
+    /// Decides [`Caller::privileged`] from the caller's uid (default: uid 0). Tests, which run
+    /// as root, inject `|_| false` to see a refusal.
+    pub is_privileged: fn(Option<u32>) -> bool,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 64,
+            write_timeout: Duration::from_secs(5),
+            call_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            is_privileged: root_only,
+        }
+    }
+}
+
+/// Serves the control socket with the default limits until `shutdown` completes; then stops
+/// accepting, closes every connection and removes the socket file.
+///
+/// `requests` carries the calls to the daemon; `events` is the daemon's event channel, which
+/// `events --follow` subscribes to. Returns an error only if the listener cannot be used.
+pub async fn serve<F: Future>(
+    listener: ControlListener,
+    requests: mpsc::Sender<CtlCall>,
+    events: broadcast::Sender<Value>,
+    shutdown: F,
+) -> Result<(), CtlError> {
+    serve_with(ServeConfig::default(), listener, requests, events, shutdown).await
+}
+
+/// [`serve`] with explicit limits.
+pub async fn serve_with<F: Future>(
+    config: ServeConfig,
+    listener: ControlListener,
+    requests: mpsc::Sender<CtlCall>,
+    events: broadcast::Sender<Value>,
+    shutdown: F,
+) -> Result<(), CtlError> {
+    #[cfg(unix)]
+    {
+        unix::serve(config, listener, requests, events, shutdown).await
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (config, listener, requests, events, shutdown);
+        Err(CtlError::Unsupported)
+    }
+}
+
+/// Hands `request` to the daemon and waits for its answer, all within `limit`.
+#[cfg_attr(not(unix), allow(dead_code))]
+async fn ask(
+    requests: &mpsc::Sender<CtlCall>,
+    request: Request,
+    caller: Caller,
+    limit: Duration,
+) -> Result<Value, String> {
+    let deadline = tokio::time::Instant::now() + limit;
+    let late = || {
+        format!(
+            "the daemon did not answer within {} s: see its log (journalctl -u wakeproxy)",
+            limit.as_secs()
+        )
+    };
+    let (reply, answer) = oneshot::channel();
+    match tokio::time::timeout_at(deadline, requests.send(CtlCall { request, caller, reply })).await
+    {
+        Err(_) => return Err(late()),
+        Ok(Err(_)) => return Err("the daemon is shutting down: try again when it is back".into()),
+        Ok(Ok(())) => {}
+    }
+    match tokio::time::timeout_at(deadline, answer).await {
+        Err(_) => Err(late()),
+        Ok(Err(_)) => Err("the daemon dropped the request without answering: see its log \
+             (journalctl -u wakeproxy)"
+            .into()),
+        Ok(Ok(answer)) => answer,
+    }
+}
+
+/// The `"seq"` of an event, if it has one.
+#[cfg_attr(not(unix), allow(dead_code))]
+fn seq_of(event: &Value) -> Option<u64> {
+    event.get("seq").and_then(Value::as_u64)
+}
+
+/// The socket, bound and ready for [`serve`]. Dropping it (or `serve` returning) removes the
+/// socket file, unless another process has replaced it meanwhile.
+#[derive(Debug)]
+pub struct ControlListener {
+    path: PathBuf,
+    #[cfg(unix)]
+    listener: std::os::unix::net::UnixListener,
+    #[cfg(unix)]
+    file: unix::SocketFile,
+}
+
+impl ControlListener {
+    /// The socket path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Claims the control socket at `path`: creates its directory (mode 0755) if needed, refuses
+    /// if another daemon answers there, removes a stale socket file, binds, sets mode 0660 and,
+    /// if `group` is given (a name from `/etc/group`, or a numeric gid), gives the socket to
+    /// that group so its members may run the read-only commands.
+    ///
+    /// Needs no runtime: call it before starting tokio if that suits.
+    pub fn bind(path: &Path, group: Option<&str>) -> Result<Self, CtlError> {
+        #[cfg(unix)]
+        {
+            unix::bind(path, group)
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = (path, group);
+            Err(CtlError::Unsupported)
+        }
+    }
+}
+
+#[cfg(unix)]
+mod unix {
+    use std::fs::{self, DirBuilder};
+    use std::future::Future;
+    use std::io;
+    use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
+    use std::os::unix::net::UnixListener as StdUnixListener;
+    use std::path::{Path, PathBuf};
+    use std::time::Duration;
+
+    use serde_json::Value;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::UnixStream;
+    use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+    use tokio::sync::broadcast::error::RecvError;
+    use tokio::sync::{broadcast, mpsc};
+    use tokio::task::JoinSet;
+
+    use super::{Caller, ControlListener, CtlCall, ServeConfig, ask, authorize, seq_of};
+    use crate::ctl::CtlError;
+    use crate::ctl::line::{LineRead, read_line};
+    use crate::ctl::protocol::{MAX_REQUEST_LINE, ProtocolError, Request, reply_line};
+
+    /// Where group names are looked up.
+    const GROUP_FILE: &str = "/etc/group";
+
+    /// The socket file this listener created, removed on drop if it is still the same file.
+    #[derive(Debug)]
+    pub(super) struct SocketFile {
+        path: PathBuf,
+        /// (device, inode) once known; until then the file is removed unconditionally.
+        id: Option<(u64, u64)>,
+    }
+
+    impl Drop for SocketFile {
+        fn drop(&mut self) {
+            let ours = match (fs::symlink_metadata(&self.path), self.id) {
+                (Ok(m), Some(id)) => (m.dev(), m.ino()) == id,
+                (Ok(_), None) => true,
+                (Err(_), _) => false,
+            };
+            if ours {
+                let _ = fs::remove_file(&self.path);
+            }
+        }
+    }
+
+    fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> CtlError + use<> {
+        let path = path.to_path_buf();
+        move |source| CtlError::Io { action, path, source }
+    }
+
+    pub(super) fn bind(path: &Path, group: Option<&str>) -> Result<ControlListener, CtlError> {
+        // Resolve the group first: a typo should not leave a half-made socket behind.
+        let gid = group.map(group_id).transpose()?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+            // Only the directories created here get the mode; an existing /run stays as it is.
+            // Set it again on the socket's own directory so a strict umask does not lock the
+            // group out.
+            DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(dir)
+                .map_err(io_err("create the directory", dir))?;
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o755))
+                .map_err(io_err("set the mode of", dir))?;
+        }
+        match fs::symlink_metadata(path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("inspect", path)(e)),
+            Ok(m) if !m.file_type().is_socket() => {
+                return Err(CtlError::NotASocket { path: path.to_path_buf() });
+            }
+            Ok(_) => {
+                if answers(path).map_err(io_err("check whether a daemon answers on", path))? {
+                    return Err(CtlError::AlreadyRunning { path: path.to_path_buf() });
+                }
+                tracing::info!(path = %path.display(), "removing the stale control socket");
+                match fs::remove_file(path) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                        return Err(io_err("remove the stale control socket", path)(e));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let listener = StdUnixListener::bind(path).map_err(|e| {
+            if e.kind() == io::ErrorKind::AddrInUse {
+                // Another daemon bound between our check and our bind.
+                CtlError::AlreadyRunning { path: path.to_path_buf() }
+            } else {
+                io_err("bind the control socket", path)(e)
+            }
+        })?;
+        let mut file = SocketFile { path: path.to_path_buf(), id: None };
+        listener.set_nonblocking(true).map_err(io_err("configure the control socket", path))?;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o660))
+            .map_err(io_err("set the mode of", path))?;
+        if let Some(gid) = gid {
+            std::os::unix::fs::chown(path, None, Some(gid))
+                .map_err(io_err("change the group of", path))?;
+        }
+        let meta = fs::symlink_metadata(path).map_err(io_err("inspect", path))?;
+        file.id = Some((meta.dev(), meta.ino()));
+        Ok(ControlListener { path: path.to_path_buf(), listener, file })
+    }
+
+    /// Whether a process accepts connections on the socket at `path`. The connect does not
+    /// block: a full backlog (`EAGAIN`) also means someone is there.
+    fn answers(path: &Path) -> io::Result<bool> {
+        use socket2::{Domain, SockAddr, Socket, Type};
+        let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+        socket.set_nonblocking(true)?;
+        match socket.connect(&SockAddr::unix(path)?) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(true),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The gid of `group`: a number is taken as a gid, a name is looked up in `/etc/group`.
+    fn group_id(group: &str) -> Result<u32, CtlError> {
+        if let Ok(gid) = group.parse::<u32>() {
+            return Ok(gid);
+        }
+        let text = fs::read_to_string(GROUP_FILE).map_err(io_err("read", Path::new(GROUP_FILE)))?;
+        gid_in(&text, group).ok_or_else(|| CtlError::UnknownGroup { group: group.to_owned() })
+    }
+
+    /// The gid of `name` in the text of a group file (`name:password:gid:members`).
+    pub(super) fn gid_in(group_file: &str, name: &str) -> Option<u32> {
+        group_file.lines().filter(|l| !l.trim_start().starts_with('#')).find_map(|l| {
+            let mut fields = l.split(':');
+            let (n, _password, gid) = (fields.next()?, fields.next()?, fields.next()?);
+            if n == name { gid.trim().parse().ok() } else { None }
+        })
+    }
+
+    pub(super) async fn serve<F: Future>(
+        config: ServeConfig,
+        listener: ControlListener,
+        requests: mpsc::Sender<CtlCall>,
+        events: broadcast::Sender<Value>,
+        shutdown: F,
+    ) -> Result<(), CtlError> {
+        // `file` lives until this function returns, then removes the socket.
+        let ControlListener { path, listener, file: _file } = listener;
+        let listener = tokio::net::UnixListener::from_std(listener)
+            .map_err(io_err("listen on the control socket", &path))?;
+        tracing::info!(path = %path.display(), "control socket ready");
+        let busy = format!(
+            "{}\n",
+            reply_line(&Err(format!(
+                "the daemon is serving {} control connections, its limit: try again shortly",
+                config.max_connections
+            )))
+        );
+        let mut tasks = JoinSet::new();
+        let mut backoff = Duration::from_millis(10);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        backoff = Duration::from_millis(10);
+                        while tasks.try_join_next().is_some() {}
+                        if tasks.len() >= config.max_connections {
+                            // Best effort, never waits: the client may not be reading.
+                            let _ = stream.try_write(busy.as_bytes());
+                            continue;
+                        }
+                        let caller = caller_of(&stream, config.is_privileged);
+                        let conn = Connection {
+                            config: config.clone(),
+                            caller,
+                            requests: requests.clone(),
+                            events: events.clone(),
+                        };
+                        tasks.spawn(conn.run(stream));
+                    }
+                    Err(e) => {
+                        // Usually out of file descriptors: wait for some to be freed.
+                        tracing::warn!(error = %e, "control socket: accept failed");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(1));
+                    }
+                },
+            }
+        }
+        tasks.shutdown().await;
+        tracing::info!(path = %path.display(), "control socket closed");
+        Ok(())
+    }
+
+    fn caller_of(stream: &UnixStream, is_privileged: fn(Option<u32>) -> bool) -> Caller {
+        let (uid, pid) = match stream.peer_cred() {
+            Ok(c) => (Some(c.uid()), c.pid()),
+            Err(e) => {
+                tracing::debug!(error = %e, "control socket: no peer credentials");
+                (None, None)
+            }
+        };
+        Caller { uid, pid, privileged: is_privileged(uid) }
+    }
+
+    /// The client went away or could not be written to in time: end the connection.
+    struct Gone;
+
+    struct Connection {
+        config: ServeConfig,
+        caller: Caller,
+        requests: mpsc::Sender<CtlCall>,
+        events: broadcast::Sender<Value>,
+    }
+
+    impl Connection {
+        async fn run(self, stream: UnixStream) {
+            let (rd, wr) = stream.into_split();
+            let mut rd = BufReader::new(rd);
+            let mut wr = wr;
+            let _ = self.serve_requests(&mut rd, &mut wr).await;
+            tracing::trace!(uid = ?self.caller.uid, pid = ?self.caller.pid, "control connection closed");
+        }
+
+        async fn serve_requests(
+            &self,
+            rd: &mut BufReader<OwnedReadHalf>,
+            wr: &mut OwnedWriteHalf,
+        ) -> Result<(), Gone> {
+            let mut buf = Vec::new();
+            loop {
+                let limit = self.config.idle_timeout;
+                match tokio::time::timeout(limit, read_line(rd, &mut buf, MAX_REQUEST_LINE)).await {
+                    Err(_) => {
+                        let msg = format!("no request for {limit:?}: closing the connection");
+                        return self.send(wr, &Err(msg)).await;
+                    }
+                    Ok(Err(_)) | Ok(Ok(LineRead::Eof)) => return Ok(()),
+                    Ok(Ok(LineRead::TooLong)) => {
+                        let e = ProtocolError::RequestTooLong { max: MAX_REQUEST_LINE };
+                        return self.send(wr, &Err(e.to_string())).await;
+                    }
+                    Ok(Ok(LineRead::Line)) => {}
+                };
+                if buf.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                let request = match Request::parse(&buf) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        self.send(wr, &Err(e.to_string())).await?;
+                        continue;
+                    }
+                };
+                tracing::debug!(
+                    cmd = request.name(),
+                    uid = ?self.caller.uid,
+                    pid = ?self.caller.pid,
+                    "control request"
+                );
+                if let Err(refused) = authorize(&request, &self.caller) {
+                    self.send(wr, &Err(refused)).await?;
+                    continue;
+                }
+                if request == (Request::Events { follow: true }) {
+                    return self.follow(rd, wr).await;
+                }
+                let answer =
+                    ask(&self.requests, request, self.caller, self.config.call_timeout).await;
+                self.send(wr, &answer).await?;
+            }
+        }
+
+        /// `events --follow`: the history the daemon returns, one line per event, then every
+        /// new event until the client closes its end.
+        async fn follow(
+            &self,
+            rd: &mut BufReader<OwnedReadHalf>,
+            wr: &mut OwnedWriteHalf,
+        ) -> Result<(), Gone> {
+            // Subscribe before asking for the history, so no event falls between the two.
+            let mut live = self.events.subscribe();
+            let request = Request::Events { follow: true };
+            let history =
+                match ask(&self.requests, request, self.caller, self.config.call_timeout).await {
+                    Ok(Value::Array(events)) => events,
+                    Ok(Value::Null) => Vec::new(),
+                    Ok(other) => vec![other],
+                    // The client waits for events, not for a prompt: end the connection.
+                    Err(e) => return self.send(wr, &Err(e)).await,
+                };
+            let mut last_seq = None;
+            for event in history {
+                last_seq = last_seq.max(seq_of(&event));
+                self.send(wr, &Ok(event)).await?;
+            }
+            let mut scratch = [0u8; 512];
+            loop {
+                tokio::select! {
+                    received = live.recv() => match received {
+                        Ok(event) => {
+                            if matches!((seq_of(&event), last_seq), (Some(s), Some(l)) if s <= l) {
+                                continue;
+                            }
+                            self.send(wr, &Ok(event)).await?;
+                        }
+                        Err(RecvError::Lagged(n)) => {
+                            let msg = format!(
+                                "missed {n} events: this client read too slowly; the stream goes on"
+                            );
+                            self.send(wr, &Err(msg)).await?;
+                        }
+                        Err(RecvError::Closed) => return Ok(()),
+                    },
+                    // Anything the client sends now is ignored; its end of file ends the stream.
+                    read = rd.read(&mut scratch) => match read {
+                        Ok(0) | Err(_) => return Ok(()),
+                        Ok(_) => {}
+                    },
+                }
+            }
+        }
+
+        async fn send(
+            &self,
+            wr: &mut OwnedWriteHalf,
+            reply: &Result<Value, String>,
+        ) -> Result<(), Gone> {
+            let mut line = reply_line(reply);
+            line.push('\n');
+            match tokio::time::timeout(self.config.write_timeout, wr.write_all(line.as_bytes()))
+                .await
+            {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(_)) => Err(Gone),
+                Err(_) => {
+                    tracing::debug!(uid = ?self.caller.uid, "control client too slow: dropped");
+                    Err(Gone)
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_only_requests_are_open_to_anyone() {
+        let nobody = Caller::new(Some(65534), Some(42));
+        assert!(!nobody.privileged);
+        for r in [Request::Status, Request::Peers, Request::Events { follow: true }] {
+            assert_eq!(authorize(&r, &nobody), Ok(()));
+        }
+        let unknown = Caller::new(None, None);
+        assert_eq!(authorize(&Request::Status, &unknown), Ok(()));
+    }
+
+    #[test]
+    fn state_changing_requests_need_root() {
+        let user = Caller::new(Some(1000), None);
+        let root = Caller::new(Some(0), None);
+        assert!(root.privileged);
+        let wake = Request::Wake { target: "pc".into(), password: None };
+        assert_eq!(authorize(&wake, &user), Err("wake needs root: run it with sudo".into()));
+        assert_eq!(
+            authorize(&Request::SleepNotice, &user),
+            Err("sleep-notice needs root: run it with sudo".into())
+        );
+        assert_eq!(
+            authorize(&Request::ResumeNotice, &Caller::new(None, None)),
+            Err("resume-notice needs root: run it with sudo".into())
+        );
+        for r in [wake, Request::SleepNotice, Request::ResumeNotice] {
+            assert_eq!(authorize(&r, &root), Ok(()));
+        }
+    }
+
+    #[test]
+    fn events_are_deduplicated_by_seq_only_when_they_have_one() {
+        assert_eq!(seq_of(&serde_json::json!({"seq": 7, "event": "x"})), Some(7));
+        assert_eq!(seq_of(&serde_json::json!({"event": "x"})), None);
+        assert_eq!(seq_of(&serde_json::json!({"seq": "7"})), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn group_names_are_looked_up_like_getgrnam() {
+        use super::unix::gid_in;
+        let file = "# comment\nroot:x:0:\nwheel:x:10:alice,bob\nwakeproxy:x:997:\nbroken\n";
+        assert_eq!(gid_in(file, "root"), Some(0));
+        assert_eq!(gid_in(file, "wakeproxy"), Some(997));
+        assert_eq!(gid_in(file, "wheel"), Some(10));
+        assert_eq!(gid_in(file, "whe"), None);
+        assert_eq!(gid_in(file, "broken"), None);
+        assert_eq!(gid_in("", "root"), None);
+    }
+}
