@@ -331,3 +331,43 @@ fn the_control_socket_is_0660_and_survives_garbage_and_version_mismatches() {
     assert_eq!(fine["ok"], true, "{fine}");
     assert!(fine["data"]["node"]["id"].is_string());
 }
+
+#[test]
+fn a_port_in_use_is_a_clear_error_and_an_interface_that_vanishes_is_let_go() {
+    let Some((mut lab, cfgs)) = start_lab(2) else { return };
+    agreed_manager(&lab, &[0, 1], Duration::from_secs(10)).expect("agreement");
+
+    // Host 1's interface disappears under its running daemon: it lets it go and keeps serving.
+    let out = lab.exec(1, &["ip", "link", "del", "eth0"]);
+    assert!(out.status.success());
+    let let_go = lab.wait_for(Duration::from_secs(5), || {
+        let v = status(&lab, 1)?;
+        v["node"]["ifaces"].as_array()?.is_empty().then_some(())
+    });
+    assert!(let_go.is_some(), "{}", lab.log(1));
+    assert!(lab.log(1).contains("eth0 is gone"), "{}", lab.log(1));
+
+    // A second daemon on host 0's port: refused with a message that names the port.
+    lab.kill9(0);
+    let holder = std::process::Command::new("ip")
+        .args(["netns", "exec", &lab.hosts[0].ns, "python3", "-c"])
+        .arg("import socket,time; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', 25536)); print('bound', flush=True); time.sleep(30)")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut holder = holder;
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "bound");
+    let out = lab
+        .exec(0, &[env!("CARGO_BIN_EXE_wakeproxy"), "run", "--config", cfgs[0].to_str().unwrap()]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("25536") && err.contains("eth0"), "{err}");
+}
