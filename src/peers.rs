@@ -72,6 +72,8 @@ pub enum Reason {
     DaemonSilent,
     /// Asleep for longer than `sleeper_ttl`.
     AsleepTooLong,
+    /// Did not answer the daily reconciliation wake: no longer treated as asleep.
+    NoAnswer,
 }
 
 /// How long the liveness states last.
@@ -543,6 +545,17 @@ impl PeerTable {
     /// The earliest time at which [`PeerTable::poll`] may have something to do.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.hint
+    }
+
+    /// A sleeper did not answer its reconciliation wake: it is no longer treated as asleep.
+    pub fn mark_gone(&mut self, now: Instant, id: NodeId, reason: Reason) -> Option<Transition> {
+        let p = self.peers.get_mut(&id)?;
+        if p.state != PeerState::Asleep {
+            return None;
+        }
+        let t = p.set_state(PeerState::Gone, reason, now);
+        self.note_deadline(&id);
+        t
     }
 
     /// This node was deaf (asleep) until `now`: restart the silence clock of every peer believed

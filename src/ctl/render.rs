@@ -280,6 +280,7 @@ fn cause(c: &WakeCause) -> String {
         WakeCause::Operator => "operator".to_owned(),
         WakeCause::TcpSyn { src, port } => format!("tcp-syn from {src} port {port}"),
         WakeCause::Request { from } => format!("request from {}", short(*from)),
+        WakeCause::Reconciliation => "daily reconciliation".to_owned(),
     }
 }
 

@@ -66,6 +66,9 @@ pub struct Options {
     pub config_path: String,
     /// Where the sleeper registry is kept; `None` keeps nothing (tests).
     pub state: Option<StateDir>,
+    /// The daily reconciliation wake: local time of day (hour, minute) and the window its
+    /// wakes are spread over; `None` when off (the default).
+    pub reconciliation: Option<((u8, u8), Duration)>,
 }
 
 /// Why the daemon could not start or had to stop.
@@ -172,6 +175,8 @@ pub struct Daemon {
     saved: Vec<crate::state::SavedSleeper>,
     /// Numbers events, so followers of the control socket never see one twice.
     event_seq: u64,
+    /// When the next daily reconciliation starts.
+    next_reconcile: Option<tokio::time::Instant>,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -206,6 +211,7 @@ impl Daemon {
             state: opts.state.clone(),
             saved: Vec::new(),
             event_seq: 0,
+            next_reconcile: opts.reconciliation.map(|((h, m), _)| next_local_time(h, m)),
             opts,
         };
         d.node.set_tcp_ports(listening_tcp_ports());
@@ -503,6 +509,7 @@ impl Daemon {
                 Some(input) = inputs.recv() => self.handle_input(input),
                 Some(call) = control.recv() => self.answer(call),
                 _ = sleep_until(deadline) => self.handle_timeout(),
+                _ = sleep_until(self.next_reconcile) => self.reconcile(),
                 _ = rescan.tick() => {
                     if let Err(e) = self.rescan() {
                         warn!("{e}");
@@ -522,6 +529,39 @@ impl Daemon {
         self.node.leave(now);
         self.execute();
     }
+}
+
+impl Daemon {
+    /// Starts the daily reconciliation (only the manager of a LAN schedules wakes).
+    fn reconcile(&mut self) {
+        let Some(((h, m), window)) = self.opts.reconciliation else { return };
+        let now = self.now();
+        let n = self.node.reconcile(now, window);
+        if n > 0 {
+            info!(
+                "daily reconciliation: waking {n} sleepers, spread over {}",
+                humantime::format_duration(window)
+            );
+        }
+        self.next_reconcile = Some(next_local_time(h, m));
+    }
+}
+
+/// The next time the local clock reads `hour:minute`, on tokio's clock.
+fn next_local_time(hour: u8, minute: u8) -> tokio::time::Instant {
+    use chrono::{Duration as Days, Local};
+    let now = Local::now();
+    let at = |date: chrono::NaiveDate| {
+        date.and_hms_opt(u32::from(hour), u32::from(minute), 0)
+            .and_then(|t| t.and_local_timezone(Local).earliest())
+    };
+    let today = at(now.date_naive());
+    let next = match today {
+        Some(t) if t > now => Some(t),
+        _ => at(now.date_naive() + Days::days(1)),
+    };
+    let wait = next.and_then(|t| (t - now).to_std().ok()).unwrap_or(Duration::from_secs(86_400));
+    tokio::time::Instant::now() + wait
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

@@ -53,6 +53,12 @@ pub fn options(config: &Config, config_path: &Path) -> Result<Options, DaemonErr
         wake_relays: config.wake_relay_addrs(),
         config_path: config_path.display().to_string(),
         state: Some(state),
+        reconciliation: config.reconciliation.enabled.then(|| {
+            (
+                (config.reconciliation.at.hour(), config.reconciliation.at.minute()),
+                config.reconciliation.window,
+            )
+        }),
     })
 }
 

@@ -102,6 +102,8 @@ pub enum WakeCause {
         /// The requesting node.
         from: NodeId,
     },
+    /// The daily reconciliation: is the sleeper still there?
+    Reconciliation,
 }
 
 /// A log-worthy event.

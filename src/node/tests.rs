@@ -333,3 +333,41 @@ fn a_guardian_inhibits_sleep_and_releases_it_when_demoted() {
     assert!(!inhibit(&lan.nodes[1]));
     assert!(inhibit(&lan.nodes[2]), "the next node in rank becomes guardian");
 }
+
+#[test]
+fn the_daily_reconciliation_spreads_wakes_and_forgets_sleepers_that_never_answer() {
+    let mut lan = Lan::new(4);
+    lan.run(H * 2);
+    let now = lan.now;
+    for i in [2, 3] {
+        lan.nodes[i].going_to_sleep(now);
+        lan.asleep[i] = true;
+    }
+    lan.drain();
+    let window = Duration::from_secs(600);
+    assert_eq!(lan.nodes[1].reconcile(now, window), 0, "only the manager reconciles");
+    assert_eq!(lan.nodes[0].reconcile(now, window), 2);
+    assert_eq!(lan.nodes[0].reconcile(now, window), 0, "not twice");
+    // Host 3 answers its wake (it resumes); host 4 never does.
+    let mut first_packet = Vec::new();
+    while lan.now < now + window + Duration::from_secs(40) {
+        lan.run(Duration::from_secs(1));
+        for (_, target) in lan.magic.drain(..) {
+            if !first_packet.iter().any(|(m, _)| *m == target) {
+                first_packet.push((target, lan.now));
+            }
+            if target == mac(3) && lan.asleep[2] {
+                lan.asleep[2] = false;
+                let t = lan.now;
+                lan.nodes[2].resumed(t, UNIX0 + t.as_micros() / 1000);
+            }
+        }
+    }
+    assert_eq!(first_packet.len(), 2);
+    assert_ne!(first_packet[0].1, first_packet[1].1, "not at one instant");
+    let st = lan.nodes[0].status(lan.now);
+    let state =
+        |n: u128| st.ifaces[0].peers.iter().find(|p| p.id == NodeId::from_u128(n)).unwrap().state;
+    assert_eq!(state(3), PeerState::Awake);
+    assert_eq!(state(4), PeerState::Gone, "no answer: no longer treated as asleep");
+}

@@ -37,6 +37,8 @@ pub(crate) struct WakeJob {
     pub(crate) next_at: Instant,
     /// Waiting to see whether another node sends it first.
     pub(crate) deferred: bool,
+    /// A reconciliation wake: if the target never answers, it is no longer treated as asleep.
+    pub(crate) reconcile: bool,
 }
 
 /// Whom an operator wants woken.
@@ -243,7 +245,52 @@ impl Node {
             attempts: 0,
             next_at: now + defer,
             deferred: !defer.is_zero(),
+            reconcile: false,
         });
+    }
+
+    /// The daily reconciliation (ConfigMgr wakes every sleeper at 2 P.M.; wakeproxy spreads it):
+    /// on every LAN this node manages, wakes each sleeper once at a random moment within
+    /// `window`, so the subnet never wakes at one instant. A sleeper that does not answer within
+    /// `wake_retry_for` is no longer treated as asleep (Gone). Returns how many were scheduled.
+    pub fn reconcile(&mut self, now: Instant, window: Duration) -> usize {
+        if !self.acting(now) {
+            return 0;
+        }
+        let mut scheduled = 0;
+        for li in 0..self.lans.len() {
+            if self.lans[li].role != Role::Manager {
+                continue;
+            }
+            let iface = self.lans[li].cfg.id;
+            let targets: Vec<(MacAddr, Option<Ipv4Addr>)> = self.lans[li]
+                .peers
+                .iter()
+                .filter(|p| p.state == crate::peers::PeerState::Asleep)
+                .map(|p| (p.host.mac, p.host.ipv4.first().map(|a| a.addr)))
+                .collect();
+            for (mac, unicast) in targets {
+                if self.wakes.iter().any(|w| w.mac == mac && w.iface == iface) {
+                    continue;
+                }
+                let at = now + self.jitter(window);
+                self.wakes.push(WakeJob {
+                    mac,
+                    iface,
+                    unicast,
+                    password: None,
+                    cause: WakeCause::Reconciliation,
+                    started: at,
+                    first_sent: None,
+                    attempts: 0,
+                    next_at: at,
+                    deferred: false,
+                    reconcile: true,
+                });
+                scheduled += 1;
+            }
+        }
+        scheduled
     }
 
     /// Sends the magic packets that are due, and gives up on wakes that ran out of time.
@@ -270,6 +317,9 @@ impl Node {
                 let job = self.wakes.swap_remove(i);
                 self.emit(Event::WakeGaveUp { mac: job.mac, attempts: job.attempts });
                 self.log_wake(WakeRecord::gave_up(&job, now));
+                if job.reconcile {
+                    self.forget_unanswered(now, li, job.mac);
+                }
                 continue;
             }
             let job = &mut self.wakes[i];
@@ -303,6 +353,15 @@ impl Node {
             self.emit(Event::WakeConfirmed { mac, to_packet, to_awake });
             self.log_wake(WakeRecord::confirmed(&job, to_packet, to_awake));
         }
+    }
+
+    /// A sleeper that never answered its reconciliation wake is no longer treated as asleep.
+    fn forget_unanswered(&mut self, now: Instant, li: usize, mac: MacAddr) {
+        let Some(id) = self.lans[li].peers.by_mac(mac).map(|p| p.id) else { return };
+        let t = self.lans[li].peers.mark_gone(now, id, crate::peers::Reason::NoAnswer);
+        self.lans[li].dirty |= t.is_some();
+        let iface = self.lans[li].cfg.id;
+        self.transition_event(iface, t);
     }
 
     fn log_wake(&mut self, rec: WakeRecord) {
