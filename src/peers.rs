@@ -363,37 +363,28 @@ impl PeerTable {
         id: NodeId,
         host: &HostInfo,
     ) -> Option<Transition> {
-        let t = match self.peers.get_mut(&id) {
-            Some(p) => {
-                if p.host != *host {
-                    p.host.clone_from(host);
-                }
-                p.last_heard = now;
-                p.owner_seen = None;
-                p.set_state(PeerState::Asleep, Reason::Announced, now)
-            }
-            None => {
-                let p = Peer::new(id, host.clone(), PeerState::Asleep, Reason::Announced, now);
-                self.peers.insert(id, p);
-                Some(Transition {
-                    peer: id,
-                    mac: host.mac,
-                    from: None,
-                    to: PeerState::Asleep,
-                    reason: Reason::Announced,
-                })
-            }
-        };
-        self.note_deadline(&id);
-        t
+        self.on_notice(now, id, host, PeerState::Asleep, Reason::Announced)
     }
 
-    /// A signed ResumeNotice arrived.
+    /// A signed ResumeNotice arrived. A peer first heard this way is awake but not yet a
+    /// candidate: its rank arrives with its first heartbeat.
     pub fn on_resume_notice(
         &mut self,
         now: Instant,
         id: NodeId,
         host: &HostInfo,
+    ) -> Option<Transition> {
+        self.on_notice(now, id, host, PeerState::Awake, Reason::Resumed)
+    }
+
+    /// A notice carries the sender's host information and its new state.
+    fn on_notice(
+        &mut self,
+        now: Instant,
+        id: NodeId,
+        host: &HostInfo,
+        to: PeerState,
+        reason: Reason,
     ) -> Option<Transition> {
         let t = match self.peers.get_mut(&id) {
             Some(p) => {
@@ -402,19 +393,11 @@ impl PeerTable {
                 }
                 p.last_heard = now;
                 p.owner_seen = None;
-                p.set_state(PeerState::Awake, Reason::Resumed, now)
+                p.set_state(to, reason, now)
             }
             None => {
-                // Awake but not yet a candidate: its rank arrives with its first heartbeat.
-                let p = Peer::new(id, host.clone(), PeerState::Awake, Reason::Resumed, now);
-                self.peers.insert(id, p);
-                Some(Transition {
-                    peer: id,
-                    mac: host.mac,
-                    from: None,
-                    to: PeerState::Awake,
-                    reason: Reason::Resumed,
-                })
+                self.peers.insert(id, Peer::new(id, host.clone(), to, reason, now));
+                Some(Transition { peer: id, mac: host.mac, from: None, to, reason })
             }
         };
         self.note_deadline(&id);
