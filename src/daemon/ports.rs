@@ -1,15 +1,23 @@
 //! The TCP ports this host listens on: announced in heartbeats, so that a SYN to one of them
 //! wakes the host while it sleeps.
 //!
-//! Linux reads `/proc/net/tcp` and `/proc/net/tcp6`. Listeners bound only to a loopback address
-//! are left out: nobody on the LAN can connect to them. Other systems report nothing yet (the
-//! Windows `GetExtendedTcpTable` reader comes with the Windows service).
-
-use std::collections::BTreeSet;
+//! Linux reads `/proc/net/tcp` and `/proc/net/tcp6`, Windows asks `GetExtendedTcpTable`.
+//! Listeners bound only to a loopback address are left out: nobody on the LAN can connect to
+//! them.
 
 /// Every TCP port in LISTEN state reachable from outside this host, sorted.
+#[cfg(windows)]
 pub fn listening_tcp_ports() -> Vec<u16> {
-    let mut ports = BTreeSet::new();
+    crate::sys::win_tcp::listening_tcp_ports().unwrap_or_else(|e| {
+        tracing::warn!("cannot read the TCP listener table: {e}; heartbeats announce no ports");
+        Vec::new()
+    })
+}
+
+/// Every TCP port in LISTEN state reachable from outside this host, sorted.
+#[cfg(not(windows))]
+pub fn listening_tcp_ports() -> Vec<u16> {
+    let mut ports = std::collections::BTreeSet::new();
     for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
         if let Ok(text) = std::fs::read_to_string(file) {
             ports.extend(parse_proc_net_tcp(&text));

@@ -4,3 +4,6 @@
 
 #[cfg(target_os = "linux")]
 pub mod linux;
+
+#[cfg(windows)]
+pub mod win_tcp;
