@@ -30,6 +30,7 @@
 //! - [`state`]: the state directory: the node's permanent id and the registry of known sleepers.
 //! - [`fsutil`]: crash-safe file replacement (temporary file, fsync, rename) and default directories.
 //! - [`wake`]: `wakeproxy wake --direct`: magic packets without a daemon.
+//! - `lab` (Linux): many wakeproxy hosts in network namespaces on one machine.
 //! - [`sys`]: the few system calls below `std`/`socket2` (raw Ethernet frames); the only
 //!   module allowed `unsafe`.
 //!
@@ -44,6 +45,8 @@ pub mod election;
 pub mod frame;
 pub mod fsutil;
 pub mod keys;
+#[cfg(target_os = "linux")]
+pub mod lab;
 pub mod node;
 pub mod peers;
 pub mod proto;

@@ -39,6 +39,10 @@ enum Command {
     ResumeNotice(ConfigArg),
     /// Simulate a network of wakeproxy nodes on a virtual clock and report how it behaved.
     Simulate(SimulateArgs),
+    /// Many wakeproxy hosts on this machine in network namespaces (Linux, root).
+    #[cfg(target_os = "linux")]
+    #[command(subcommand)]
+    Lab(LabCommand),
     /// Work with the configuration file.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -55,6 +59,71 @@ struct RunArgs {
     /// Log format, overriding the configuration's `[log] format`.
     #[arg(long, value_parser = ["text", "json"])]
     log_format: Option<String>,
+}
+
+#[cfg(target_os = "linux")]
+#[derive(Debug, Subcommand)]
+enum LabCommand {
+    /// Bring a lab up: namespaces, bridges, a router, and a wakeproxy daemon per host.
+    Up {
+        /// Hosts.
+        #[arg(long, default_value_t = 6)]
+        hosts: usize,
+        /// Subnets the hosts are spread over.
+        #[arg(long, default_value_t = 2)]
+        subnets: usize,
+        /// Heartbeat interval of every daemon, e.g. 250ms, 1s.
+        #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+        heartbeat: Duration,
+        #[command(flatten)]
+        name: LabName,
+    },
+    /// Remove everything a lab made (idempotent; also after a lab whose process died).
+    Down {
+        #[command(flatten)]
+        name: LabName,
+    },
+    /// Every host's role, state and term.
+    Status {
+        #[command(flatten)]
+        name: LabName,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a command inside a host, e.g. `lab exec h1 -- curl 10.0.2.10:8080`.
+    Exec {
+        /// The host (h1, h2, …).
+        host: String,
+        /// The command.
+        #[arg(trailing_var_arg = true, required = true)]
+        command: Vec<String>,
+        #[command(flatten)]
+        name: LabName,
+    },
+    /// Print a host's daemon log.
+    Logs {
+        /// The host (h1, h2, …).
+        host: String,
+        #[command(flatten)]
+        name: LabName,
+    },
+    /// (Internal) the TCP service each lab host runs.
+    #[command(hide = true)]
+    Serve {
+        #[arg(long)]
+        host: String,
+        #[arg(long, value_delimiter = ',')]
+        ports: Vec<u16>,
+    },
+}
+
+#[cfg(target_os = "linux")]
+#[derive(Debug, clap::Args)]
+struct LabName {
+    /// The lab's name (1 to 8 lowercase letters or digits).
+    #[arg(long, default_value = "wplab")]
+    name: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -177,6 +246,8 @@ fn main() -> ExitCode {
         Command::SleepNotice(args) => notice(args, Request::SleepNotice),
         Command::ResumeNotice(args) => notice(args, Request::ResumeNotice),
         Command::Simulate(args) => simulate(args),
+        #[cfg(target_os = "linux")]
+        Command::Lab(cmd) => lab(cmd),
         Command::Config(ConfigCommand::Check { path }) => config_check(path),
         Command::Keygen(args) => keygen(args),
     }
@@ -480,6 +551,77 @@ fn resolve(target: &str) -> Result<String, String> {
         .find(std::net::IpAddr::is_ipv4)
         .map(|ip| ip.to_string())
         .ok_or_else(|| format!("{target} has no IPv4 address"))
+}
+
+#[cfg(target_os = "linux")]
+fn lab(cmd: LabCommand) -> ExitCode {
+    use wakeproxy::lab::{self, Lab, LabError, LabSpec};
+    let code = |e: &LabError| match e {
+        LabError::Command { .. } | LabError::File { .. } => 1,
+        _ => EXIT_BAD_INPUT,
+    };
+    let result: Result<ExitCode, LabError> = (|| match cmd {
+        LabCommand::Up { hosts, subnets, heartbeat, name } => {
+            let exe = std::env::current_exe()
+                .map_err(|e| LabError::File { path: "wakeproxy".into(), message: e.to_string() })?;
+            let spec = LabSpec { name: name.name, hosts, subnets, heartbeat };
+            let lab = Lab::up(&spec, &exe)?;
+            println!(
+                "lab {} is up: {} hosts on {} subnets (10.0.1.0/24 …), files in {}",
+                lab.name,
+                lab.hosts.len(),
+                lab.subnets,
+                lab.dir.display()
+            );
+            println!(
+                "next: wakeproxy lab status --name {}    wakeproxy lab down --name {}",
+                lab.name, lab.name
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        LabCommand::Down { name } => {
+            lab::preconditions()?;
+            let n = lab::down(&name.name);
+            println!("lab {}: removed {n} namespaces", name.name);
+            Ok(ExitCode::SUCCESS)
+        }
+        LabCommand::Status { name, json } => {
+            let lab = Lab::load(&name.name)?;
+            let rows = match block_on(lab::status_rows(&lab)) {
+                Ok(r) => r,
+                Err(code) => return Ok(code),
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+            } else {
+                print!("{}", lab::render_status(&lab, &rows));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        LabCommand::Exec { host, command, name } => {
+            let lab = Lab::load(&name.name)?;
+            let i = lab.host(&host)?;
+            Ok(ExitCode::from(lab.exec(i, &command)?.clamp(0, 255) as u8))
+        }
+        LabCommand::Logs { host, name } => {
+            let lab = Lab::load(&name.name)?;
+            let i = lab.host(&host)?;
+            let path = lab.hosts[i].log();
+            let text = std::fs::read_to_string(&path).map_err(|e| LabError::File {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        LabCommand::Serve { host, ports } => match lab::serve_tcp(&host, &ports) {
+            Ok(()) => Ok(ExitCode::SUCCESS),
+            Err(e) => {
+                Err(LabError::Command { command: "lab serve".into(), message: e.to_string() })
+            }
+        },
+    })();
+    result.unwrap_or_else(|e| fail(&e, code(&e)))
 }
 
 fn fail(e: &dyn std::error::Error, code: u8) -> ExitCode {

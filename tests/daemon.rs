@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{NetLab, can_run_netns};
+use common::{NetLab, Sniffer, can_run_netns, magic_hex};
 use serde_json::Value;
 
 const H: Duration = Duration::from_millis(250);
@@ -169,84 +169,12 @@ fn a_daemon_with_the_wrong_key_is_counted_and_ignored() {
     assert!(counted.is_some(), "{:#}", status(&lab, 0).unwrap_or_default());
 }
 
-/// Captures the first magic packet (UDP to port 9, or EtherType 0x0842) seen on a host's
-/// `eth0`, from an AF_PACKET socket: what is really on the wire.
-struct Sniffer {
-    child: std::process::Child,
-    lines: std::sync::mpsc::Receiver<String>,
-}
-
-impl Sniffer {
-    const SCRIPT: &str = r#"
-import socket, sys, time
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
-s.bind(("eth0", 0))
-end = time.time() + float(sys.argv[1])
-print("ready", flush=True)
-while time.time() < end:
-    s.settimeout(max(0.01, end - time.time()))
-    try:
-        f = s.recv(4096)
-    except socket.timeout:
-        break
-    if f[12:14] == b"\x08\x42":
-        print("raw", f[14:].hex(), flush=True)
-        break
-    if f[12:14] == b"\x08\x00" and f[23] == 17:
-        udp = 14 + (f[14] & 15) * 4
-        if int.from_bytes(f[udp + 2:udp + 4], "big") == 9:
-            print("udp", f[udp + 8:].hex(), flush=True)
-            break
-"#;
-
-    /// Starts sniffing on host `i` for at most `secs`, and returns once it listens.
-    fn start(lab: &NetLab, i: usize, secs: u32) -> Self {
-        use std::io::BufRead;
-        let mut child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &lab.hosts[i].ns,
-                "python3",
-                "-c",
-                Self::SCRIPT,
-                &secs.to_string(),
-            ])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3 sniffer");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let first = lines.recv_timeout(Duration::from_secs(5)).expect("the sniffer did not start");
-        assert_eq!(first, "ready");
-        Self { child, lines }
-    }
-
-    /// The captured packet as "udp <hex payload>" or "raw <hex payload>", or "" if none came.
-    fn packet(mut self) -> String {
-        let line = self.lines.recv_timeout(Duration::from_secs(6)).unwrap_or_default();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        line
-    }
-}
-
-fn magic_hex(mac: &str) -> String {
-    let m = mac.replace(':', "");
-    format!("{}{}", "ff".repeat(6), m.repeat(16))
-}
-
 #[test]
 fn wake_through_the_daemon_puts_a_correct_magic_packet_on_the_wire() {
     let Some((lab, cfgs)) = start_lab(2) else { return };
     agreed_manager(&lab, &[0, 1], Duration::from_secs(10)).expect("agreement");
     let target = "02:aa:bb:cc:dd:ee";
-    let sniffer = Sniffer::start(&lab, 1, 5);
+    let sniffer = Sniffer::start(&lab.hosts[1].ns, 5);
     let out = lab.exec(
         0,
         &[env!("CARGO_BIN_EXE_wakeproxy"), "wake", "--config", cfgs[0].to_str().unwrap(), target],
@@ -264,7 +192,7 @@ fn direct_wake_sends_udp_and_raw_frames_like_wakeonlan_and_etherwake() {
     let target = "02:12:34:56:78:9a";
     let bin = env!("CARGO_BIN_EXE_wakeproxy");
     for (args, kind) in [(vec!["--interface", "eth0"], "udp"), (vec!["--raw"], "raw")] {
-        let sniffer = Sniffer::start(&lab, 1, 5);
+        let sniffer = Sniffer::start(&lab.hosts[1].ns, 5);
         let mut cmd = vec![bin, "wake", "--direct"];
         cmd.extend(args);
         cmd.push(target);

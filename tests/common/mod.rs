@@ -214,3 +214,68 @@ impl Drop for NetLab {
         }
     }
 }
+
+/// Captures the first magic packet (UDP to port 9, or EtherType 0x0842) seen on a host's
+/// `eth0`, from an AF_PACKET socket: what is really on the wire.
+pub struct Sniffer {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Sniffer {
+    const SCRIPT: &str = r#"
+import socket, sys, time
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+s.bind(("eth0", 0))
+end = time.time() + float(sys.argv[1])
+print("ready", flush=True)
+while time.time() < end:
+    s.settimeout(max(0.01, end - time.time()))
+    try:
+        f = s.recv(4096)
+    except socket.timeout:
+        break
+    if f[12:14] == b"\x08\x42":
+        print("raw", f[14:].hex(), flush=True)
+        break
+    if f[12:14] == b"\x08\x00" and f[23] == 17:
+        udp = 14 + (f[14] & 15) * 4
+        if int.from_bytes(f[udp + 2:udp + 4], "big") == 9:
+            print("udp", f[udp + 8:].hex(), flush=True)
+            break
+"#;
+
+    /// Starts sniffing in namespace `ns` for at most `secs`, and returns once it listens.
+    pub fn start(ns: &str, secs: u32) -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new("ip")
+            .args(["netns", "exec", ns, "python3", "-c", Self::SCRIPT, &secs.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 sniffer");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let first = lines.recv_timeout(Duration::from_secs(5)).expect("the sniffer did not start");
+        assert_eq!(first, "ready");
+        Self { child, lines }
+    }
+
+    /// The captured packet as "udp <hex payload>" or "raw <hex payload>", or "" if none came.
+    pub fn packet(mut self) -> String {
+        let line = self.lines.recv_timeout(Duration::from_secs(6)).unwrap_or_default();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        line
+    }
+}
+
+/// The payload of a magic packet for `mac` (aa:bb:…), in hex.
+pub fn magic_hex(mac: &str) -> String {
+    let m = mac.replace(':', "");
+    format!("{}{}", "ff".repeat(6), m.repeat(16))
+}

@@ -1,0 +1,509 @@
+//! `wakeproxy lab`: many wakeproxy hosts on one Linux machine, for evaluation and for the
+//! end-to-end tests.
+//!
+//! One network namespace per host, one bridge per subnet (inside a "switch" namespace, so the
+//! machine's own network is never touched), a router namespace between the subnets (forwarding,
+//! including directed broadcasts so WakeRequests reach other subnets), deterministic MACs and
+//! addresses, a shared site key, a directory per host (config, state, control socket, logs) and
+//! one real `wakeproxy run` process per host, plus a small TCP service on ports 3389 and 8080.
+//! Everything the lab makes carries its name as a prefix, so `lab down` finds it all again even
+//! after the process that made it died.
+
+mod net;
+mod service;
+mod status;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use service::serve_tcp;
+pub use status::{HostRow, render as render_status, rows as status_rows};
+
+/// The TCP ports every lab host serves (RDP's and a web port: something to connect to).
+pub const SERVICE_PORTS: [u16; 2] = [3389, 8080];
+
+/// Why a lab command failed. Every message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    /// Not root.
+    #[error("the lab needs root (network namespaces): run it with sudo")]
+    NotRoot,
+    /// A tool is missing.
+    #[error("the lab needs `{0}`: install it (Debian: apt-get install iproute2)")]
+    Missing(&'static str),
+    /// A lab of that name exists.
+    #[error(
+        "a lab named `{0}` is already up: use another --name, or `wakeproxy lab down --name {0}`"
+    )]
+    Exists(String),
+    /// No lab of that name.
+    #[error("no lab named `{0}` is up: start one with `wakeproxy lab up --name {0}`")]
+    NotFound(String),
+    /// No such host.
+    #[error("lab `{lab}` has no host `{host}`: its hosts are h1 to h{count}")]
+    NoHost {
+        /// The lab.
+        lab: String,
+        /// What was asked.
+        host: String,
+        /// How many hosts it has.
+        count: usize,
+    },
+    /// Bad arguments.
+    #[error("{0}")]
+    BadArgs(String),
+    /// A command failed.
+    #[error("`{command}` failed: {message}")]
+    Command {
+        /// The command line.
+        command: String,
+        /// Its error output.
+        message: String,
+    },
+    /// A file could not be read or written.
+    #[error("{path}: {message}")]
+    File {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// What `lab up` builds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabSpec {
+    /// The lab's name: the prefix of everything it makes.
+    pub name: String,
+    /// Hosts.
+    pub hosts: usize,
+    /// Subnets (hosts are spread over them round robin).
+    pub subnets: usize,
+    /// Heartbeat interval of every daemon.
+    pub heartbeat: Duration,
+}
+
+impl LabSpec {
+    /// Checks names and sizes.
+    pub fn validate(&self) -> Result<(), LabError> {
+        let ok = !self.name.is_empty()
+            && self.name.len() <= 8
+            && self.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        if !ok {
+            return Err(LabError::BadArgs(format!(
+                "--name `{}` must be 1 to 8 lowercase letters or digits (it prefixes interface names)",
+                self.name
+            )));
+        }
+        if self.hosts == 0 || self.hosts > 200 {
+            return Err(LabError::BadArgs(format!(
+                "--hosts must be between 1 and 200, got {}",
+                self.hosts
+            )));
+        }
+        if self.subnets == 0 || self.subnets > self.hosts.min(50) {
+            return Err(LabError::BadArgs(format!(
+                "--subnets must be between 1 and min(hosts, 50), got {}",
+                self.subnets
+            )));
+        }
+        if self.heartbeat < Duration::from_millis(100) {
+            return Err(LabError::BadArgs("--heartbeat must be at least 100ms".into()));
+        }
+        Ok(())
+    }
+}
+
+/// One lab host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabHost {
+    /// `h1`, `h2`, …
+    pub name: String,
+    /// Its namespace.
+    pub ns: String,
+    /// Its subnet (0-based).
+    pub subnet: usize,
+    /// Its address.
+    pub ip: String,
+    /// Its MAC.
+    pub mac: String,
+    /// Its directory.
+    pub dir: PathBuf,
+    /// Its daemon's process id.
+    pub daemon_pid: Option<u32>,
+    /// Its TCP service's process id.
+    pub service_pid: Option<u32>,
+}
+
+impl LabHost {
+    /// Its configuration file.
+    pub fn config(&self) -> PathBuf {
+        self.dir.join("wakeproxy.toml")
+    }
+
+    /// Its control socket.
+    pub fn socket(&self) -> PathBuf {
+        self.dir.join("control.sock")
+    }
+
+    /// Its daemon's log.
+    pub fn log(&self) -> PathBuf {
+        self.dir.join("daemon.log")
+    }
+}
+
+/// A lab that is up, as recorded in its directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lab {
+    /// Its name.
+    pub name: String,
+    /// Its directory.
+    pub dir: PathBuf,
+    /// Subnets.
+    pub subnets: usize,
+    /// Heartbeat interval, milliseconds.
+    pub heartbeat_ms: u64,
+    /// Its hosts.
+    pub hosts: Vec<LabHost>,
+}
+
+/// The directory of lab `name`.
+pub fn lab_dir(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("wakeproxy-lab-{name}"))
+}
+
+/// Checks root and `ip`.
+pub fn preconditions() -> Result<(), LabError> {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0\n"))
+        .unwrap_or(false);
+    if !root {
+        return Err(LabError::NotRoot);
+    }
+    if Command::new("ip")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| !s.success())
+        .unwrap_or(true)
+    {
+        return Err(LabError::Missing("ip"));
+    }
+    Ok(())
+}
+
+fn switch_ns(name: &str) -> String {
+    format!("{name}-sw")
+}
+
+fn router_ns(name: &str) -> String {
+    format!("{name}-rt")
+}
+
+/// The address of host number `index` (0-based within its subnet) on subnet `k`.
+fn host_ip(k: usize, index: usize) -> String {
+    format!("10.0.{}.{}", k + 1, index + 10)
+}
+
+impl Lab {
+    /// Brings a lab up: namespaces, bridges, router, key, configs, daemons, services. On any
+    /// failure everything made so far is removed again.
+    pub fn up(spec: &LabSpec, exe: &Path) -> Result<Self, LabError> {
+        spec.validate()?;
+        preconditions()?;
+        let dir = lab_dir(&spec.name);
+        if dir.join("lab.json").exists()
+            || !net::namespaces_with_prefix(&format!("{}-", spec.name)).is_empty()
+        {
+            return Err(LabError::Exists(spec.name.clone()));
+        }
+        match Self::build(spec, exe, &dir) {
+            Ok(lab) => Ok(lab),
+            Err(e) => {
+                down(&spec.name);
+                Err(e)
+            }
+        }
+    }
+
+    fn build(spec: &LabSpec, exe: &Path, dir: &Path) -> Result<Self, LabError> {
+        let file_err = |p: &Path, e: std::io::Error| LabError::File {
+            path: p.display().to_string(),
+            message: e.to_string(),
+        };
+        std::fs::create_dir_all(dir).map_err(|e| file_err(dir, e))?;
+        let name = &spec.name;
+        let (sw, rt) = (switch_ns(name), router_ns(name));
+        net::run(&["ip", "netns", "add", &sw])?;
+        net::run(&["ip", "netns", "add", &rt])?;
+        net::run(&["ip", "-n", &rt, "link", "set", "lo", "up"])?;
+        net::run(&["ip", "netns", "exec", &rt, "sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
+        for k in 0..spec.subnets {
+            let br = format!("br{k}");
+            net::run(&["ip", "-n", &sw, "link", "add", &br, "type", "bridge"])?;
+            net::run(&["ip", "-n", &sw, "link", "set", &br, "up"])?;
+            let (a, b) = (format!("{name}r{k}a"), format!("{name}r{k}b"));
+            let inner = format!("r{k}");
+            net::veth(&a, &rt, &inner, &b, &sw)?;
+            net::run(&["ip", "-n", &sw, "link", "set", &b, "master", &br])?;
+            net::run(&["ip", "-n", &sw, "link", "set", &b, "up"])?;
+            net::run(&[
+                "ip",
+                "-n",
+                &rt,
+                "addr",
+                "add",
+                &format!("10.0.{}.1/24", k + 1),
+                "broadcast",
+                "+",
+                "dev",
+                &inner,
+            ])?;
+            net::run(&["ip", "-n", &rt, "link", "set", &inner, "up"])?;
+            // Forward directed broadcasts: a WakeRequest to another subnet's broadcast address
+            // reaches every node there.
+            net::run(&[
+                "ip",
+                "netns",
+                "exec",
+                &rt,
+                "sysctl",
+                "-qw",
+                &format!("net.ipv4.conf.{inner}.bc_forwarding=1"),
+            ])?;
+        }
+        net::run(&[
+            "ip",
+            "netns",
+            "exec",
+            &rt,
+            "sysctl",
+            "-qw",
+            "net.ipv4.conf.all.bc_forwarding=1",
+        ])?;
+
+        let key = dir.join("site.key");
+        crate::keys::write_new(&key, true).map_err(|e| LabError::File {
+            path: key.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let mut lab = Self {
+            name: name.clone(),
+            dir: dir.to_owned(),
+            subnets: spec.subnets,
+            heartbeat_ms: spec.heartbeat.as_millis() as u64,
+            hosts: Vec::new(),
+        };
+        for i in 0..spec.hosts {
+            let k = i % spec.subnets;
+            let index = i / spec.subnets;
+            let host = format!("h{}", i + 1);
+            let ns = format!("{name}-{host}");
+            let ip = host_ip(k, index);
+            let mac =
+                format!("02:57:50:{:02x}:{:02x}:{:02x}", k, (index >> 8) & 0xff, index & 0xff);
+            net::run(&["ip", "netns", "add", &ns])?;
+            let (a, b) = (format!("{name}h{}a", i + 1), format!("{name}h{}b", i + 1));
+            net::veth(&a, &ns, "eth0", &b, &sw)?;
+            net::run(&["ip", "-n", &ns, "link", "set", "eth0", "address", &mac])?;
+            net::run(&[
+                "ip",
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{ip}/24"),
+                "broadcast",
+                "+",
+                "dev",
+                "eth0",
+            ])?;
+            net::run(&["ip", "-n", &ns, "link", "set", "eth0", "up"])?;
+            net::run(&["ip", "-n", &ns, "link", "set", "lo", "up"])?;
+            net::run(&[
+                "ip",
+                "-n",
+                &ns,
+                "route",
+                "add",
+                "default",
+                "via",
+                &format!("10.0.{}.1", k + 1),
+            ])?;
+            net::run(&["ip", "-n", &sw, "link", "set", &b, "master", &format!("br{k}")])?;
+            net::run(&["ip", "-n", &sw, "link", "set", &b, "up"])?;
+            let hdir = dir.join(&host);
+            std::fs::create_dir_all(&hdir).map_err(|e| file_err(&hdir, e))?;
+            let h = LabHost {
+                name: host,
+                ns,
+                subnet: k,
+                ip,
+                mac,
+                dir: hdir,
+                daemon_pid: None,
+                service_pid: None,
+            };
+            let relays: Vec<String> = (0..spec.subnets)
+                .filter(|&o| o != k)
+                .map(|o| format!("\"10.0.{}.255\"", o + 1))
+                .collect();
+            let probe = (spec.heartbeat / 4).min(Duration::from_secs(1));
+            let config = format!(
+                "# lab {name}, host {host}\ninterfaces = [\"eth0\"]\nheartbeat_interval = \"{}ms\"\nprobe_timeout = \"{}ms\"\n\
+                 key_file = \"{}\"\nstate_dir = \"{}\"\ncontrol_socket = \"{}\"\nwake_relays = [{}]\n",
+                spec.heartbeat.as_millis(),
+                probe.as_millis(),
+                key.display(),
+                h.dir.join("state").display(),
+                h.socket().display(),
+                relays.join(", "),
+                host = h.name,
+            );
+            std::fs::write(h.config(), config).map_err(|e| file_err(&h.config(), e))?;
+            lab.hosts.push(h);
+        }
+        for i in 0..lab.hosts.len() {
+            lab.start_daemon(i, exe)?;
+            lab.start_service(i, exe)?;
+        }
+        lab.save()?;
+        Ok(lab)
+    }
+
+    /// Starts host `i`'s daemon (detached; it outlives `lab up`).
+    pub fn start_daemon(&mut self, i: usize, exe: &Path) -> Result<(), LabError> {
+        let h = &self.hosts[i];
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(h.log()).map_err(|e| {
+                LabError::File { path: h.log().display().to_string(), message: e.to_string() }
+            })?;
+        let err = log.try_clone().map_err(|e| LabError::File {
+            path: h.log().display().to_string(),
+            message: e.to_string(),
+        })?;
+        let child = Command::new("ip")
+            .args(["netns", "exec", &h.ns])
+            .arg(exe)
+            .arg("run")
+            .arg("--config")
+            .arg(h.config())
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .spawn()
+            .map_err(|e| LabError::Command {
+                command: format!("wakeproxy run in {}", h.ns),
+                message: e.to_string(),
+            })?;
+        self.hosts[i].daemon_pid = Some(child.id());
+        Ok(())
+    }
+
+    fn start_service(&mut self, i: usize, exe: &Path) -> Result<(), LabError> {
+        let h = &self.hosts[i];
+        let ports: Vec<String> = SERVICE_PORTS.iter().map(u16::to_string).collect();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &h.ns])
+            .arg(exe)
+            .args(["lab", "serve", "--host", &h.name, "--ports", &ports.join(",")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| LabError::Command {
+                command: format!("lab serve in {}", h.ns),
+                message: e.to_string(),
+            })?;
+        self.hosts[i].service_pid = Some(child.id());
+        Ok(())
+    }
+
+    /// Writes the lab's record.
+    pub fn save(&self) -> Result<(), LabError> {
+        let path = self.dir.join("lab.json");
+        let text = serde_json::to_vec_pretty(self).unwrap_or_default();
+        crate::fsutil::atomic_write(&path, &text, 0o644).map_err(|e| LabError::File {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    /// The lab named `name`, as `lab up` recorded it.
+    pub fn load(name: &str) -> Result<Self, LabError> {
+        let path = lab_dir(name).join("lab.json");
+        let text = std::fs::read(&path).map_err(|_| LabError::NotFound(name.to_owned()))?;
+        serde_json::from_slice(&text).map_err(|e| LabError::File {
+            path: path.display().to_string(),
+            message: format!(
+                "not a lab record ({e}): remove the lab with `wakeproxy lab down --name {name}`"
+            ),
+        })
+    }
+
+    /// Host `name` (`h1`…), or an error listing the hosts.
+    pub fn host(&self, name: &str) -> Result<usize, LabError> {
+        self.hosts.iter().position(|h| h.name == name).ok_or_else(|| LabError::NoHost {
+            lab: self.name.clone(),
+            host: name.to_owned(),
+            count: self.hosts.len(),
+        })
+    }
+
+    /// Runs a command inside host `i`, with inherited stdio; returns its exit code.
+    pub fn exec(&self, i: usize, cmd: &[String]) -> Result<i32, LabError> {
+        let status = Command::new("ip")
+            .args(["netns", "exec", &self.hosts[i].ns])
+            .args(cmd)
+            .status()
+            .map_err(|e| LabError::Command { command: cmd.join(" "), message: e.to_string() })?;
+        Ok(status.code().unwrap_or(1))
+    }
+}
+
+/// Removes everything lab `name` made: its processes, namespaces (which takes their interfaces
+/// along) and directory. Idempotent, and works from the prefix alone when the record is gone.
+pub fn down(name: &str) -> usize {
+    let prefix = format!("{name}-");
+    let namespaces = net::namespaces_with_prefix(&prefix);
+    if let Ok(lab) = Lab::load(name) {
+        for h in &lab.hosts {
+            for pid in h.daemon_pid.into_iter().chain(h.service_pid) {
+                // A frozen (slept) process must be thawed to die of anything but KILL.
+                net::signal(pid, "CONT");
+                net::signal(pid, "KILL");
+            }
+        }
+    }
+    for ns in &namespaces {
+        for pid in net::pids_in(ns) {
+            net::signal(pid, "CONT");
+            net::signal(pid, "KILL");
+        }
+    }
+    for ns in &namespaces {
+        net::run_quiet(&["ip", "netns", "del", ns]);
+    }
+    // Veths whose peer was never moved into a namespace (an `up` that died half-way).
+    if let Ok(out) = Command::new("ip").args(["-o", "link", "show"]).output() {
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            if let Some(ifname) =
+                line.split(':').nth(1).map(|s| s.trim().split('@').next().unwrap_or(""))
+            {
+                let ours = ifname.starts_with(name)
+                    && ifname.len() > name.len()
+                    && matches!(ifname.as_bytes()[name.len()], b'h' | b'r');
+                if ours {
+                    net::run_quiet(&["ip", "link", "del", ifname]);
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(lab_dir(name));
+    namespaces.len()
+}

@@ -1,0 +1,24 @@
+//! The lab hosts' TCP service: accepts on a few ports and greets, so that connecting to a
+//! sleeping host has a target (`wakeproxy lab serve`, started by `lab up` in each host).
+
+use std::io::Write;
+use std::net::{Ipv4Addr, TcpListener};
+
+/// Serves `ports` forever: each connection gets one line, `hello from <host> port <port>`.
+pub fn serve_tcp(host: &str, ports: &[u16]) -> std::io::Result<()> {
+    let mut threads = Vec::new();
+    for &port in ports {
+        let listener = TcpListener::bind((Ipv4Addr::UNSPECIFIED, port))?;
+        let host = host.to_owned();
+        threads.push(std::thread::spawn(move || {
+            for mut conn in listener.incoming().flatten() {
+                // One write: the greeting arrives in one segment.
+                let _ = conn.write_all(format!("hello from {host} port {port}\n").as_bytes());
+            }
+        }));
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+    Ok(())
+}
