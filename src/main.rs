@@ -101,10 +101,53 @@ enum LabCommand {
         #[command(flatten)]
         name: LabName,
     },
+    /// Put a host to sleep: it announces it (unless --no-notice), freezes, answers nothing, and
+    /// its simulated Wake-on-LAN NIC waits for a magic packet.
+    Sleep {
+        /// The host (h1, h2, …).
+        host: String,
+        /// Sleep without the SleepNotice (a failed hook, a forced suspend).
+        #[arg(long)]
+        no_notice: bool,
+        /// How long the host takes to resume after its magic packet.
+        #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+        resume_delay: Duration,
+        /// A SecureOn password the NIC requires (a.b.c.d or aa:bb:cc:dd:ee:ff).
+        #[arg(long)]
+        password: Option<String>,
+        #[command(flatten)]
+        name: LabName,
+    },
+    /// Kill a host's daemon with SIGKILL (no goodbye; the host stays up).
+    Crash {
+        /// The host (h1, h2, …).
+        host: String,
+        #[command(flatten)]
+        name: LabName,
+    },
+    /// Start a host's daemon again.
+    Restart {
+        /// The host (h1, h2, …).
+        host: String,
+        #[command(flatten)]
+        name: LabName,
+    },
     /// Print a host's daemon log.
     Logs {
         /// The host (h1, h2, …).
         host: String,
+        #[command(flatten)]
+        name: LabName,
+    },
+    /// (Internal) the simulated Wake-on-LAN NIC of a sleeping host.
+    #[command(hide = true)]
+    Nic {
+        #[arg(long)]
+        host: String,
+        #[arg(long, value_parser = humantime::parse_duration)]
+        resume_delay: Duration,
+        #[arg(long)]
+        password: Option<String>,
         #[command(flatten)]
         name: LabName,
     },
@@ -560,12 +603,14 @@ fn lab(cmd: LabCommand) -> ExitCode {
         LabError::Command { .. } | LabError::File { .. } => 1,
         _ => EXIT_BAD_INPUT,
     };
+    let exe = || {
+        std::env::current_exe()
+            .map_err(|e| LabError::File { path: "wakeproxy".into(), message: e.to_string() })
+    };
     let result: Result<ExitCode, LabError> = (|| match cmd {
         LabCommand::Up { hosts, subnets, heartbeat, name } => {
-            let exe = std::env::current_exe()
-                .map_err(|e| LabError::File { path: "wakeproxy".into(), message: e.to_string() })?;
             let spec = LabSpec { name: name.name, hosts, subnets, heartbeat };
-            let lab = Lab::up(&spec, &exe)?;
+            let lab = Lab::up(&spec, &exe()?)?;
             println!(
                 "lab {} is up: {} hosts on {} subnets (10.0.1.0/24 …), files in {}",
                 lab.name,
@@ -602,6 +647,60 @@ fn lab(cmd: LabCommand) -> ExitCode {
             let lab = Lab::load(&name.name)?;
             let i = lab.host(&host)?;
             Ok(ExitCode::from(lab.exec(i, &command)?.clamp(0, 255) as u8))
+        }
+        LabCommand::Sleep { host, no_notice, resume_delay, password, name } => {
+            if let Some(p) = &password {
+                p.parse::<wakeproxy::wol::SecureOn>()
+                    .map_err(|e| LabError::BadArgs(e.to_string()))?;
+            }
+            let mut lab = Lab::load(&name.name)?;
+            let i = lab.host(&host)?;
+            lab.sleep(i, &exe()?, !no_notice, resume_delay, password.as_deref())?;
+            println!(
+                "{host} sleeps{}; its NIC wakes it on a magic packet for {}",
+                if no_notice { " (unannounced)" } else { "" },
+                lab.hosts[i].mac
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        LabCommand::Crash { host, name } => {
+            let mut lab = Lab::load(&name.name)?;
+            let i = lab.host(&host)?;
+            lab.crash(i)?;
+            println!("{host}: daemon killed");
+            Ok(ExitCode::SUCCESS)
+        }
+        LabCommand::Restart { host, name } => {
+            let mut lab = Lab::load(&name.name)?;
+            let i = lab.host(&host)?;
+            lab.restart(i, &exe()?)?;
+            println!("{host}: daemon started");
+            Ok(ExitCode::SUCCESS)
+        }
+        LabCommand::Nic { host, resume_delay, password, name } => {
+            let lab = Lab::load(&name.name)?;
+            let i = lab.host(&host)?;
+            let mac = lab.hosts[i]
+                .mac
+                .parse()
+                .map_err(|e: wakeproxy::addr::ParseMacError| LabError::BadArgs(e.to_string()))?;
+            let password = password.map(|p| p.parse()).transpose().map_err(
+                |e: wakeproxy::wol::ParseSecureOnError| LabError::BadArgs(e.to_string()),
+            )?;
+            let how = lab::wait_for_magic(mac, password).map_err(|e| LabError::Command {
+                command: "the simulated NIC".into(),
+                message: e.to_string(),
+            })?;
+            println!(
+                "{host}: magic packet for {mac} in {how}; resuming in {}",
+                humantime::format_duration(resume_delay)
+            );
+            std::thread::sleep(resume_delay);
+            // Reload: the lab record may have changed while the host slept.
+            let mut lab = Lab::load(&name.name)?;
+            lab.resume(i, &exe()?)?;
+            println!("{host}: resumed");
+            Ok(ExitCode::SUCCESS)
         }
         LabCommand::Logs { host, name } => {
             let lab = Lab::load(&name.name)?;

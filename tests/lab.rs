@@ -153,3 +153,142 @@ fn lab_down_leaves_nothing_behind_and_bad_input_gets_exit_code_2() {
     // Idempotent.
     assert!(wakeproxy(&["lab", "down", "--name", "tdn"]).status.success());
 }
+
+impl TestLab {
+    fn ok(&self, args: &[&str]) -> String {
+        let mut all = vec!["lab"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--name", &self.name]);
+        let out = wakeproxy(&all);
+        assert!(out.status.success(), "{all:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn row(&self, host: &str) -> Value {
+        self.status().into_iter().find(|r| r["host"] == host).unwrap()
+    }
+
+    fn config(&self, host: &str) -> String {
+        std::env::temp_dir()
+            .join(format!("wakeproxy-lab-{}/{host}/wakeproxy.toml", self.name))
+            .display()
+            .to_string()
+    }
+
+    /// The state host `viewer` has for host `of`, by id.
+    fn state_seen(&self, viewer: &str, of_id: &str) -> Option<String> {
+        let out = wakeproxy(&["status", "--json", "--config", &self.config(viewer)]);
+        let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+        let peers = v["node"]["ifaces"][0]["peers"].as_array()?.clone();
+        peers
+            .iter()
+            .find(|p| p["id"].as_str().is_some_and(|id| id.starts_with(of_id)))
+            .map(|p| p["state"].as_str().unwrap_or("").to_owned())
+    }
+
+    fn wait(&self, limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
+        let t = Instant::now();
+        while t.elapsed() < limit {
+            if f() {
+                return Some(t.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+const H: Duration = Duration::from_millis(250);
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+#[test]
+fn an_announced_sleep_is_seen_by_the_manager_within_100_ms() {
+    let Some(lab) = TestLab::up("tas", 3, 1) else { return };
+    let rows = lab.converged(Duration::from_secs(10)).expect("converged");
+    let manager =
+        rows.iter().find(|r| r["role"] == "manager").unwrap()["host"].as_str().unwrap().to_owned();
+    let sleeper = rows.iter().find(|r| r["role"] != "manager").unwrap();
+    let (host, id) =
+        (sleeper["host"].as_str().unwrap().to_owned(), sleeper["id"].as_str().unwrap().to_owned());
+    let t0 = unix_ms();
+    lab.ok(&["sleep", &host]);
+    // The manager's own event says when it learned it.
+    let out = wakeproxy(&["events", "--json", "--config", &lab.config(&manager)]);
+    let seen = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|e| {
+            e["event"] == "peer-changed"
+                && e["to"] == "asleep"
+                && e["reason"] == "announced"
+                && e["peer"].as_str().is_some_and(|p| p.starts_with(&id))
+        })
+        .and_then(|e| e["unix_ms"].as_u64())
+        .expect("the manager logged the sleep");
+    assert!(seen.saturating_sub(t0) <= 100, "seen after {} ms", seen - t0);
+}
+
+#[test]
+fn an_unannounced_sleep_is_detected_within_three_heartbeats_and_a_second() {
+    let Some(lab) = TestLab::up("tus", 3, 1) else { return };
+    let rows = lab.converged(Duration::from_secs(10)).expect("converged");
+    let manager =
+        rows.iter().find(|r| r["role"] == "manager").unwrap()["host"].as_str().unwrap().to_owned();
+    let sleeper = rows.iter().find(|r| r["role"] != "manager").unwrap();
+    let (host, id) =
+        (sleeper["host"].as_str().unwrap().to_owned(), sleeper["id"].as_str().unwrap().to_owned());
+    lab.ok(&["sleep", &host, "--no-notice"]);
+    let took = lab.wait(H * 3 + Duration::from_secs(2), || {
+        lab.state_seen(&manager, &id).as_deref() == Some("asleep")
+    });
+    let took = took.expect("never detected");
+    assert!(took <= H * 3 + Duration::from_secs(1), "took {took:?}");
+}
+
+#[test]
+fn wakeproxy_wake_from_the_other_subnet_wakes_a_sleeper_through_a_wake_request() {
+    let Some(lab) = TestLab::up("twk", 4, 2) else { return };
+    lab.converged(Duration::from_secs(10)).expect("converged");
+    // h2 is on subnet 1; h1 on subnet 0 does not know it.
+    lab.ok(&["sleep", "h2", "--resume-delay", "1s"]);
+    let mac = "02:57:50:01:00:00";
+    let out = lab
+        .exec("h1", &[env!("CARGO_BIN_EXE_wakeproxy"), "wake", "--config", &lab.config("h1"), mac]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let woke = lab.wait(Duration::from_secs(6), || lab.row("h2")["state"] == "up");
+    assert!(woke.is_some(), "{:#?}", lab.status());
+}
+
+#[test]
+fn a_magic_packet_from_debian_s_wakeonlan_wakes_a_simulated_nic() {
+    let Some(lab) = TestLab::up("twl", 2, 1) else { return };
+    if Command::new("wakeonlan").arg("--help").output().is_err() {
+        assert!(std::env::var("CI").is_err(), "CI must install wakeonlan (.ci/run)");
+        eprintln!("SKIPPED: wakeonlan is not installed (apt-get install wakeonlan)");
+        return;
+    }
+    lab.converged(Duration::from_secs(10)).expect("converged");
+    lab.ok(&["sleep", "h2", "--resume-delay", "500ms"]);
+    let mac = "02:57:50:00:00:01";
+    let out = lab.exec("h1", &["wakeonlan", "-i", "10.0.1.255", mac]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let woke = lab.wait(Duration::from_secs(5), || lab.row("h2")["state"] == "up");
+    assert!(woke.is_some(), "{:#?}", lab.status());
+}
+
+#[test]
+fn a_crashed_manager_is_replaced_by_one_new_manager() {
+    let Some(lab) = TestLab::up("tmc", 4, 1) else { return };
+    let rows = lab.converged(Duration::from_secs(10)).expect("converged");
+    let old = rows.iter().find(|r| r["role"] == "manager").unwrap();
+    let (host, id) = (old["host"].as_str().unwrap().to_owned(), old["id"].clone());
+    lab.ok(&["crash", &host]);
+    let rows =
+        lab.converged(Duration::from_secs(10)).unwrap_or_else(|| panic!("{:#?}", lab.status()));
+    let managers: Vec<&Value> = rows.iter().filter(|r| r["role"] == "manager").collect();
+    assert_eq!(managers.len(), 1);
+    assert_ne!(managers[0]["id"], id);
+}

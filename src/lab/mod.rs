@@ -10,6 +10,7 @@
 //! after the process that made it died.
 
 mod net;
+mod nic;
 mod service;
 mod status;
 
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use nic::{DEFAULT_RESUME_DELAY, wait_for_magic};
 pub use service::serve_tcp;
 pub use status::{HostRow, render as render_status, rows as status_rows};
 
@@ -136,6 +138,12 @@ pub struct LabHost {
     pub daemon_pid: Option<u32>,
     /// Its TCP service's process id.
     pub service_pid: Option<u32>,
+    /// It sleeps: frozen and dark, its simulated NIC watching for a magic packet.
+    #[serde(default)]
+    pub asleep: bool,
+    /// Its simulated NIC's process id, while it sleeps.
+    #[serde(default)]
+    pub nic_pid: Option<u32>,
 }
 
 impl LabHost {
@@ -348,6 +356,8 @@ impl Lab {
                 dir: hdir,
                 daemon_pid: None,
                 service_pid: None,
+                asleep: false,
+                nic_pid: None,
             };
             let relays: Vec<String> = (0..spec.subnets)
                 .filter(|&o| o != k)
@@ -455,6 +465,152 @@ impl Lab {
         })
     }
 
+    /// Puts host `i` to sleep: it announces it (unless `announce` is false: an unannounced
+    /// sleep), its daemon and service freeze, it stops answering anything (addresses removed,
+    /// ARP off), and its simulated NIC starts watching for a magic packet.
+    pub fn sleep(
+        &mut self,
+        i: usize,
+        exe: &Path,
+        announce: bool,
+        resume_delay: Duration,
+        password: Option<&str>,
+    ) -> Result<(), LabError> {
+        let h = self.hosts[i].clone();
+        if h.asleep {
+            return Err(LabError::BadArgs(format!("{} is already asleep", h.name)));
+        }
+        if announce {
+            let out = Command::new(exe).args(["sleep-notice", "--config"]).arg(h.config()).output();
+            match out {
+                Ok(o) if o.status.success() => {}
+                Ok(o) => {
+                    return Err(LabError::Command {
+                        command: format!("wakeproxy sleep-notice on {}", h.name),
+                        message: String::from_utf8_lossy(&o.stderr).trim().to_owned(),
+                    });
+                }
+                Err(e) => {
+                    return Err(LabError::Command {
+                        command: "wakeproxy sleep-notice".into(),
+                        message: e.to_string(),
+                    });
+                }
+            }
+        }
+        for pid in h.daemon_pid.into_iter().chain(h.service_pid) {
+            net::signal(pid, "STOP");
+        }
+        net::run(&["ip", "-n", &h.ns, "addr", "flush", "dev", "eth0"])?;
+        net::run(&["ip", "-n", &h.ns, "link", "set", "eth0", "arp", "off"])?;
+        net::run(&[
+            "ip",
+            "netns",
+            "exec",
+            &h.ns,
+            "sysctl",
+            "-qw",
+            "net.ipv6.conf.eth0.disable_ipv6=1",
+        ])?;
+        let mut nic = Command::new("ip");
+        nic.args(["netns", "exec", &h.ns])
+            .arg(exe)
+            .args(["lab", "nic", "--name", &self.name, "--host", &h.name, "--resume-delay"])
+            .arg(format!("{}ms", resume_delay.as_millis()));
+        if let Some(p) = password {
+            nic.args(["--password", p]);
+        }
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(h.dir.join("nic.log")).ok();
+        let child = nic
+            .stdin(Stdio::null())
+            .stdout(
+                log.as_ref().and_then(|f| f.try_clone().ok()).map_or(Stdio::null(), Stdio::from),
+            )
+            .stderr(log.map_or(Stdio::null(), Stdio::from))
+            .spawn()
+            .map_err(|e| LabError::Command { command: "lab nic".into(), message: e.to_string() })?;
+        self.hosts[i].asleep = true;
+        self.hosts[i].nic_pid = Some(child.id());
+        self.save()
+    }
+
+    /// Wakes host `i` (its NIC saw its magic packet): addresses back, processes thawed, the
+    /// daemon told it resumed, a gratuitous ARP so every cache points at it again. Called by the
+    /// simulated NIC, from inside the host's namespace.
+    pub fn resume(&mut self, i: usize, exe: &Path) -> Result<(), LabError> {
+        let h = self.hosts[i].clone();
+        let k = h.subnet;
+        net::run(&[
+            "ip",
+            "netns",
+            "exec",
+            &h.ns,
+            "sysctl",
+            "-qw",
+            "net.ipv6.conf.eth0.disable_ipv6=0",
+        ])?;
+        net::run(&["ip", "-n", &h.ns, "link", "set", "eth0", "arp", "on"])?;
+        net::run(&[
+            "ip",
+            "-n",
+            &h.ns,
+            "addr",
+            "add",
+            &format!("{}/24", h.ip),
+            "broadcast",
+            "+",
+            "dev",
+            "eth0",
+        ])?;
+        net::run_quiet(&[
+            "ip",
+            "-n",
+            &h.ns,
+            "route",
+            "add",
+            "default",
+            "via",
+            &format!("10.0.{}.1", k + 1),
+        ]);
+        for pid in h.daemon_pid.into_iter().chain(h.service_pid) {
+            net::signal(pid, "CONT");
+        }
+        let _ = Command::new(exe).args(["resume-notice", "--config"]).arg(h.config()).output();
+        // The simulated NIC calls this from inside the host's namespace: "eth0" is the host's.
+        if let (Ok(mac), Ok(ip)) = (h.mac.parse(), h.ip.parse()) {
+            let garp = crate::frame::gratuitous_arp(mac, ip);
+            let _ = crate::sys::linux::send_frame("eth0", garp.as_slice());
+        }
+        self.hosts[i].asleep = false;
+        self.hosts[i].nic_pid = None;
+        self.save()
+    }
+
+    /// Kills host `i`'s daemon with SIGKILL: no goodbye, the host itself stays up.
+    pub fn crash(&mut self, i: usize) -> Result<(), LabError> {
+        let Some(pid) = self.hosts[i].daemon_pid.take() else {
+            return Err(LabError::BadArgs(format!(
+                "{}'s daemon is not running",
+                self.hosts[i].name
+            )));
+        };
+        net::signal(pid, "CONT");
+        net::signal(pid, "KILL");
+        self.save()
+    }
+
+    /// Starts host `i`'s daemon again (killing it first if it runs).
+    pub fn restart(&mut self, i: usize, exe: &Path) -> Result<(), LabError> {
+        if let Some(pid) = self.hosts[i].daemon_pid.take() {
+            net::signal(pid, "CONT");
+            net::signal(pid, "KILL");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.start_daemon(i, exe)?;
+        self.save()
+    }
+
     /// Runs a command inside host `i`, with inherited stdio; returns its exit code.
     pub fn exec(&self, i: usize, cmd: &[String]) -> Result<i32, LabError> {
         let status = Command::new("ip")
@@ -473,7 +629,7 @@ pub fn down(name: &str) -> usize {
     let namespaces = net::namespaces_with_prefix(&prefix);
     if let Ok(lab) = Lab::load(name) {
         for h in &lab.hosts {
-            for pid in h.daemon_pid.into_iter().chain(h.service_pid) {
+            for pid in h.daemon_pid.into_iter().chain(h.service_pid).chain(h.nic_pid) {
                 // A frozen (slept) process must be thawed to die of anything but KILL.
                 net::signal(pid, "CONT");
                 net::signal(pid, "KILL");

@@ -14,7 +14,8 @@ pub struct HostRow {
     pub subnet: usize,
     /// Its address.
     pub ip: String,
-    /// `up`, `asleep` (announced), `listening` (in its startup grace) or `down` (no answer).
+    /// `up`, `listening` (in its startup grace), `asleep` (the lab put it to sleep: its NIC
+    /// waits for a magic packet), `crashed` (daemon killed) or `down` (no answer).
     pub state: String,
     /// Its role on its LAN.
     pub role: String,
