@@ -101,7 +101,7 @@ impl LivenessConfig {
             heartbeat_interval,
             suspect_after: heartbeat_interval * 5 / 2,
             probe_timeout: Duration::from_secs(1).min(heartbeat_interval / 2),
-            gone_after: heartbeat_interval * 4,
+            gone_after: heartbeat_interval * 3,
             sleeper_ttl: Duration::from_secs(7 * 24 * 3600),
             forget_after: Duration::from_secs(3600),
         }
