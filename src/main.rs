@@ -132,6 +132,29 @@ enum LabCommand {
         #[command(flatten)]
         name: LabName,
     },
+    /// Cut two groups of hosts off from each other, e.g. `lab partition h1,h3 h2,h4`.
+    Partition {
+        /// One side (comma-separated hosts).
+        a: String,
+        /// The other side.
+        b: String,
+        #[command(flatten)]
+        name: LabName,
+    },
+    /// End every partition.
+    Heal {
+        #[command(flatten)]
+        name: LabName,
+    },
+    /// Drop a share of a host's packets at random (0 removes the loss).
+    Loss {
+        /// The host (h1, h2, …).
+        host: String,
+        /// Percent of packets lost, both ways.
+        percent: u8,
+        #[command(flatten)]
+        name: LabName,
+    },
     /// Print a host's daemon log.
     Logs {
         /// The host (h1, h2, …).
@@ -700,6 +723,27 @@ fn lab(cmd: LabCommand) -> ExitCode {
             let mut lab = Lab::load(&name.name)?;
             lab.resume(i, &exe()?)?;
             println!("{host}: resumed");
+            Ok(ExitCode::SUCCESS)
+        }
+        LabCommand::Partition { a, b, name } => {
+            let lab = Lab::load(&name.name)?;
+            let side = |s: &str| {
+                s.split(',').map(|h| lab.host(h.trim())).collect::<Result<Vec<usize>, LabError>>()
+            };
+            lab.partition(&side(&a)?, &side(&b)?)?;
+            println!("{a} and {b} can no longer reach each other");
+            Ok(ExitCode::SUCCESS)
+        }
+        LabCommand::Heal { name } => {
+            Lab::load(&name.name)?.heal()?;
+            println!("every partition healed");
+            Ok(ExitCode::SUCCESS)
+        }
+        LabCommand::Loss { host, percent, name } => {
+            let lab = Lab::load(&name.name)?;
+            let i = lab.host(&host)?;
+            lab.loss(i, percent)?;
+            println!("{host} loses {percent} % of its packets");
             Ok(ExitCode::SUCCESS)
         }
         LabCommand::Logs { host, name } => {

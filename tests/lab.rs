@@ -292,3 +292,30 @@ fn a_crashed_manager_is_replaced_by_one_new_manager() {
     assert_eq!(managers.len(), 1);
     assert_ne!(managers[0]["id"], id);
 }
+
+#[test]
+fn a_partition_gives_each_side_a_manager_and_healing_ends_with_one() {
+    let Some(lab) = TestLab::up("tpt", 4, 1) else { return };
+    lab.converged(Duration::from_secs(10)).expect("converged");
+    lab.ok(&["partition", "h1,h2", "h3,h4"]);
+    let split = lab.wait(Duration::from_secs(5), || {
+        lab.status().iter().filter(|r| r["role"] == "manager").count() == 2
+    });
+    assert!(split.is_some(), "each side elects its own manager: {:#?}", lab.status());
+    lab.ok(&["heal"]);
+    let rows =
+        lab.converged(Duration::from_secs(10)).unwrap_or_else(|| panic!("{:#?}", lab.status()));
+    assert_eq!(rows.iter().filter(|r| r["role"] == "manager").count(), 1);
+}
+
+#[test]
+fn loss_on_a_host_does_not_break_the_election() {
+    let Some(lab) = TestLab::up("tls", 3, 1) else { return };
+    lab.converged(Duration::from_secs(10)).expect("converged");
+    lab.ok(&["loss", "h1", "20"]);
+    std::thread::sleep(H * 8);
+    let rows =
+        lab.converged(Duration::from_secs(5)).unwrap_or_else(|| panic!("{:#?}", lab.status()));
+    assert_eq!(rows.iter().filter(|r| r["role"] == "manager").count(), 1);
+    lab.ok(&["loss", "h1", "0"]);
+}
