@@ -78,6 +78,22 @@ enum LabCommand {
         #[command(flatten)]
         name: LabName,
     },
+    /// Tell the story on a real lab: election, sleep, a wake from the other subnet, the
+    /// manager killed and replaced. Tears the lab down; exits 0 only if every step happened.
+    Demo {
+        /// Hosts.
+        #[arg(long, default_value_t = 6)]
+        hosts: usize,
+        /// Subnets.
+        #[arg(long, default_value_t = 2)]
+        subnets: usize,
+        /// Heartbeat interval (about 1 s lets a person follow).
+        #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+        heartbeat: Duration,
+        /// The lab's name.
+        #[arg(long, default_value = "demo")]
+        name: String,
+    },
     /// Remove everything a lab made (idempotent; also after a lab whose process died).
     Down {
         #[command(flatten)]
@@ -645,6 +661,11 @@ fn lab(cmd: LabCommand) -> ExitCode {
                 "next: wakeproxy lab status --name {}    wakeproxy lab down --name {}",
                 lab.name, lab.name
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        LabCommand::Demo { hosts, subnets, heartbeat, name } => {
+            let spec = LabSpec { name, hosts, subnets, heartbeat };
+            lab::demo::run(&spec, &exe()?)?;
             Ok(ExitCode::SUCCESS)
         }
         LabCommand::Down { name } => {

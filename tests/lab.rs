@@ -319,3 +319,18 @@ fn loss_on_a_host_does_not_break_the_election() {
     assert_eq!(rows.iter().filter(|r| r["role"] == "manager").count(), 1);
     lab.ok(&["loss", "h1", "0"]);
 }
+
+#[test]
+fn the_demo_tells_the_whole_story_and_cleans_up() {
+    if !can_run_netns() {
+        return;
+    }
+    let out = wakeproxy(&["lab", "demo", "--heartbeat", "250ms", "--name", "tdemo"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    for step in ["election:", "goes to sleep", "WakeRequest", "sends the magic packet", "is awake again", "is killed", "new manager", "every step happened"] {
+        assert!(text.contains(step), "missing `{step}` in:\n{text}");
+    }
+    let netns = String::from_utf8(Command::new("ip").args(["netns", "list"]).output().unwrap().stdout).unwrap();
+    assert!(!netns.contains("tdemo-"), "{netns}");
+}

@@ -9,6 +9,7 @@
 //! Everything the lab makes carries its name as a prefix, so `lab down` finds it all again even
 //! after the process that made it died.
 
+pub mod demo;
 mod faults;
 mod net;
 mod nic;
