@@ -328,9 +328,20 @@ fn the_demo_tells_the_whole_story_and_cleans_up() {
     let out = wakeproxy(&["lab", "demo", "--heartbeat", "250ms", "--name", "tdemo"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
-    for step in ["election:", "goes to sleep", "WakeRequest", "sends the magic packet", "is awake again", "is killed", "new manager", "every step happened"] {
+    for step in [
+        "election:",
+        "goes to sleep",
+        "WakeRequest",
+        "sends the magic packet",
+        "is awake again",
+        "is killed",
+        "new manager",
+        "every step happened",
+    ] {
         assert!(text.contains(step), "missing `{step}` in:\n{text}");
     }
-    let netns = String::from_utf8(Command::new("ip").args(["netns", "list"]).output().unwrap().stdout).unwrap();
+    let netns =
+        String::from_utf8(Command::new("ip").args(["netns", "list"]).output().unwrap().stdout)
+            .unwrap();
     assert!(!netns.contains("tdemo-"), "{netns}");
 }

@@ -4,15 +4,17 @@
 //!
 //! - [`protocol`]: the wire format, newline-delimited JSON with a version field; parsing and
 //!   formatting of requests and replies, no I/O. Also [`DaemonStatus`], the `status` reply.
-//! - [`server`]: [`ControlListener`] (a Unix socket, mode 0660, optional group) and [`serve`],
+//! - [`server`]: [`ControlListener`] (a Unix socket, mode 0660, optional group; on Windows the
+//!   named pipe `\\.\pipe\wakeproxy`, open to SYSTEM and Administrators only) and [`serve`],
 //!   which turns each request line into a [`CtlCall`] for the daemon and writes its answer back.
 //!   The daemon never blocks on a client: it answers through a oneshot and publishes events on a
 //!   broadcast channel.
 //! - [`client`]: [`call`] one request, or [`follow_events`] for `events --follow`.
 //! - [`render`]: the human form of `status`, `peers` and events (100 columns).
 //!
-//! Windows (a named pipe) comes in a later issue: there [`ControlListener::bind`], [`serve`] and
-//! the client return [`CtlError::Unsupported`].
+//! Both ends speak the same protocol over a Unix socket or a Windows named pipe: only opening the
+//! endpoint differs. On other platforms [`ControlListener::bind`], [`serve`] and the client
+//! return [`CtlError::Unsupported`].
 //!
 //! # A session, as `socat - UNIX-CONNECT:/run/wakeproxy/control.sock` shows it
 //!
@@ -28,7 +30,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub mod client;
-#[cfg_attr(not(unix), allow(dead_code))]
+#[cfg_attr(not(any(unix, windows)), allow(dead_code))]
 mod line;
 pub mod protocol;
 pub mod render;
@@ -61,10 +63,7 @@ pub enum CtlError {
         path: PathBuf,
     },
     /// The caller may not open the socket.
-    #[error(
-        "permission denied on {}: run as root or join the group that owns the socket",
-        path.display()
-    )]
+    #[error("permission denied on {}: {}", path.display(), PERMISSION_HINT)]
     PermissionDenied {
         /// The socket path.
         path: PathBuf,
@@ -147,13 +146,21 @@ pub enum CtlError {
         /// What serde said.
         detail: String,
     },
-    /// The control socket is not implemented on this platform yet.
+    /// The control socket is not implemented on this platform (only Unix and Windows have one).
     #[error(
-        "the control socket is not implemented on this platform yet (Windows named-pipe support \
-         comes in a later release)"
+        "the control socket is not implemented on this platform: wakeproxy's control socket \
+         needs Unix or Windows"
     )]
     Unsupported,
 }
+
+/// What to do when the control socket refuses the caller.
+#[cfg(not(windows))]
+const PERMISSION_HINT: &str = "run as root or join the group that owns the socket";
+/// What to do when the control pipe refuses the caller: its DACL admits SYSTEM and
+/// Administrators only.
+#[cfg(windows)]
+const PERMISSION_HINT: &str = "run as Administrator (from an elevated prompt)";
 
 /// What to do when client and daemon disagree about the protocol.
 const VERSION_HINT: &str = "use the wakeproxy binary that matches the daemon";

@@ -7,7 +7,9 @@
 //! it answers through a oneshot and publishes events on a broadcast channel, and every write to
 //! a client has a timeout, so a slow or dead client only loses its own connection.
 //!
-//! Unix only for now; on Windows (a named pipe, in a later issue) `bind` and `serve` return
+//! On Unix the endpoint is a socket file; on Windows a named pipe (default `\\.\pipe\wakeproxy`)
+//! whose DACL admits only SYSTEM and Administrators, so every Windows caller is privileged. The
+//! connection logic is the same for both; on other platforms `bind` and `serve` return
 //! [`CtlError::Unsupported`].
 
 use std::future::Future;
@@ -88,7 +90,8 @@ pub struct ServeConfig {
     /// (default 60 s).
     pub idle_timeout: Duration,
     /// Decides [`Caller::privileged`] from the caller's uid (default: uid 0). Tests, which run
-    /// as root, inject `|_| false` to see a refusal.
+    /// as root, inject `|_| false` to see a refusal. Not used on Windows, where the pipe's DACL
+    /// admits only SYSTEM and Administrators and every caller is privileged.
     pub is_privileged: fn(Option<u32>) -> bool,
 }
 
@@ -130,7 +133,11 @@ pub async fn serve_with<F: Future>(
     {
         unix::serve(config, listener, requests, events, shutdown).await
     }
-    #[cfg(not(unix))]
+    #[cfg(windows)]
+    {
+        windows::serve(config, listener, requests, events, shutdown).await
+    }
+    #[cfg(not(any(unix, windows)))]
     {
         let _ = (config, listener, requests, events, shutdown);
         Err(CtlError::Unsupported)
@@ -138,7 +145,7 @@ pub async fn serve_with<F: Future>(
 }
 
 /// Hands `request` to the daemon and waits for its answer, all within `limit`.
-#[cfg_attr(not(unix), allow(dead_code))]
+#[cfg_attr(not(any(unix, windows)), allow(dead_code))]
 async fn ask(
     requests: &mpsc::Sender<CtlCall>,
     request: Request,
@@ -169,13 +176,14 @@ async fn ask(
 }
 
 /// The `"seq"` of an event, if it has one.
-#[cfg_attr(not(unix), allow(dead_code))]
+#[cfg_attr(not(any(unix, windows)), allow(dead_code))]
 fn seq_of(event: &Value) -> Option<u64> {
     event.get("seq").and_then(Value::as_u64)
 }
 
 /// The socket, bound and ready for [`serve`]. Dropping it (or `serve` returning) removes the
-/// socket file, unless another process has replaced it meanwhile.
+/// socket file, unless another process has replaced it meanwhile. On Windows it holds the first
+/// instance of the named pipe; the pipe goes away with its last instance.
 #[derive(Debug)]
 pub struct ControlListener {
     path: PathBuf,
@@ -183,6 +191,8 @@ pub struct ControlListener {
     listener: std::os::unix::net::UnixListener,
     #[cfg(unix)]
     file: unix::SocketFile,
+    #[cfg(windows)]
+    first: tokio::net::windows::named_pipe::NamedPipeServer,
 }
 
 impl ControlListener {
@@ -196,13 +206,22 @@ impl ControlListener {
     /// if `group` is given (a name from `/etc/group`, or a numeric gid), gives the socket to
     /// that group so its members may run the read-only commands.
     ///
-    /// Needs no runtime: call it before starting tokio if that suits.
+    /// Needs no runtime on Unix: call it before starting tokio if that suits.
+    ///
+    /// On Windows `path` is the pipe name (`\\.\pipe\wakeproxy`): `bind` creates the pipe's
+    /// first instance, which fails with [`CtlError::AlreadyRunning`] if the pipe exists, with a
+    /// DACL that admits only SYSTEM and Administrators. `group` has no meaning there and is
+    /// ignored with a warning. It needs a tokio runtime with I/O enabled.
     pub fn bind(path: &Path, group: Option<&str>) -> Result<Self, CtlError> {
         #[cfg(unix)]
         {
             unix::bind(path, group)
         }
-        #[cfg(not(unix))]
+        #[cfg(windows)]
+        {
+            windows::bind(path, group)
+        }
+        #[cfg(not(any(unix, windows)))]
         {
             let _ = (path, group);
             Err(CtlError::Unsupported)
@@ -221,17 +240,13 @@ mod unix {
     use std::time::Duration;
 
     use serde_json::Value;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
     use tokio::net::UnixStream;
-    use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
-    use tokio::sync::broadcast::error::RecvError;
     use tokio::sync::{broadcast, mpsc};
     use tokio::task::JoinSet;
 
-    use super::{Caller, ControlListener, CtlCall, ServeConfig, ask, authorize, seq_of};
+    use super::connection::{Connection, busy_line};
+    use super::{Caller, ControlListener, CtlCall, ServeConfig};
     use crate::ctl::CtlError;
-    use crate::ctl::line::{LineRead, read_line};
-    use crate::ctl::protocol::{MAX_REQUEST_LINE, ProtocolError, Request, reply_line};
 
     /// Where group names are looked up.
     const GROUP_FILE: &str = "/etc/group";
@@ -368,13 +383,7 @@ mod unix {
         let listener = tokio::net::UnixListener::from_std(listener)
             .map_err(io_err("listen on the control socket", &path))?;
         tracing::info!(path = %path.display(), "control socket ready");
-        let busy = format!(
-            "{}\n",
-            reply_line(&Err(format!(
-                "the daemon is serving {} control connections, its limit: try again shortly",
-                config.max_connections
-            )))
-        );
+        let busy = busy_line(&config);
         let mut tasks = JoinSet::new();
         let mut backoff = Duration::from_millis(10);
         tokio::pin!(shutdown);
@@ -398,7 +407,8 @@ mod unix {
                             requests: requests.clone(),
                             events: events.clone(),
                         };
-                        tasks.spawn(conn.run(stream));
+                        let (rd, wr) = stream.into_split();
+                        tasks.spawn(conn.run(rd, wr));
                     }
                     Err(e) => {
                         // Usually out of file descriptors: wait for some to be freed.
@@ -424,31 +434,193 @@ mod unix {
         };
         Caller { uid, pid, privileged: is_privileged(uid) }
     }
+}
+
+/// Windows: the named pipe. Only SYSTEM and Administrators may open it (its DACL, set on every
+/// instance), so every caller is privileged.
+#[cfg(windows)]
+mod windows {
+    use std::ffi::OsStr;
+    use std::future::Future;
+    use std::io;
+    use std::path::Path;
+    use std::time::Duration;
+
+    use serde_json::Value;
+    use tokio::net::windows::named_pipe::{NamedPipeServer, ServerOptions};
+    use tokio::sync::{broadcast, mpsc};
+    use tokio::task::JoinSet;
+
+    use super::connection::{Connection, busy_line};
+    use super::{Caller, ControlListener, CtlCall, ServeConfig};
+    use crate::ctl::CtlError;
+    use crate::sys::windows::{CONTROL_PIPE_SDDL, create_pipe_instance};
+
+    /// `ERROR_ACCESS_DENIED`: what creating a `first_pipe_instance` of an existing pipe fails with.
+    const ERROR_ACCESS_DENIED: i32 = 5;
+    /// `ERROR_PIPE_BUSY`: the pipe exists and has no free instance.
+    const ERROR_PIPE_BUSY: i32 = 231;
+
+    /// Every caller that could open the pipe: SYSTEM or an Administrator.
+    const CALLER: Caller = Caller { uid: None, pid: None, privileged: true };
+
+    /// A new server instance of the pipe `name`; `first` makes it fail if the pipe exists.
+    fn instance(name: &Path, first: bool) -> io::Result<NamedPipeServer> {
+        let mut options = ServerOptions::new();
+        options.first_pipe_instance(first).reject_remote_clients(true);
+        create_pipe_instance(&options, OsStr::new(name), CONTROL_PIPE_SDDL)
+    }
+
+    pub(super) fn bind(path: &Path, group: Option<&str>) -> Result<ControlListener, CtlError> {
+        if let Some(group) = group {
+            tracing::warn!(
+                group,
+                "control_group has no effect on Windows: only SYSTEM and Administrators may open \
+                 the control pipe"
+            );
+        }
+        let io_err = |source| CtlError::Io {
+            action: "create the control pipe",
+            path: path.to_path_buf(),
+            source,
+        };
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(io_err(io::Error::other("the control pipe needs a tokio runtime")));
+        }
+        let first = instance(path, true).map_err(|e| match e.raw_os_error() {
+            Some(ERROR_ACCESS_DENIED | ERROR_PIPE_BUSY) => {
+                CtlError::AlreadyRunning { path: path.to_path_buf() }
+            }
+            _ => io_err(e),
+        })?;
+        Ok(ControlListener { path: path.to_path_buf(), first })
+    }
+
+    pub(super) async fn serve<F: Future>(
+        config: ServeConfig,
+        listener: ControlListener,
+        requests: mpsc::Sender<CtlCall>,
+        events: broadcast::Sender<Value>,
+        shutdown: F,
+    ) -> Result<(), CtlError> {
+        let ControlListener { path, first } = listener;
+        tracing::info!(path = %path.display(), "control pipe ready");
+        let busy = busy_line(&config);
+        let mut tasks = JoinSet::new();
+        let mut backoff = Duration::from_millis(10);
+        // The instance clients connect to next; `None` after creating one failed.
+        let mut waiting = Some(first);
+        tokio::pin!(shutdown);
+        loop {
+            let server = match waiting.take() {
+                Some(server) => server,
+                None => match instance(&path, false) {
+                    Ok(server) => server,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "control pipe: could not create an instance");
+                        tokio::select! {
+                            _ = &mut shutdown => break,
+                            () = tokio::time::sleep(backoff) => {}
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(1));
+                        continue;
+                    }
+                },
+            };
+            tokio::select! {
+                _ = &mut shutdown => break,
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => waiting = Some(server),
+                connected = server.connect() => match connected {
+                    Ok(()) => {
+                        backoff = Duration::from_millis(10);
+                        // The next instance first, so a client always finds one waiting.
+                        waiting = instance(&path, false)
+                            .inspect_err(|e| {
+                                tracing::warn!(error = %e, "control pipe: could not create an instance");
+                            })
+                            .ok();
+                        while tasks.try_join_next().is_some() {}
+                        if tasks.len() >= config.max_connections {
+                            // Best effort, never waits: the client may not be reading.
+                            let _ = server.try_write(busy.as_bytes());
+                            continue;
+                        }
+                        let conn = Connection {
+                            config: config.clone(),
+                            caller: CALLER,
+                            requests: requests.clone(),
+                            events: events.clone(),
+                        };
+                        let (rd, wr) = tokio::io::split(server);
+                        tasks.spawn(conn.run(rd, wr));
+                    }
+                    Err(e) => {
+                        // This instance is broken: drop it and make another after a pause.
+                        tracing::warn!(error = %e, "control pipe: connect failed");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(1));
+                    }
+                },
+            }
+        }
+        tasks.shutdown().await;
+        tracing::info!(path = %path.display(), "control pipe closed");
+        Ok(())
+    }
+}
+
+/// One client connection, the same on a Unix socket and a Windows named pipe: parses request
+/// lines, authorizes them, asks the daemon and writes the answers back.
+#[cfg(any(unix, windows))]
+mod connection {
+    use serde_json::Value;
+    use tokio::io::{AsyncBufRead, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+    use tokio::sync::broadcast::error::RecvError;
+    use tokio::sync::{broadcast, mpsc};
+
+    use super::{Caller, CtlCall, ServeConfig, ask, authorize, seq_of};
+    use crate::ctl::line::{LineRead, read_line};
+    use crate::ctl::protocol::{MAX_REQUEST_LINE, ProtocolError, Request, reply_line};
+
+    /// The line a connection over the limit gets before it is closed.
+    pub(super) fn busy_line(config: &ServeConfig) -> String {
+        format!(
+            "{}\n",
+            reply_line(&Err(format!(
+                "the daemon is serving {} control connections, its limit: try again shortly",
+                config.max_connections
+            )))
+        )
+    }
 
     /// The client went away or could not be written to in time: end the connection.
     struct Gone;
 
-    struct Connection {
-        config: ServeConfig,
-        caller: Caller,
-        requests: mpsc::Sender<CtlCall>,
-        events: broadcast::Sender<Value>,
+    pub(super) struct Connection {
+        pub(super) config: ServeConfig,
+        pub(super) caller: Caller,
+        pub(super) requests: mpsc::Sender<CtlCall>,
+        pub(super) events: broadcast::Sender<Value>,
     }
 
     impl Connection {
-        async fn run(self, stream: UnixStream) {
-            let (rd, wr) = stream.into_split();
+        /// Serves the connection whose two directions are `rd` and `wr` until the client closes
+        /// it, breaks the protocol or is too slow.
+        pub(super) async fn run<R, W>(self, rd: R, mut wr: W)
+        where
+            R: AsyncRead + Unpin,
+            W: AsyncWrite + Unpin,
+        {
             let mut rd = BufReader::new(rd);
-            let mut wr = wr;
             let _ = self.serve_requests(&mut rd, &mut wr).await;
             tracing::trace!(uid = ?self.caller.uid, pid = ?self.caller.pid, "control connection closed");
         }
 
-        async fn serve_requests(
-            &self,
-            rd: &mut BufReader<OwnedReadHalf>,
-            wr: &mut OwnedWriteHalf,
-        ) -> Result<(), Gone> {
+        async fn serve_requests<R, W>(&self, rd: &mut R, wr: &mut W) -> Result<(), Gone>
+        where
+            R: AsyncBufRead + Unpin,
+            W: AsyncWrite + Unpin,
+        {
             let mut buf = Vec::new();
             loop {
                 let limit = self.config.idle_timeout;
@@ -495,11 +667,11 @@ mod unix {
 
         /// `events --follow`: the history the daemon returns, one line per event, then every
         /// new event until the client closes its end.
-        async fn follow(
-            &self,
-            rd: &mut BufReader<OwnedReadHalf>,
-            wr: &mut OwnedWriteHalf,
-        ) -> Result<(), Gone> {
+        async fn follow<R, W>(&self, rd: &mut R, wr: &mut W) -> Result<(), Gone>
+        where
+            R: AsyncRead + Unpin,
+            W: AsyncWrite + Unpin,
+        {
             // Subscribe before asking for the history, so no event falls between the two.
             let mut live = self.events.subscribe();
             let request = Request::Events { follow: true };
@@ -543,9 +715,9 @@ mod unix {
             }
         }
 
-        async fn send(
+        async fn send<W: AsyncWrite + Unpin>(
             &self,
-            wr: &mut OwnedWriteHalf,
+            wr: &mut W,
             reply: &Result<Value, String>,
         ) -> Result<(), Gone> {
             let mut line = reply_line(reply);

@@ -8,7 +8,7 @@
 /// Every TCP port in LISTEN state reachable from outside this host, sorted.
 #[cfg(windows)]
 pub fn listening_tcp_ports() -> Vec<u16> {
-    crate::sys::win_tcp::listening_tcp_ports().unwrap_or_else(|e| {
+    crate::sys::windows::tcp::listening_tcp_ports().unwrap_or_else(|e| {
         tracing::warn!("cannot read the TCP listener table: {e}; heartbeats announce no ports");
         Vec::new()
     })

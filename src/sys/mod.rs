@@ -6,4 +6,4 @@
 pub mod linux;
 
 #[cfg(windows)]
-pub mod win_tcp;
+pub mod windows;
