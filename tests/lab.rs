@@ -345,3 +345,30 @@ fn the_demo_tells_the_whole_story_and_cleans_up() {
             .unwrap();
     assert!(!netns.contains("tdemo-"), "{netns}");
 }
+
+#[test]
+fn the_lab_refuses_to_run_without_root_with_exit_code_2() {
+    if !can_run_netns() {
+        return;
+    }
+    // Drop to `nobody` for this one command (the test itself runs as root).
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_wakeproxy"),
+            "lab",
+            "up",
+            "--name",
+            "tnr",
+        ])
+        .output()
+        .expect("setpriv (util-linux)");
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs root"));
+    let netns =
+        String::from_utf8(Command::new("ip").args(["netns", "list"]).output().unwrap().stdout)
+            .unwrap();
+    assert!(!netns.contains("tnr-"), "nothing half-made: {netns}");
+}
