@@ -65,59 +65,12 @@ fn table() -> SleeperTable {
         .collect()
 }
 
-fn ethernet(dst: MacAddr, src: MacAddr, ethertype: u16, payload: &[u8]) -> Vec<u8> {
-    let mut f = [&dst.0[..], &src.0, &ethertype.to_be_bytes(), payload].concat();
-    f.resize(f.len().max(60), 0);
-    f
-}
+use wakeproxy::frame::synth::{ACK, PSH, SYN, arp, ethernet, ipv6, tcp, udp};
 
+/// An IPv4 packet without options, don't-fragment.
 fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, l4: &[u8]) -> Vec<u8> {
-    let total = (20 + l4.len()) as u16;
-    let mut h = vec![0x45, 0];
-    h.extend(total.to_be_bytes());
-    h.extend([0, 0, 0x40, 0, 64, proto, 0, 0]);
-    h.extend(src.octets());
-    h.extend(dst.octets());
-    h.extend(l4);
-    h
+    wakeproxy::frame::synth::ipv4(src, dst, proto, 0x4000, &[], l4)
 }
-
-fn ipv6(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, hop: u8, l4: &[u8]) -> Vec<u8> {
-    let len = l4.len() as u16;
-    [
-        &[0x60, 0, 0, 0][..],
-        &len.to_be_bytes(),
-        &[next_header, hop],
-        &src.octets(),
-        &dst.octets(),
-        l4,
-    ]
-    .concat()
-}
-
-fn tcp(src_port: u16, dst_port: u16, flags: u8, data: usize) -> Vec<u8> {
-    let mut t = vec![0; 20 + data];
-    t[0..2].copy_from_slice(&src_port.to_be_bytes());
-    t[2..4].copy_from_slice(&dst_port.to_be_bytes());
-    t[12] = 5 << 4;
-    t[13] = flags;
-    t
-}
-
-fn udp(src_port: u16, dst_port: u16, payload: &[u8]) -> Vec<u8> {
-    let len = (8 + payload.len()) as u16;
-    [&src_port.to_be_bytes()[..], &dst_port.to_be_bytes(), &len.to_be_bytes(), &[0, 0], payload]
-        .concat()
-}
-
-fn arp(op: u16, sha: MacAddr, spa: Ipv4Addr, tha: MacAddr, tpa: Ipv4Addr) -> Vec<u8> {
-    [&[0, 1, 8, 0, 6, 4][..], &op.to_be_bytes(), &sha.0, &spa.octets(), &tha.0, &tpa.octets()]
-        .concat()
-}
-
-const SYN: u8 = 0x02;
-const ACK: u8 = 0x10;
-const PSH: u8 = 0x08;
 
 fn mixed_frames(rng: &mut Lcg) -> Vec<Vec<u8>> {
     let hosts = 200;

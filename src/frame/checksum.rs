@@ -22,6 +22,11 @@ fn finish(mut sum: u32) -> u16 {
     !(sum as u16)
 }
 
+/// The plain Internet checksum of `data` (an IPv4 header with its checksum field zeroed).
+pub(crate) fn ones_complement(data: &[u8]) -> u16 {
+    finish(add_words(0, data))
+}
+
 /// The checksum of an upper-layer message over IPv6, with its checksum field zeroed or, to verify,
 /// as received (then a correct message gives 0).
 ///

@@ -19,6 +19,7 @@ mod build;
 mod checksum;
 mod classify;
 mod sleepers;
+pub mod synth;
 mod wire;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

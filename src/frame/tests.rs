@@ -51,80 +51,20 @@ fn classify(frame: &[u8]) -> Classified {
 
 // ---- hand-made frames ----
 
-fn ethernet(dst: MacAddr, src: MacAddr, ethertype: u16, payload: &[u8]) -> Vec<u8> {
-    let mut f = [&dst.0[..], &src.0, &ethertype.to_be_bytes(), payload].concat();
-    f.resize(f.len().max(60), 0);
-    f
+use super::synth::{ACK, RST, SYN, arp as arp_packet, ethernet, ipv4, ipv6, udp};
+
+fn tcp(src_port: u16, dst_port: u16, flags: u8) -> Vec<u8> {
+    super::synth::tcp(src_port, dst_port, flags, 0)
 }
 
 fn with_vlan(frame: &[u8], vid: u16) -> Vec<u8> {
     [&frame[..12], &[0x81, 0x00], &vid.to_be_bytes(), &frame[12..]].concat()
 }
 
-fn arp_packet(op: u16, sha: MacAddr, spa: Ipv4Addr, tha: MacAddr, tpa: Ipv4Addr) -> Vec<u8> {
-    [&[0, 1, 8, 0, 6, 4][..], &op.to_be_bytes(), &sha.0, &spa.octets(), &tha.0, &tpa.octets()]
-        .concat()
-}
-
 fn arp_frame(op: u16, sha: MacAddr, spa: Ipv4Addr, tpa: Ipv4Addr) -> Vec<u8> {
     let dst = if op == 1 { MacAddr::BROADCAST } else { A_MAC };
     ethernet(dst, sha, 0x0806, &arp_packet(op, sha, spa, MacAddr::ZERO, tpa))
 }
-
-/// An IPv4 header (no options unless `options`), `frag` = flags and offset field.
-fn ipv4(
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    proto: u8,
-    frag: u16,
-    options: &[u8],
-    payload: &[u8],
-) -> Vec<u8> {
-    let header_len = 20 + options.len();
-    let total = (header_len + payload.len()) as u16;
-    let mut h = vec![0x40 | (header_len / 4) as u8, 0];
-    h.extend(total.to_be_bytes());
-    h.extend([0x12, 0x34]);
-    h.extend(frag.to_be_bytes());
-    h.extend([64, proto, 0, 0]);
-    h.extend(src.octets());
-    h.extend(dst.octets());
-    h.extend(options);
-    h.extend(payload);
-    h
-}
-
-fn tcp(src_port: u16, dst_port: u16, flags: u8) -> Vec<u8> {
-    let mut t = vec![0; 20];
-    t[0..2].copy_from_slice(&src_port.to_be_bytes());
-    t[2..4].copy_from_slice(&dst_port.to_be_bytes());
-    t[12] = 5 << 4;
-    t[13] = flags;
-    t
-}
-
-fn udp(src_port: u16, dst_port: u16, payload: &[u8]) -> Vec<u8> {
-    let len = (8 + payload.len()) as u16;
-    [&src_port.to_be_bytes()[..], &dst_port.to_be_bytes(), &len.to_be_bytes(), &[0, 0], payload]
-        .concat()
-}
-
-fn ipv6(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, hop_limit: u8, payload: &[u8]) -> Vec<u8> {
-    let len = payload.len() as u16;
-    [
-        &[0x60, 0, 0, 0][..],
-        &len.to_be_bytes(),
-        &[next_header, hop_limit],
-        &src.octets(),
-        &dst.octets(),
-        payload,
-    ]
-    .concat()
-}
-
-const SYN: u8 = 0x02;
-const ACK: u8 = 0x10;
-const RST: u8 = 0x04;
 
 fn syn4(src: Ipv4Addr, dst: Ipv4Addr, dst_port: u16, flags: u8) -> Vec<u8> {
     let ip = ipv4(src, dst, 6, 0x4000, &[], &tcp(50000, dst_port, flags));

@@ -34,28 +34,5 @@ pub fn tcp_syn(
     src_port: u16,
     port: u16,
 ) -> Vec<u8> {
-    let mut f = Vec::with_capacity(54);
-    f.extend_from_slice(&dst_mac.octets());
-    f.extend_from_slice(&src_mac.octets());
-    f.extend_from_slice(&0x0800u16.to_be_bytes());
-    let ip_start = f.len();
-    f.extend_from_slice(&[0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0, 0]);
-    f.extend_from_slice(&src.octets());
-    f.extend_from_slice(&dst.octets());
-    let csum = ipv4_checksum(&f[ip_start..ip_start + 20]);
-    f[ip_start + 10..ip_start + 12].copy_from_slice(&csum.to_be_bytes());
-    f.extend_from_slice(&src_port.to_be_bytes());
-    f.extend_from_slice(&port.to_be_bytes());
-    f.extend_from_slice(&1u32.to_be_bytes()); // sequence
-    f.extend_from_slice(&0u32.to_be_bytes()); // acknowledgement
-    f.extend_from_slice(&[0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0]); // offset 5, SYN, window, csum, urg
-    f
-}
-
-fn ipv4_checksum(header: &[u8]) -> u16 {
-    let mut sum: u32 = header.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], c[1]]))).sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
+    crate::frame::synth::tcp_syn_v4(src_mac, dst_mac, src, dst, src_port, port)
 }
