@@ -24,6 +24,7 @@
 //! The **drivers** own the I/O around it:
 //!
 //! - [`daemon`]: the tokio daemon that runs the node on real sockets (`wakeproxy run`).
+//! - [`capture`]: the layer-2 capture/inject backend (Linux `AF_PACKET` + BPF).
 //! - [`ctl`]: the control socket: JSON-lines protocol, server, client, `status` text.
 //! - [`config`]: the configuration file `wakeproxy.toml`, checked with errors that name key and line.
 //! - [`keys`]: the site key file (`wakeproxy keygen`), its permissions and the insecure lab key.
@@ -38,6 +39,7 @@
 #![deny(unsafe_code)]
 
 pub mod addr;
+pub mod capture;
 pub mod config;
 pub mod ctl;
 pub mod daemon;

@@ -33,6 +33,23 @@ enum Command {
     /// Wake hosts: through the daemon (by MAC or by an address a peer announced), or with
     /// --direct straight from here like wakeonlan / etherwake.
     Wake(WakeArgs),
+    /// Show the frames the proxy's kernel filter lets through on an interface, one line each
+    /// (Linux, root): ARP, neighbour solicitations, TCP SYNs, magic packets.
+    #[cfg(target_os = "linux")]
+    Capture {
+        /// The interface.
+        #[arg(long, short)]
+        interface: String,
+        /// Stop after this many frames.
+        #[arg(long)]
+        count: Option<usize>,
+        /// Stop after this long.
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        duration: Duration,
+        /// The Wake-on-LAN port whose UDP datagrams pass the filter.
+        #[arg(long, default_value_t = 9)]
+        wol_port: u16,
+    },
     /// Tell the daemon this host is about to sleep (what the OS's sleep hook calls).
     SleepNotice(ConfigArg),
     /// Tell the daemon this host has resumed (what the OS's resume hook calls).
@@ -325,6 +342,10 @@ fn main() -> ExitCode {
         Command::Peers(args) => show(args, Request::Peers),
         Command::Events(args) => events(args),
         Command::Wake(args) => wake(args),
+        #[cfg(target_os = "linux")]
+        Command::Capture { interface, count, duration, wol_port } => {
+            capture(&interface, count, duration, wol_port)
+        }
         Command::SleepNotice(args) => notice(args, Request::SleepNotice),
         Command::ResumeNotice(args) => notice(args, Request::ResumeNotice),
         Command::Simulate(args) => simulate(args),
@@ -517,6 +538,37 @@ fn events(args: EventsArgs) -> ExitCode {
     match result {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => fail(&e, 1),
+        Err(code) => code,
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn capture(interface: &str, count: Option<usize>, duration: Duration, wol_port: u16) -> ExitCode {
+    use wakeproxy::capture::{PacketCapture, describe};
+    let result = block_on(async {
+        let cap = PacketCapture::open(interface, wol_port)?;
+        let mut buf = vec![0u8; 65536];
+        let mut seen = 0;
+        let deadline = tokio::time::Instant::now() + duration;
+        while count.is_none_or(|c| seen < c) {
+            match tokio::time::timeout_at(deadline, cap.recv(&mut buf)).await {
+                Ok(n) => {
+                    println!("{}", describe(&buf[..n?]));
+                    seen += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        Ok::<(), std::io::Error>(())
+    });
+    match result {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            eprintln!(
+                "error: cannot capture on {interface}: {e} (it needs root or CAP_NET_RAW, and an existing interface)"
+            );
+            ExitCode::FAILURE
+        }
         Err(code) => code,
     }
 }
