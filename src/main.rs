@@ -207,6 +207,13 @@ enum LabCommand {
         #[command(flatten)]
         name: LabName,
     },
+    /// (Internal) connect to ADDR:PORT and print the first line the service sends.
+    #[command(hide = true)]
+    Connect {
+        addr: std::net::SocketAddr,
+        #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
     /// (Internal) the TCP service each lab host runs.
     #[command(hide = true)]
     Serve {
@@ -828,6 +835,14 @@ fn lab(cmd: LabCommand) -> ExitCode {
                 message: e.to_string(),
             })?;
             print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        LabCommand::Connect { addr, timeout } => {
+            let line = lab::connect(addr, timeout).map_err(|e| LabError::Command {
+                command: format!("connect to {addr}"),
+                message: e.to_string(),
+            })?;
+            println!("{line}");
             Ok(ExitCode::SUCCESS)
         }
         LabCommand::Serve { host, ports } => match lab::serve_tcp(&host, &ports) {

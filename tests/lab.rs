@@ -372,3 +372,39 @@ fn the_lab_refuses_to_run_without_root_with_exit_code_2() {
             .unwrap();
     assert!(!netns.contains("tnr-"), "nothing half-made: {netns}");
 }
+
+#[test]
+fn a_connection_from_the_other_subnet_to_a_sleeping_host_wakes_it_within_resume_delay_plus_3_s() {
+    let Some(lab) = TestLab::up("tsy", 4, 2) else { return };
+    lab.converged(Duration::from_secs(10)).expect("converged");
+    lab.ok(&["sleep", "h2", "--resume-delay", "1s"]);
+    // Someone on h2's subnet answers for it before we connect.
+    let proxied = lab.wait(Duration::from_secs(3), || {
+        let out = wakeproxy(&["status", "--json", "--config", &lab.config("h4")]);
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        v["node"]["ifaces"][0]["proxied"].as_array().is_some_and(|p| p.len() == 1)
+    });
+    assert!(proxied.is_some(), "{:#?}", lab.status());
+    let t = Instant::now();
+    let out = lab.exec(
+        "h1",
+        &[env!("CARGO_BIN_EXE_wakeproxy"), "lab", "connect", "10.0.2.10:8080", "--timeout", "10s"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hello from h2 port 8080");
+    assert!(t.elapsed() <= Duration::from_secs(4), "took {:?}", t.elapsed());
+}
+
+#[test]
+fn a_syn_to_a_port_the_sleeper_did_not_listen_on_does_not_wake_it() {
+    let Some(lab) = TestLab::up("tnw", 4, 2) else { return };
+    lab.converged(Duration::from_secs(10)).expect("converged");
+    lab.ok(&["sleep", "h2"]);
+    std::thread::sleep(H * 4);
+    let out = lab.exec(
+        "h1",
+        &[env!("CARGO_BIN_EXE_wakeproxy"), "lab", "connect", "10.0.2.10:4444", "--timeout", "3s"],
+    );
+    assert!(!out.status.success(), "nothing listens there");
+    assert_eq!(lab.row("h2")["state"], "asleep", "{:#?}", lab.status());
+}

@@ -127,6 +127,13 @@ pub enum Input {
         /// Its bytes.
         bytes: Vec<u8>,
     },
+    /// A frame from the layer-2 capture.
+    Frame {
+        /// Where it was seen.
+        iface: IfaceId,
+        /// Its bytes.
+        bytes: Vec<u8>,
+    },
     /// The answer to a probe.
     Probe {
         /// Through which interface.
@@ -144,7 +151,25 @@ struct LanIo {
     peer: Arc<UdpSocket>,
     wol: Arc<UdpSocket>,
     prober: Option<Prober>,
+    /// The layer-2 backend, if it could be opened (it needs CAP_NET_RAW).
+    capture: Option<Arc<Capture>>,
     tasks: Vec<JoinHandle<()>>,
+}
+
+#[cfg(target_os = "linux")]
+type Capture = crate::capture::PacketCapture;
+/// No layer-2 backend on this system yet (Windows: Npcap, with the layer-2 proxy).
+#[cfg(not(target_os = "linux"))]
+#[derive(Debug)]
+struct Capture;
+#[cfg(not(target_os = "linux"))]
+impl Capture {
+    fn send(&self, _frame: &[u8]) -> std::io::Result<()> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "no layer-2 backend on this system",
+        ))
+    }
 }
 
 impl Drop for LanIo {
@@ -228,6 +253,9 @@ impl Daemon {
                 )
             };
             return Err(DaemonError::NoInterface(why));
+        }
+        if d.opts.node.can_proxy && d.lans.values().any(|l| l.capture.is_none()) {
+            d.node.set_can_proxy(false);
         }
         d.restore_state();
         Ok((d, rx))
@@ -350,7 +378,52 @@ impl Daemon {
                 debug!(iface = %link.name, "not listening on UDP {}: {e}", self.opts.node.wol_port)
             }
         }
-        Ok(LanIo { link: link.clone(), peer, wol, prober, tasks })
+        let capture = self.open_capture(id, &link.name, &mut tasks);
+        Ok(LanIo { link: link.clone(), peer, wol, prober, capture, tasks })
+    }
+
+    /// Opens the layer-2 backend on `iface` and starts its reader; `None` (with a warning) if it
+    /// cannot be had: this node then announces that it cannot answer for sleepers.
+    #[cfg(target_os = "linux")]
+    fn open_capture(
+        &self,
+        id: IfaceId,
+        iface: &str,
+        tasks: &mut Vec<JoinHandle<()>>,
+    ) -> Option<Arc<Capture>> {
+        if !self.opts.node.can_proxy {
+            return None;
+        }
+        match Capture::open(iface, self.opts.node.wol_port) {
+            Ok(c) => {
+                let c = Arc::new(c);
+                tasks.push(tokio::spawn(read_frames(id, c.clone(), self.inputs.clone())));
+                Some(c)
+            }
+            Err(e) => {
+                warn!(
+                    iface,
+                    "cannot open the layer-2 capture on {iface}: {e}; this node will not answer for sleepers (it needs root or CAP_NET_RAW)"
+                );
+                None
+            }
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn open_capture(
+        &self,
+        _id: IfaceId,
+        iface: &str,
+        _tasks: &mut Vec<JoinHandle<()>>,
+    ) -> Option<Arc<Capture>> {
+        if self.opts.node.can_proxy {
+            warn!(
+                iface,
+                "no layer-2 backend on this system yet: this node will not answer for sleepers"
+            );
+        }
+        None
     }
 
     /// Hands one input to the node.
@@ -361,6 +434,7 @@ impl Daemon {
                 self.node.handle_datagram(now, iface, from, &bytes)
             }
             Input::WolPayload { iface, bytes } => self.node.handle_wol_payload(now, iface, &bytes),
+            Input::Frame { iface, bytes } => self.node.handle_frame(now, iface, &bytes),
             Input::Probe { iface, ip, rtt } => self.node.handle_probe_result(now, iface, ip, rtt),
         }
     }
@@ -423,9 +497,18 @@ impl Daemon {
                         let _ = tx.send(Input::Probe { iface, ip, rtt }).await;
                     });
                 }
-                Action::SendFrame { iface, .. } => {
-                    // The layer-2 capture/inject backend is not part of this build yet.
-                    debug!(?iface, "no layer-2 backend: frame not sent");
+                Action::SendFrame { iface, frame } => {
+                    let Some(lan) = self.lans.get(&iface) else { continue };
+                    match &lan.capture {
+                        Some(c) => {
+                            if let Err(e) = c.send(frame.as_slice()) {
+                                debug!(iface = %lan.link.name, "cannot send a frame: {e}");
+                            }
+                        }
+                        None => {
+                            debug!(iface = %lan.link.name, "no layer-2 backend: frame not sent")
+                        }
+                    }
                 }
                 Action::InhibitSleep(on) => {
                     info!(
@@ -581,6 +664,22 @@ async fn read_peer(iface: IfaceId, sock: Arc<UdpSocket>, tx: mpsc::Sender<Input>
             }
             Err(e) => {
                 debug!(?iface, "peer socket: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+async fn read_frames(iface: IfaceId, capture: Arc<Capture>, tx: mpsc::Sender<Input>) {
+    let mut buf = vec![0u8; 2048];
+    loop {
+        match capture.recv(&mut buf).await {
+            Ok(n) => {
+                let _ = tx.try_send(Input::Frame { iface, bytes: buf[..n].to_vec() });
+            }
+            Err(e) => {
+                debug!(?iface, "capture: {e}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }

@@ -41,8 +41,8 @@ pub fn options(config: &Config, config_path: &Path) -> Result<Options, DaemonErr
         warn!("{w}");
     }
     let seed = getrandom::u64().map_err(|e| DaemonError::Random(e.to_string()))?;
-    // No layer-2 capture backend yet: this node must not be given sleepers to answer for.
-    let node = config.node_config(id.value, boot_time_s(), seed, false);
+    // The daemon turns this off if the layer-2 backend cannot be opened on an interface.
+    let node = config.node_config(id.value, boot_time_s(), seed, true);
     Ok(Options {
         node,
         key,

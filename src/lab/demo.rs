@@ -1,8 +1,10 @@
 //! `wakeproxy lab demo`: the story of a wake-up proxy, told on a real lab with timestamps.
 //!
-//! Election → a host goes to sleep → the manager knows it → an operator on the other subnet
-//! wakes it (a signed WakeRequest crosses the router, the target subnet sends the magic packet)
-//! → the host's NIC wakes it → the manager is killed → a new manager within 3 heartbeats. The
+//! Election → a host goes to sleep → another host answers for it → an operator on the other
+//! subnet wakes it (a signed WakeRequest crosses the router, the target subnet sends the magic
+//! packet) → the host's NIC wakes it → it sleeps again → a connection to it from the other
+//! subnet reaches its proxy, whose magic packet wakes it, and the caller's retransmitted SYN
+//! gets through → the manager is killed → a new manager within 3 heartbeats. The
 //! lab is torn down at the end whatever happens; the demo succeeds only if every step did.
 
 use std::path::Path;
@@ -56,6 +58,20 @@ fn managers(lab: &Lab, rt: &tokio::runtime::Runtime) -> Option<Vec<(usize, Strin
         out.push((s, m[0].host.clone(), m[0].term));
     }
     Some(out)
+}
+
+/// The host that answers for the sleeper with node id `id`, if any.
+fn proxy_of(lab: &Lab, rt: &tokio::runtime::Runtime, id: &str) -> Option<String> {
+    lab.hosts.iter().filter(|x| !x.asleep && x.daemon_pid.is_some()).find_map(|x| {
+        let s = rt.block_on(ctl::status(&x.socket())).ok()?;
+        s.node
+            .ifaces
+            .first()?
+            .proxied
+            .iter()
+            .any(|p| p.id.to_string() == id)
+            .then(|| x.name.clone())
+    })
 }
 
 fn wait<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
@@ -124,9 +140,10 @@ fn story(
             .then_some(())
     });
     knows.ok_or_else(|| step_failed("the manager did not learn of the sleep"))?;
-    say(&format!(
-        "manager {manager} knows {name} is asleep (and would assign it a proxy: the layer-2 proxy is not in this build yet)"
-    ));
+    say(&format!("manager {manager} knows {name} is asleep"));
+    let proxy = wait(h * 2, || proxy_of(lab, rt, &id))
+        .ok_or_else(|| step_failed("nobody answers for the sleeper"))?;
+    say(&format!("{proxy} answers for {name} (ARP and neighbour solicitations, with its own MAC)"));
 
     // 3. An operator on the first subnet wakes it.
     let operator = lab
@@ -182,7 +199,38 @@ fn story(
         woke_at.elapsed().as_secs_f64()
     ));
 
-    // 4. The first subnet's manager dies.
+    // 4. The layer-2 proxy: the host sleeps again, and a connection to it wakes it.
+    lab.sleep(sleeper, exe, true, Duration::from_secs(2), None)?;
+    say(&format!("{name} goes to sleep again"));
+    let proxy = wait(h * 2, || proxy_of(lab, rt, &id))
+        .ok_or_else(|| step_failed("nobody answers for the sleeper"))?;
+    say(&format!("{proxy} answers for {name}"));
+    let target = format!("{}:{}", lab.hosts[sleeper].ip, super::SERVICE_PORTS[1]);
+    say(&format!(
+        "on {} (subnet 0): connect to {target} (a port {name} listened on before it slept)",
+        op.name
+    ));
+    let connected_at = Instant::now();
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &op.ns])
+        .arg(exe)
+        .args(["lab", "connect", &target, "--timeout", "15s"])
+        .output()
+        .map_err(|e| step_failed(&e.to_string()))?;
+    if !out.status.success() {
+        return Err(step_failed(&format!(
+            "the connection failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    say(&format!(
+        "{proxy} saw the SYN and sent the magic packet; {name} woke and the caller's retransmitted SYN got through: \"{}\" after {:.1} s",
+        String::from_utf8_lossy(&out.stdout).trim(),
+        connected_at.elapsed().as_secs_f64()
+    ));
+    *lab = Lab::load(&lab.name)?;
+
+    // 5. The first subnet's manager dies.
     let (_, old, old_term) = elected[0].clone();
     let i = lab.host(&old)?;
     lab.crash(i)?;

@@ -23,7 +23,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use nic::{DEFAULT_RESUME_DELAY, wait_for_magic};
-pub use service::serve_tcp;
+pub use service::{connect, serve_tcp};
 pub use status::{HostRow, render as render_status, rows as status_rows};
 
 /// The TCP ports every lab host serves (RDP's and a web port: something to connect to).

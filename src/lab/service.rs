@@ -22,3 +22,17 @@ pub fn serve_tcp(host: &str, ports: &[u16]) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// Connects to `addr` as a client would (the kernel retransmits the SYN while the host wakes)
+/// and returns the first line the service sends.
+pub fn connect(
+    addr: std::net::SocketAddr,
+    timeout: std::time::Duration,
+) -> std::io::Result<String> {
+    use std::io::BufRead;
+    let conn = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+    conn.set_read_timeout(Some(timeout))?;
+    let mut line = String::new();
+    std::io::BufReader::new(conn).read_line(&mut line)?;
+    Ok(line.trim().to_owned())
+}

@@ -47,6 +47,11 @@ pub async fn rows(lab: &Lab) -> Vec<HostRow> {
             peers: 0,
             awake: 0,
         };
+        if h.asleep || h.daemon_pid.is_none() {
+            row.state = if h.asleep { "asleep" } else { "crashed" }.into();
+            out.push(row);
+            continue;
+        }
         let answer =
             tokio::time::timeout(std::time::Duration::from_secs(2), ctl::status(&h.socket())).await;
         if let Ok(Ok(s)) = answer {

@@ -168,6 +168,17 @@ impl Node {
         self.update_inhibit();
     }
 
+    /// Whether this node can answer for sleepers (its layer-2 backend works). Announced in the
+    /// next heartbeat; the election then gives or takes sleepers accordingly.
+    pub fn set_can_proxy(&mut self, can: bool) {
+        if self.cfg.can_proxy != can {
+            self.cfg.can_proxy = can;
+            for lan in &mut self.lans {
+                lan.dirty = true;
+            }
+        }
+    }
+
     /// The TCP ports this host listens on (announced in heartbeats: a SYN to one wakes it).
     pub fn set_tcp_ports(&mut self, mut ports: Vec<u16>) {
         ports.sort_unstable();
