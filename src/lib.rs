@@ -31,6 +31,7 @@
 //! - [`state`]: the state directory: the node's permanent id and the registry of known sleepers.
 //! - [`fsutil`]: crash-safe file replacement (temporary file, fsync, rename) and default directories.
 //! - [`wake`]: `wakeproxy wake --direct`: magic packets without a daemon.
+//! - [`firewall`]: the firewall exceptions wakeproxy needs (nftables, ufw, firewalld, Windows).
 //! - `lab` (Linux): many wakeproxy hosts in network namespaces on one machine.
 //! - [`sys`]: the few system calls below `std`/`socket2` (raw Ethernet frames); the only
 //!   module allowed `unsafe`.
@@ -44,6 +45,7 @@ pub mod config;
 pub mod ctl;
 pub mod daemon;
 pub mod election;
+pub mod firewall;
 pub mod frame;
 pub mod fsutil;
 pub mod keys;

@@ -65,6 +65,57 @@ enum Command {
     Config(ConfigCommand),
     /// Create a new site key file (every node of a site needs the same one).
     Keygen(KeygenArgs),
+    /// The firewall exceptions wakeproxy needs (its configured ports, ICMP echo): print them
+    /// for a firewall, or install / remove them on this machine.
+    #[command(subcommand)]
+    Firewall(FirewallCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum FirewallCommand {
+    /// Print the rules for a firewall (nftables script, ufw, firewalld or netsh commands).
+    Show {
+        /// nftables, ufw, firewalld or windows [default: nftables; on Windows: windows].
+        #[arg(long)]
+        format: Option<wakeproxy::firewall::Format>,
+        #[command(flatten)]
+        profile: ProfileArg,
+        #[command(flatten)]
+        config: FirewallConfig,
+    },
+    /// Install the rules: on Linux the nftables table `inet wakeproxy`, replaced atomically;
+    /// on Windows the netsh rules. Idempotent.
+    #[cfg(any(target_os = "linux", windows))]
+    Apply {
+        #[cfg(windows)]
+        #[command(flatten)]
+        profile: ProfileArg,
+        #[command(flatten)]
+        config: FirewallConfig,
+    },
+    /// Remove what `apply` installed. Idempotent.
+    #[cfg(any(target_os = "linux", windows))]
+    Remove {
+        #[command(flatten)]
+        config: FirewallConfig,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct FirewallConfig {
+    /// The configuration file whose ports the rules allow [default:
+    /// /etc/wakeproxy/wakeproxy.toml; Windows: %ProgramData%\wakeproxy\wakeproxy.toml]. A missing
+    /// default file means: all defaults.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+struct ProfileArg {
+    /// Windows Firewall profiles the rules apply to: any of domain, private, public,
+    /// comma-separated [default: domain,private].
+    #[arg(long)]
+    profile: Option<wakeproxy::firewall::Profiles>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -360,6 +411,71 @@ fn main() -> ExitCode {
         Command::Lab(cmd) => lab(cmd),
         Command::Config(ConfigCommand::Check { path }) => config_check(path),
         Command::Keygen(args) => keygen(args),
+        Command::Firewall(cmd) => firewall(cmd),
+    }
+}
+
+fn firewall(cmd: FirewallCommand) -> ExitCode {
+    use wakeproxy::firewall::{self, Format};
+    let rules_of = |arg: &FirewallConfig| {
+        let explicit = arg.config.is_some();
+        let path = arg.config.clone().unwrap_or_else(Config::default_path);
+        Config::load_or_default(&path, explicit)
+            .map(|c| firewall::rules(&c))
+            .map_err(|e| fail(&e, EXIT_BAD_INPUT))
+    };
+    let (rules, result, done): (Vec<firewall::Rule>, Result<(), firewall::FirewallError>, &str) =
+        match cmd {
+            FirewallCommand::Show { format, profile, config } => {
+                let rules = match rules_of(&config) {
+                    Ok(r) => r,
+                    Err(code) => return code,
+                };
+                let format = format.unwrap_or_else(Format::native);
+                if profile.profile.is_some() && format != Format::Windows {
+                    eprintln!("note: --profile only applies to --format windows");
+                }
+                print!("{}", firewall::render(&rules, format, profile.profile.unwrap_or_default()));
+                return ExitCode::SUCCESS;
+            }
+            #[cfg(any(target_os = "linux", windows))]
+            FirewallCommand::Apply {
+                #[cfg(windows)]
+                profile,
+                config,
+            } => {
+                #[cfg(windows)]
+                let profiles = profile.profile.unwrap_or_default();
+                #[cfg(not(windows))]
+                let profiles = firewall::Profiles::default();
+                let rules = match rules_of(&config) {
+                    Ok(r) => r,
+                    Err(code) => return code,
+                };
+                let result = firewall::apply(&rules, profiles);
+                (rules, result, "installed")
+            }
+            #[cfg(any(target_os = "linux", windows))]
+            FirewallCommand::Remove { config } => {
+                let rules = match rules_of(&config) {
+                    Ok(r) => r,
+                    Err(code) => return code,
+                };
+                let result = firewall::remove(&rules);
+                (rules, result, "removed")
+            }
+        };
+    match result {
+        Ok(()) => {
+            let what = if cfg!(windows) {
+                format!("{} Windows Firewall rules \"wakeproxy …\"", rules.len())
+            } else {
+                format!("the nftables table {}", firewall::NFT_TABLE)
+            };
+            println!("{done} {what}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e, 1),
     }
 }
 
