@@ -408,3 +408,79 @@ fn a_syn_to_a_port_the_sleeper_did_not_listen_on_does_not_wake_it() {
     assert!(!out.status.success(), "nothing listens there");
     assert_eq!(lab.row("h2")["state"], "asleep", "{:#?}", lab.status());
 }
+
+/// Which hosts of `hosts` answer for a sleeper now.
+fn proxies(lab: &TestLab, hosts: &[&str]) -> Vec<String> {
+    hosts
+        .iter()
+        .filter(|h| {
+            let out = wakeproxy(&["status", "--json", "--config", &lab.config(h)]);
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            v["node"]["ifaces"][0]["proxied"].as_array().is_some_and(|p| !p.is_empty())
+        })
+        .map(|h| (*h).to_owned())
+        .collect()
+}
+
+/// The MACs that answered `arping` for `ip` from `host`.
+fn arping(lab: &TestLab, host: &str, ip: &str) -> Vec<String> {
+    let out = lab.exec(host, &["arping", "-c", "2", "-w", "3", "-I", "eth0", ip]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut macs: Vec<String> = text
+        .lines()
+        .filter_map(|l| Some(l.split('[').nth(1)?.split(']').next()?.to_lowercase()))
+        .collect();
+    macs.sort();
+    macs.dedup();
+    macs
+}
+
+#[test]
+fn arping_to_a_sleeping_host_is_answered_by_its_proxy_and_an_awake_host_only_by_itself() {
+    let Some(lab) = TestLab::up("tap", 6, 2) else { return };
+    if Command::new("arping").arg("-V").output().is_err() {
+        assert!(std::env::var("CI").is_err(), "CI must install iputils-arping (.ci/run)");
+        eprintln!("SKIPPED: arping is not installed (apt-get install iputils-arping)");
+        return;
+    }
+    lab.converged(Duration::from_secs(10)).expect("converged");
+    // Subnet 1 holds h2, h4, h6; h2 sleeps.
+    lab.ok(&["sleep", "h2"]);
+    let mut proxy = Vec::new();
+    lab.wait(Duration::from_secs(3), || {
+        proxy = proxies(&lab, &["h4", "h6"]);
+        proxy.len() == 1
+    })
+    .expect("one proxy");
+    let asker = if proxy[0] == "h4" { "h6" } else { "h4" };
+    let record = std::fs::read_to_string(
+        std::env::temp_dir().join(format!("wakeproxy-lab-{}/lab.json", lab.name)),
+    )
+    .unwrap();
+    let rec: Value = serde_json::from_str(&record).unwrap();
+    let mac_of = |h: &str| {
+        rec["hosts"].as_array().unwrap().iter().find(|x| x["name"] == h).unwrap()["mac"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        arping(&lab, asker, "10.0.2.10"),
+        vec![mac_of(&proxy[0])],
+        "the sleeper's address is answered by its proxy (arp-redirect)"
+    );
+    // The proxy's peer is awake: only it answers for its own address.
+    let awake = asker;
+    let other = if awake == "h4" { "h6" } else { "h4" };
+    let ip_of = |h: &str| {
+        rec["hosts"].as_array().unwrap().iter().find(|x| x["name"] == h).unwrap()["ip"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        arping(&lab, other, &ip_of(awake)),
+        vec![mac_of(awake)],
+        "an awake host is never answered for"
+    );
+}
