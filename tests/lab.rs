@@ -484,3 +484,27 @@ fn arping_to_a_sleeping_host_is_answered_by_its_proxy_and_an_awake_host_only_by_
         "an awake host is never answered for"
     );
 }
+
+#[test]
+fn killing_the_proxy_of_a_sleeper_then_connecting_still_wakes_it() {
+    let Some(lab) = TestLab::up("tkp", 6, 2) else { return };
+    lab.converged(Duration::from_secs(10)).expect("converged");
+    lab.ok(&["sleep", "h2", "--resume-delay", "1s"]);
+    let mut proxy = Vec::new();
+    lab.wait(Duration::from_secs(3), || {
+        proxy = proxies(&lab, &["h4", "h6"]);
+        proxy.len() == 1
+    })
+    .expect("one proxy");
+    lab.ok(&["crash", &proxy[0]]);
+    let other = if proxy[0] == "h4" { "h6" } else { "h4" };
+    // The survivor takes over within 3 heartbeat intervals (plus the probe).
+    let took = lab.wait(H * 3 + Duration::from_secs(1), || proxies(&lab, &[other]).len() == 1);
+    assert!(took.is_some(), "{other} did not take over: {:#?}", lab.status());
+    let out = lab.exec(
+        "h1",
+        &[env!("CARGO_BIN_EXE_wakeproxy"), "lab", "connect", "10.0.2.10:8080", "--timeout", "10s"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hello from h2 port 8080");
+}
