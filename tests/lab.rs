@@ -200,6 +200,14 @@ impl TestLab {
 
 const H: Duration = Duration::from_millis(250);
 
+/// The manager's host, and the host and id of one node that is not the manager.
+fn manager_and_member(rows: &[Value]) -> (String, String, String) {
+    let text = |r: &Value, k: &str| r[k].as_str().unwrap().to_owned();
+    let manager = rows.iter().find(|r| r["role"] == "manager").unwrap();
+    let member = rows.iter().find(|r| r["role"] != "manager").unwrap();
+    (text(manager, "host"), text(member, "host"), text(member, "id"))
+}
+
 fn unix_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
 }
@@ -208,11 +216,7 @@ fn unix_ms() -> u64 {
 fn an_announced_sleep_is_seen_by_the_manager_within_100_ms() {
     let Some(lab) = TestLab::up("tas", 3, 1) else { return };
     let rows = lab.converged(Duration::from_secs(10)).expect("converged");
-    let manager =
-        rows.iter().find(|r| r["role"] == "manager").unwrap()["host"].as_str().unwrap().to_owned();
-    let sleeper = rows.iter().find(|r| r["role"] != "manager").unwrap();
-    let (host, id) =
-        (sleeper["host"].as_str().unwrap().to_owned(), sleeper["id"].as_str().unwrap().to_owned());
+    let (manager, host, id) = manager_and_member(&rows);
     let t0 = unix_ms();
     lab.ok(&["sleep", &host]);
     // The manager's own event says when it learned it.
@@ -235,11 +239,7 @@ fn an_announced_sleep_is_seen_by_the_manager_within_100_ms() {
 fn an_unannounced_sleep_is_detected_within_three_heartbeats_and_a_second() {
     let Some(lab) = TestLab::up("tus", 3, 1) else { return };
     let rows = lab.converged(Duration::from_secs(10)).expect("converged");
-    let manager =
-        rows.iter().find(|r| r["role"] == "manager").unwrap()["host"].as_str().unwrap().to_owned();
-    let sleeper = rows.iter().find(|r| r["role"] != "manager").unwrap();
-    let (host, id) =
-        (sleeper["host"].as_str().unwrap().to_owned(), sleeper["id"].as_str().unwrap().to_owned());
+    let (manager, host, id) = manager_and_member(&rows);
     lab.ok(&["sleep", &host, "--no-notice"]);
     let took = lab.wait(H * 3 + Duration::from_secs(2), || {
         lab.state_seen(&manager, &id).as_deref() == Some("asleep")
@@ -422,6 +422,17 @@ fn proxies(lab: &TestLab, hosts: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// The one host of `hosts` that answers for a sleeper, once there is exactly one.
+fn the_proxy(lab: &TestLab, hosts: &[&str]) -> String {
+    let mut found = Vec::new();
+    lab.wait(Duration::from_secs(3), || {
+        found = proxies(lab, hosts);
+        found.len() == 1
+    })
+    .expect("one proxy");
+    found.remove(0)
+}
+
 /// The MACs that answered `arping` for `ip` from `host`.
 fn arping(lab: &TestLab, host: &str, ip: &str) -> Vec<String> {
     let out = lab.exec(host, &["arping", "-c", "2", "-w", "3", "-I", "eth0", ip]);
@@ -446,13 +457,8 @@ fn arping_to_a_sleeping_host_is_answered_by_its_proxy_and_an_awake_host_only_by_
     lab.converged(Duration::from_secs(10)).expect("converged");
     // Subnet 1 holds h2, h4, h6; h2 sleeps.
     lab.ok(&["sleep", "h2"]);
-    let mut proxy = Vec::new();
-    lab.wait(Duration::from_secs(3), || {
-        proxy = proxies(&lab, &["h4", "h6"]);
-        proxy.len() == 1
-    })
-    .expect("one proxy");
-    let asker = if proxy[0] == "h4" { "h6" } else { "h4" };
+    let proxy = the_proxy(&lab, &["h4", "h6"]);
+    let asker = if proxy == "h4" { "h6" } else { "h4" };
     let record = std::fs::read_to_string(
         std::env::temp_dir().join(format!("wakeproxy-lab-{}/lab.json", lab.name)),
     )
@@ -466,7 +472,7 @@ fn arping_to_a_sleeping_host_is_answered_by_its_proxy_and_an_awake_host_only_by_
     };
     assert_eq!(
         arping(&lab, asker, "10.0.2.10"),
-        vec![mac_of(&proxy[0])],
+        vec![mac_of(&proxy)],
         "the sleeper's address is answered by its proxy (arp-redirect)"
     );
     // The proxy's peer is awake: only it answers for its own address.
@@ -490,14 +496,9 @@ fn killing_the_proxy_of_a_sleeper_then_connecting_still_wakes_it() {
     let Some(lab) = TestLab::up("tkp", 6, 2) else { return };
     lab.converged(Duration::from_secs(10)).expect("converged");
     lab.ok(&["sleep", "h2", "--resume-delay", "1s"]);
-    let mut proxy = Vec::new();
-    lab.wait(Duration::from_secs(3), || {
-        proxy = proxies(&lab, &["h4", "h6"]);
-        proxy.len() == 1
-    })
-    .expect("one proxy");
-    lab.ok(&["crash", &proxy[0]]);
-    let other = if proxy[0] == "h4" { "h6" } else { "h4" };
+    let proxy = the_proxy(&lab, &["h4", "h6"]);
+    lab.ok(&["crash", &proxy]);
+    let other = if proxy == "h4" { "h6" } else { "h4" };
     // The survivor takes over within 3 heartbeat intervals (plus the probe).
     let took = lab.wait(H * 3 + Duration::from_secs(1), || proxies(&lab, &[other]).len() == 1);
     assert!(took.is_some(), "{other} did not take over: {:#?}", lab.status());

@@ -252,7 +252,7 @@ impl Lab {
         net::run(&["ip", "netns", "add", &sw])?;
         net::run(&["ip", "netns", "add", &rt])?;
         net::run(&["ip", "-n", &rt, "link", "set", "lo", "up"])?;
-        net::run(&["ip", "netns", "exec", &rt, "sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
+        net::sysctl(&rt, "net.ipv4.ip_forward=1")?;
         for k in 0..spec.subnets {
             let br = format!("br{k}");
             net::run(&["ip", "-n", &sw, "link", "add", &br, "type", "bridge"])?;
@@ -277,25 +277,9 @@ impl Lab {
             net::run(&["ip", "-n", &rt, "link", "set", &inner, "up"])?;
             // Forward directed broadcasts: a WakeRequest to another subnet's broadcast address
             // reaches every node there.
-            net::run(&[
-                "ip",
-                "netns",
-                "exec",
-                &rt,
-                "sysctl",
-                "-qw",
-                &format!("net.ipv4.conf.{inner}.bc_forwarding=1"),
-            ])?;
+            net::sysctl(&rt, &format!("net.ipv4.conf.{inner}.bc_forwarding=1"))?;
         }
-        net::run(&[
-            "ip",
-            "netns",
-            "exec",
-            &rt,
-            "sysctl",
-            "-qw",
-            "net.ipv4.conf.all.bc_forwarding=1",
-        ])?;
+        net::sysctl(&rt, "net.ipv4.conf.all.bc_forwarding=1")?;
 
         let key = dir.join("site.key");
         crate::keys::write_new(&key, true).map_err(|e| LabError::File {
@@ -505,15 +489,7 @@ impl Lab {
         }
         net::run(&["ip", "-n", &h.ns, "addr", "flush", "dev", "eth0"])?;
         net::run(&["ip", "-n", &h.ns, "link", "set", "eth0", "arp", "off"])?;
-        net::run(&[
-            "ip",
-            "netns",
-            "exec",
-            &h.ns,
-            "sysctl",
-            "-qw",
-            "net.ipv6.conf.eth0.disable_ipv6=1",
-        ])?;
+        net::sysctl(&h.ns, "net.ipv6.conf.eth0.disable_ipv6=1")?;
         let mut nic = Command::new("ip");
         nic.args(["netns", "exec", &h.ns])
             .arg(exe)
@@ -543,15 +519,7 @@ impl Lab {
     pub fn resume(&mut self, i: usize, exe: &Path) -> Result<(), LabError> {
         let h = self.hosts[i].clone();
         let k = h.subnet;
-        net::run(&[
-            "ip",
-            "netns",
-            "exec",
-            &h.ns,
-            "sysctl",
-            "-qw",
-            "net.ipv6.conf.eth0.disable_ipv6=0",
-        ])?;
+        net::sysctl(&h.ns, "net.ipv6.conf.eth0.disable_ipv6=0")?;
         net::run(&["ip", "-n", &h.ns, "link", "set", "eth0", "arp", "on"])?;
         net::run(&[
             "ip",

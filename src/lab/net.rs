@@ -62,3 +62,8 @@ pub(crate) fn veth(a: &str, ns_a: &str, name_a: &str, b: &str, ns_b: &str) -> Re
     }
     Ok(())
 }
+
+/// Sets a kernel parameter inside namespace `ns` (`net.ipv4.ip_forward=1`).
+pub(crate) fn sysctl(ns: &str, setting: &str) -> Result<(), LabError> {
+    run(&["ip", "netns", "exec", ns, "sysctl", "-qw", setting]).map(|_| ())
+}

@@ -179,7 +179,7 @@ fn an_announced_sleeper_is_proxied_and_a_syn_wakes_it() {
     );
 
     // A SYN to a port it did not listen on wakes nothing; one to 3389 wakes it, once.
-    let syn_other = crate::sim::wire::tcp_syn(
+    let syn_other = crate::frame::synth::tcp_syn_v4(
         mac(9),
         mac(p as u8 + 1),
         Ipv4Addr::new(10, 0, 0, 9),
@@ -190,7 +190,7 @@ fn an_announced_sleeper_is_proxied_and_a_syn_wakes_it() {
     lan.nodes[p].handle_frame(now, IfaceId(1), &syn_other);
     lan.drain();
     assert!(lan.magic.is_empty());
-    let syn = crate::sim::wire::tcp_syn(
+    let syn = crate::frame::synth::tcp_syn_v4(
         mac(9),
         mac(p as u8 + 1),
         Ipv4Addr::new(10, 0, 0, 9),

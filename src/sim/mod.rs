@@ -865,7 +865,7 @@ impl Sim {
         else {
             return;
         };
-        let f = wire::tcp_syn(
+        let f = crate::frame::synth::tcp_syn_v4(
             self.hosts[caller].mac,
             MacAddr::BROADCAST,
             self.hosts[caller].ip,

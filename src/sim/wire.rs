@@ -24,15 +24,3 @@ pub fn subnet_of(ip: Ipv4Addr) -> Option<usize> {
 pub fn host_mac(subnet: usize, k: usize) -> MacAddr {
     MacAddr([0x02, 0x57, 0x50, subnet as u8, (k >> 8) as u8, k as u8])
 }
-
-/// A TCP SYN from `src` to `dst:port`, as the proxy's capture backend would hand it in.
-pub fn tcp_syn(
-    src_mac: MacAddr,
-    dst_mac: MacAddr,
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    src_port: u16,
-    port: u16,
-) -> Vec<u8> {
-    crate::frame::synth::tcp_syn_v4(src_mac, dst_mac, src, dst, src_port, port)
-}
