@@ -134,30 +134,17 @@ struct RunArgs {
 enum LabCommand {
     /// Bring a lab up: namespaces, bridges, a router, and a wakeproxy daemon per host.
     Up {
-        /// Hosts.
-        #[arg(long, default_value_t = 6)]
-        hosts: usize,
-        /// Subnets the hosts are spread over.
-        #[arg(long, default_value_t = 2)]
-        subnets: usize,
-        /// Heartbeat interval of every daemon, e.g. 250ms, 1s.
-        #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
-        heartbeat: Duration,
+        #[command(flatten)]
+        shape: LabShape,
         #[command(flatten)]
         name: LabName,
     },
-    /// Tell the story on a real lab: election, sleep, a wake from the other subnet, the
-    /// manager killed and replaced. Tears the lab down; exits 0 only if every step happened.
+    /// Tell the story on a real lab: election, sleep, a proxy, a wake from the other subnet, a
+    /// connection that wakes a sleeper, the manager killed and replaced. Tears the lab down;
+    /// exits 0 only if every step happened.
     Demo {
-        /// Hosts.
-        #[arg(long, default_value_t = 6)]
-        hosts: usize,
-        /// Subnets.
-        #[arg(long, default_value_t = 2)]
-        subnets: usize,
-        /// Heartbeat interval (about 1 s lets a person follow).
-        #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
-        heartbeat: Duration,
+        #[command(flatten)]
+        shape: LabShape,
         /// The lab's name.
         #[arg(long, default_value = "demo")]
         name: String,
@@ -273,6 +260,20 @@ enum LabCommand {
         #[arg(long, value_delimiter = ',')]
         ports: Vec<u16>,
     },
+}
+
+#[cfg(target_os = "linux")]
+#[derive(Debug, clap::Args)]
+struct LabShape {
+    /// Hosts.
+    #[arg(long, default_value_t = 6)]
+    hosts: usize,
+    /// Subnets the hosts are spread over.
+    #[arg(long, default_value_t = 2)]
+    subnets: usize,
+    /// Heartbeat interval of every daemon, e.g. 250ms (tests), 1s (a person can follow).
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    heartbeat: Duration,
 }
 
 #[cfg(target_os = "linux")]
@@ -822,7 +823,8 @@ fn lab(cmd: LabCommand) -> ExitCode {
             .map_err(|e| LabError::File { path: "wakeproxy".into(), message: e.to_string() })
     };
     let result: Result<ExitCode, LabError> = (|| match cmd {
-        LabCommand::Up { hosts, subnets, heartbeat, name } => {
+        LabCommand::Up { shape, name } => {
+            let LabShape { hosts, subnets, heartbeat } = shape;
             let spec = LabSpec { name: name.name, hosts, subnets, heartbeat };
             let lab = Lab::up(&spec, &exe()?)?;
             println!(
@@ -838,7 +840,8 @@ fn lab(cmd: LabCommand) -> ExitCode {
             );
             Ok(ExitCode::SUCCESS)
         }
-        LabCommand::Demo { hosts, subnets, heartbeat, name } => {
+        LabCommand::Demo { shape, name } => {
+            let LabShape { hosts, subnets, heartbeat } = shape;
             let spec = LabSpec { name, hosts, subnets, heartbeat };
             lab::demo::run(&spec, &exe()?)?;
             Ok(ExitCode::SUCCESS)
