@@ -536,7 +536,12 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(&e, 1),
     };
-    match runtime.block_on(wakeproxy::daemon::run(&config, &path, shutdown_signal())) {
+    match runtime.block_on(wakeproxy::daemon::run(
+        &config,
+        &path,
+        wakeproxy::daemon::PowerLink::none(),
+        shutdown_signal(),
+    )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e, 1),
     }

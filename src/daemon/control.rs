@@ -5,9 +5,8 @@
 use std::net::{IpAddr, SocketAddr};
 
 use serde_json::{Value, json};
-use tracing::info;
 
-use super::{Daemon, unix_ms};
+use super::Daemon;
 use crate::addr::MacAddr;
 use crate::ctl::{CtlCall, DaemonStatus, Request};
 use crate::node::WakeTarget;
@@ -24,16 +23,11 @@ impl Daemon {
             Request::Events { .. } => Ok(Value::Array(self.events.iter().cloned().collect())),
             Request::Wake { target, password } => self.wake(&target, password.as_deref()),
             Request::SleepNotice => {
-                let now = self.now();
-                info!("this host is going to sleep: announcing it and handing over its duties");
-                self.node.going_to_sleep(now);
-                self.save_state_now();
+                self.going_to_sleep();
                 Ok(json!({ "announced": "sleep" }))
             }
             Request::ResumeNotice => {
-                let now = self.now();
-                info!("this host resumed: announcing it");
-                self.node.resumed(now, unix_ms());
+                self.resumed();
                 Ok(json!({ "announced": "resume" }))
             }
         };

@@ -12,6 +12,7 @@ mod ifaces;
 mod net;
 mod persist;
 mod ports;
+mod power;
 mod probe;
 mod start;
 
@@ -27,6 +28,7 @@ use tracing::{debug, info, warn};
 
 pub use ifaces::{Link, directed_broadcast, scan as scan_links, select as select_links};
 pub use ports::{listening_tcp_ports, parse_proc_net_tcp};
+pub use power::{PowerEvent, PowerHooks, PowerLink, power_channel};
 pub use probe::Prober;
 pub use start::{boot_time_s, options, run};
 
@@ -202,6 +204,8 @@ pub struct Daemon {
     event_seq: u64,
     /// When the next daily reconciliation starts.
     next_reconcile: Option<tokio::time::Instant>,
+    /// The guardian role, as last told to the power manager.
+    guardian: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -237,6 +241,7 @@ impl Daemon {
             saved: Vec::new(),
             event_seq: 0,
             next_reconcile: opts.reconciliation.map(|((h, m), _)| next_local_time(h, m)),
+            guardian: tokio::sync::watch::Sender::new(false),
             opts,
         };
         d.node.set_tcp_ports(listening_tcp_ports());
@@ -516,6 +521,7 @@ impl Daemon {
                         "{} the system's sleep (guardian role)",
                         if on { "holding" } else { "releasing" }
                     );
+                    self.guardian.send_replace(on);
                 }
                 Action::Event(e) => self.record(e),
             }
@@ -574,13 +580,18 @@ impl Daemon {
         self.event_tx.clone()
     }
 
-    /// Runs until `shutdown` completes, then tells peers this node leaves.
+    /// Runs until `shutdown` completes, then tells peers this node leaves. `power` brings the
+    /// power manager's sleep and resume and takes the guardian role to it.
     pub async fn run(
         mut self,
         mut inputs: mpsc::Receiver<Input>,
         mut control: mpsc::Receiver<crate::ctl::CtlCall>,
+        mut power: PowerLink,
         shutdown: impl std::future::Future<Output = ()>,
     ) {
+        // The role the power manager follows is the node's, from the first action on.
+        power.guardian.send_replace(*self.guardian.borrow());
+        self.guardian = power.guardian.clone();
         let mut rescan = tokio::time::interval(RESCAN_EVERY);
         let mut ports = tokio::time::interval(PORTS_EVERY);
         let mut clock = tokio::time::interval(Duration::from_secs(10));
@@ -591,6 +602,7 @@ impl Daemon {
             tokio::select! {
                 Some(input) = inputs.recv() => self.handle_input(input),
                 Some(call) = control.recv() => self.answer(call),
+                event = power.next() => self.power_event(event),
                 _ = sleep_until(deadline) => self.handle_timeout(),
                 _ = sleep_until(self.next_reconcile) => self.reconcile(),
                 _ = rescan.tick() => {
@@ -608,6 +620,7 @@ impl Daemon {
             self.execute();
         }
         info!("stopping: telling peers this node leaves");
+        self.guardian.send_replace(false);
         let now = self.now();
         self.node.leave(now);
         self.execute();

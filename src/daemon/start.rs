@@ -6,7 +6,7 @@ use std::path::Path;
 
 use tracing::{info, warn};
 
-use super::{Daemon, DaemonError, Options};
+use super::{Daemon, DaemonError, Options, PowerLink};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Config;
@@ -62,10 +62,12 @@ pub fn options(config: &Config, config_path: &Path) -> Result<Options, DaemonErr
     })
 }
 
-/// Runs the daemon described by `config` until `shutdown` completes.
+/// Runs the daemon described by `config` until `shutdown` completes; `power` connects it to
+/// the system's power manager ([`PowerLink::none`] for none).
 pub async fn run(
     config: &Config,
     config_path: &Path,
+    power: PowerLink,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
     // The control socket first: it refuses to start a second daemon on the same socket.
@@ -80,7 +82,7 @@ pub async fn run(
     let server = tokio::spawn(ctl::serve(listener, calls, daemon.event_sender(), async move {
         let _ = ctl_stopped.await;
     }));
-    daemon.run(inputs, control, shutdown).await;
+    daemon.run(inputs, control, power, shutdown).await;
     let _ = stop_ctl.send(());
     if let Ok(Err(e)) = server.await {
         warn!("control socket: {e}");
