@@ -274,6 +274,18 @@ struct LabShape {
     /// Heartbeat interval of every daemon, e.g. 250ms (tests), 1s (a person can follow).
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     heartbeat: Duration,
+    /// How the daemons answer for sleepers: arp-redirect (the proxy's MAC) or mac-takeover
+    /// (the sleeper's MAC, ConfigMgr's way).
+    #[arg(long, default_value = "arp-redirect")]
+    proxy_mode: wakeproxy::node::ProxyMode,
+}
+
+#[cfg(target_os = "linux")]
+impl LabShape {
+    fn spec(self, name: String) -> wakeproxy::lab::LabSpec {
+        let Self { hosts, subnets, heartbeat, proxy_mode } = self;
+        wakeproxy::lab::LabSpec { name, hosts, subnets, heartbeat, proxy_mode }
+    }
 }
 
 #[cfg(target_os = "linux")]
@@ -675,7 +687,7 @@ fn events(args: EventsArgs) -> ExitCode {
 fn capture(interface: &str, count: Option<usize>, duration: Duration, wol_port: u16) -> ExitCode {
     use wakeproxy::capture::{PacketCapture, describe};
     let result = block_on(async {
-        let cap = PacketCapture::open(interface, wol_port)?;
+        let cap = PacketCapture::open(interface, wol_port, false)?;
         let mut buf = vec![0u8; 65536];
         let mut seen = 0;
         let deadline = tokio::time::Instant::now() + duration;
@@ -818,7 +830,7 @@ fn resolve(target: &str) -> Result<String, String> {
 
 #[cfg(target_os = "linux")]
 fn lab(cmd: LabCommand) -> ExitCode {
-    use wakeproxy::lab::{self, Lab, LabError, LabSpec};
+    use wakeproxy::lab::{self, Lab, LabError};
     let code = |e: &LabError| match e {
         LabError::Command { .. } | LabError::File { .. } => 1,
         _ => EXIT_BAD_INPUT,
@@ -829,8 +841,7 @@ fn lab(cmd: LabCommand) -> ExitCode {
     };
     let result: Result<ExitCode, LabError> = (|| match cmd {
         LabCommand::Up { shape, name } => {
-            let LabShape { hosts, subnets, heartbeat } = shape;
-            let spec = LabSpec { name: name.name, hosts, subnets, heartbeat };
+            let spec = shape.spec(name.name);
             let lab = Lab::up(&spec, &exe()?)?;
             println!(
                 "lab {} is up: {} hosts on {} subnets (10.0.1.0/24 …), files in {}",
@@ -846,8 +857,7 @@ fn lab(cmd: LabCommand) -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         LabCommand::Demo { shape, name } => {
-            let LabShape { hosts, subnets, heartbeat } = shape;
-            let spec = LabSpec { name, hosts, subnets, heartbeat };
+            let spec = shape.spec(name);
             lab::demo::run(&spec, &exe()?)?;
             Ok(ExitCode::SUCCESS)
         }

@@ -16,8 +16,13 @@ pub struct PacketCapture {
 
 impl PacketCapture {
     /// Opens the capture on `iface` for magic packets to `wol_port` (needs `CAP_NET_RAW`).
-    pub fn open(iface: &str, wol_port: u16) -> io::Result<Self> {
+    /// `promiscuous`: also receive frames addressed to other MACs (the MAC-takeover proxy
+    /// receives a sleeper's unicast frames); undone when the capture is dropped.
+    pub fn open(iface: &str, wol_port: u16, promiscuous: bool) -> io::Result<Self> {
         let (fd, index) = sys::packet_socket(iface, &super::bpf::program(wol_port))?;
+        if promiscuous {
+            sys::add_promiscuous(&fd, index)?;
+        }
         Ok(Self { fd: sys::register(fd)?, index })
     }
 

@@ -399,7 +399,8 @@ impl Daemon {
         if !self.opts.node.can_proxy {
             return None;
         }
-        match Capture::open(iface, self.opts.node.wol_port) {
+        let takeover = self.opts.node.proxy_mode == crate::node::ProxyMode::MacTakeover;
+        match Capture::open(iface, self.opts.node.wol_port, takeover) {
             Ok(c) => {
                 let c = Arc::new(c);
                 tasks.push(tokio::spawn(read_frames(id, c.clone(), self.inputs.clone())));

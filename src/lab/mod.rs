@@ -22,6 +22,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::node::ProxyMode;
+
 pub use nic::{DEFAULT_RESUME_DELAY, wait_for_magic};
 pub use service::{connect, serve_tcp};
 pub use status::{HostRow, render as render_status, rows as status_rows};
@@ -88,6 +90,8 @@ pub struct LabSpec {
     pub subnets: usize,
     /// Heartbeat interval of every daemon.
     pub heartbeat: Duration,
+    /// How every daemon answers for sleepers.
+    pub proxy_mode: ProxyMode,
 }
 
 impl LabSpec {
@@ -132,6 +136,9 @@ pub struct LabHost {
     pub subnet: usize,
     /// Its address.
     pub ip: String,
+    /// Its IPv6 address (unique local; every host also has its link-local one).
+    #[serde(default)]
+    pub ip6: String,
     /// Its MAC.
     pub mac: String,
     /// Its directory.
@@ -220,6 +227,18 @@ fn host_ip(k: usize, index: usize) -> String {
     format!("10.0.{}.{}", k + 1, index + 10)
 }
 
+/// The IPv6 twin of [`host_ip`]: `fd57:50:K::N` in subnet `fd57:50:K::/64`.
+fn host_ip6(k: usize, index: usize) -> String {
+    format!("fd57:50:{}::{}", k + 1, index + 10)
+}
+
+/// Gives a host's `eth0` its IPv6 address, without duplicate address detection (the lab's
+/// addresses are unique by construction, and DAD would delay the address by a second).
+fn add_ip6(ns: &str, ip6: &str) -> Result<(), LabError> {
+    net::run(&["ip", "-n", ns, "-6", "addr", "add", &format!("{ip6}/64"), "dev", "eth0", "nodad"])
+        .map(drop)
+}
+
 impl Lab {
     /// Brings a lab up: namespaces, bridges, router, key, configs, daemons, services. On any
     /// failure everything made so far is removed again.
@@ -299,6 +318,7 @@ impl Lab {
             let host = format!("h{}", i + 1);
             let ns = format!("{name}-{host}");
             let ip = host_ip(k, index);
+            let ip6 = host_ip6(k, index);
             let mac =
                 format!("02:57:50:{:02x}:{:02x}:{:02x}", k, (index >> 8) & 0xff, index & 0xff);
             net::run(&["ip", "netns", "add", &ns])?;
@@ -318,6 +338,7 @@ impl Lab {
                 "eth0",
             ])?;
             net::run(&["ip", "-n", &ns, "link", "set", "eth0", "up"])?;
+            add_ip6(&ns, &ip6)?;
             net::run(&["ip", "-n", &ns, "link", "set", "lo", "up"])?;
             net::run(&[
                 "ip",
@@ -338,6 +359,7 @@ impl Lab {
                 ns,
                 subnet: k,
                 ip,
+                ip6,
                 mac,
                 dir: hdir,
                 daemon_pid: None,
@@ -352,9 +374,10 @@ impl Lab {
             let probe = (spec.heartbeat / 4).min(Duration::from_secs(1));
             let config = format!(
                 "# lab {name}, host {host}\ninterfaces = [\"eth0\"]\nheartbeat_interval = \"{}ms\"\nprobe_timeout = \"{}ms\"\n\
-                 key_file = \"{}\"\nstate_dir = \"{}\"\ncontrol_socket = \"{}\"\nwake_relays = [{}]\n",
+                 proxy_mode = \"{}\"\nkey_file = \"{}\"\nstate_dir = \"{}\"\ncontrol_socket = \"{}\"\nwake_relays = [{}]\n",
                 spec.heartbeat.as_millis(),
                 probe.as_millis(),
+                spec.proxy_mode.as_str(),
                 key.display(),
                 h.dir.join("state").display(),
                 h.socket().display(),
@@ -520,6 +543,9 @@ impl Lab {
         let h = self.hosts[i].clone();
         let k = h.subnet;
         net::sysctl(&h.ns, "net.ipv6.conf.eth0.disable_ipv6=0")?;
+        if !h.ip6.is_empty() {
+            add_ip6(&h.ns, &h.ip6)?;
+        }
         net::run(&["ip", "-n", &h.ns, "link", "set", "eth0", "arp", "on"])?;
         net::run(&[
             "ip",

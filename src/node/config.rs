@@ -25,6 +25,28 @@ pub enum ProxyMode {
     MacTakeover,
 }
 
+impl ProxyMode {
+    /// Its name in the configuration file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ArpRedirect => "arp-redirect",
+            Self::MacTakeover => "mac-takeover",
+        }
+    }
+}
+
+impl std::str::FromStr for ProxyMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "arp-redirect" => Ok(Self::ArpRedirect),
+            "mac-takeover" => Ok(Self::MacTakeover),
+            _ => Err(format!("unknown proxy mode `{s}`: use arp-redirect or mac-takeover")),
+        }
+    }
+}
+
 /// A node's configuration. [`NodeConfig::new`] gives ConfigMgr's defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeConfig {

@@ -235,6 +235,9 @@ impl Node {
             } else {
                 self.counters.impersonated += 1;
                 self.emit(Event::Impersonated { iface, from });
+                // Peers took the forgery's sequence number as our newest: continue above it, or
+                // they would refuse the truth as a replay.
+                self.seq = self.seq.max(header.seq);
                 // Whatever the forgery said, say the truth again at once.
                 self.lans[li].next_heartbeat = now;
                 if !self.leaving {
@@ -503,6 +506,9 @@ impl Node {
                 let interval = self.cfg.heartbeat_interval();
                 let next = now + interval - self.jitter(interval / 10);
                 self.lans[li].next_heartbeat = next;
+                if self.cfg.proxy_mode == ProxyMode::MacTakeover {
+                    self.refresh_takeover(li);
+                }
             }
             self.lans[li].wake_seen.retain(|_, at| now.saturating_since(*at) < WAKE_SEEN_HOLD);
         }
@@ -655,7 +661,7 @@ impl Node {
     }
 
     fn send(&mut self, now: Instant, li: usize, dst: Destination, msg: &Message) {
-        self.seq += 1;
+        self.seq = self.seq.saturating_add(1);
         self.recent_sent[self.recent_next] = self.seq;
         self.recent_next = (self.recent_next + 1) % RECENT_SENT;
         let header = Header { sender: self.cfg.id, seq: self.seq, timestamp_ms: self.unix_ms(now) };
@@ -908,6 +914,23 @@ impl Node {
             };
             self.emit(e);
         }
+    }
+
+    /// MAC takeover: once per heartbeat, a gratuitous ARP / unsolicited NA from each sleeper's own
+    /// MAC, so the switch keeps its MAC on this port (tables age out after ~5 min) and every ARP
+    /// cache keeps pointing its addresses at it.
+    fn refresh_takeover(&mut self, li: usize) {
+        let lan = &self.lans[li];
+        let iface = lan.cfg.id;
+        let frames: Vec<_> = lan
+            .proxied
+            .iter()
+            .flat_map(|s| {
+                let v4 = s.ipv4.iter().map(|ip| frame::gratuitous_arp(s.mac, *ip));
+                v4.chain(s.ipv6.iter().map(|ip| frame::unsolicited_na(s.mac, *ip)))
+            })
+            .collect();
+        self.actions.extend(frames.into_iter().map(|frame| Action::SendFrame { iface, frame }));
     }
 
     /// Gratuitous ARP and unsolicited NA for this node's own addresses (after resume).

@@ -322,6 +322,32 @@ fn a_forged_message_in_our_name_is_answered_with_the_truth() {
 }
 
 #[test]
+fn a_forgery_far_ahead_in_our_sequence_does_not_silence_the_truth() {
+    let mut lan = Lan::new(2);
+    lan.run(H * 2);
+    let now = lan.now;
+    let header = Header {
+        sender: NodeId::from_u128(1),
+        seq: 1 << 60,
+        timestamp_ms: UNIX0 + now.as_micros() / 1000,
+    };
+    let mut bytes = Vec::new();
+    let host = HostInfo { mac: mac(1), ..Default::default() };
+    proto::encode(&key(), &header, &Message::SleepNotice(host), &mut bytes).unwrap();
+    lan.nodes[1].handle_datagram(now, IfaceId(1), Lan::from(5), &bytes);
+    let st = lan.nodes[1].status(lan.now);
+    let p = st.ifaces[0].peers.iter().find(|p| p.id == NodeId::from_u128(1)).unwrap();
+    assert_eq!(p.state, PeerState::Asleep, "the forgery was believed");
+    lan.nodes[0].handle_datagram(now, IfaceId(1), Lan::from(5), &bytes);
+    lan.drain();
+    lan.run(H * 3);
+    let st = lan.nodes[1].status(lan.now);
+    let p = st.ifaces[0].peers.iter().find(|p| p.id == NodeId::from_u128(1)).unwrap();
+    assert_eq!(p.state, PeerState::Awake, "the real node's messages are still accepted");
+    assert!(lan.nodes[1].proxied(IfaceId(1)).is_empty());
+}
+
+#[test]
 fn a_guardian_inhibits_sleep_and_releases_it_when_demoted() {
     let mut lan = Lan::new(3);
     lan.run(H * 2);
@@ -370,4 +396,50 @@ fn the_daily_reconciliation_spreads_wakes_and_forgets_sleepers_that_never_answer
         |n: u128| st.ifaces[0].peers.iter().find(|p| p.id == NodeId::from_u128(n)).unwrap().state;
     assert_eq!(state(3), PeerState::Awake);
     assert_eq!(state(4), PeerState::Gone, "no answer: no longer treated as asleep");
+}
+
+#[test]
+fn mac_takeover_answers_with_the_sleepers_mac_and_refreshes_it_every_heartbeat() {
+    let mut lan = Lan::new(3);
+    for n in &mut lan.nodes {
+        n.cfg.proxy_mode = ProxyMode::MacTakeover;
+    }
+    lan.run(H * 2);
+    let now = lan.now;
+    lan.nodes[2].going_to_sleep(now);
+    lan.asleep[2] = true;
+    lan.drain();
+    let sleeper = NodeId::from_u128(3);
+    let p = (0..2).find(|&i| lan.nodes[i].proxied(IfaceId(1)) == vec![sleeper]).expect("a proxy");
+
+    // The ARP answer carries the sleeper's own MAC, as Ethernet source and sender address.
+    while lan.nodes[p].poll_action().is_some() {}
+    let arp = crate::frame::arp_request(mac(9), Ipv4Addr::new(10, 0, 0, 9), ip(3));
+    lan.nodes[p].handle_frame(now, IfaceId(1), arp.as_slice());
+    let Some(Action::SendFrame { frame, .. }) = lan.nodes[p].poll_action() else {
+        panic!("no ARP reply")
+    };
+    assert_eq!(&frame.as_slice()[6..12], &mac(3).octets());
+    assert_eq!(&frame.as_slice()[22..28], &mac(3).octets());
+
+    // Every heartbeat, an announcement from the sleeper's MAC keeps the switch and the caches.
+    lan.frames.clear();
+    lan.run(H * 3);
+    let refreshes = lan
+        .frames
+        .iter()
+        .filter(|(from, f)| {
+            *from == p
+                && f[6..12] == mac(3).octets()
+                && f[12..14] == [0x08, 0x06]
+                && f[28..32] == ip(3).octets()
+                && f[38..42] == ip(3).octets()
+        })
+        .count();
+    assert!((2..=4).contains(&refreshes), "{refreshes} announcements in 3 heartbeats");
+    let na = lan
+        .frames
+        .iter()
+        .any(|(from, f)| *from == p && f[6..12] == mac(3).octets() && f[12..14] == [0x86, 0xdd]);
+    assert!(na, "an unsolicited NA for the sleeper's IPv6 address too");
 }

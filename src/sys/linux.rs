@@ -36,6 +36,31 @@ fn eth_p_all() -> u16 {
     (libc::ETH_P_ALL as u16).to_be()
 }
 
+/// Puts the interface `index` into promiscuous mode for as long as `fd` is open (a packet
+/// socket membership: the kernel counts it and drops it when the socket closes, so nothing is
+/// left behind if the process dies). The MAC-takeover proxy needs it to receive frames sent to
+/// a sleeper's MAC on hardware that filters unicast by destination.
+pub fn add_promiscuous(fd: &OwnedFd, index: u32) -> io::Result<()> {
+    // SAFETY: `packet_mreq` is plain old data; all-zero is a valid value.
+    let mut mreq: libc::packet_mreq = unsafe { std::mem::zeroed() };
+    mreq.mr_ifindex = index as i32;
+    mreq.mr_type = libc::PACKET_MR_PROMISC as u16;
+    // SAFETY: `mreq` is a valid `packet_mreq` whose size is passed alongside it.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_ADD_MEMBERSHIP,
+            (&raw const mreq).cast(),
+            std::mem::size_of::<libc::packet_mreq>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// An `AF_PACKET` socket on interface `name` that receives only what the classic BPF `program`
 /// accepts, never this host's own outgoing frames, non-blocking. The filter is attached before
 /// the socket is bound, so no unfiltered frame is ever queued.
