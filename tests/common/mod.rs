@@ -13,6 +13,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod lab;
+
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
 /// Returns false (and says why) if this machine cannot run namespace tests; panics under CI.

@@ -1,0 +1,282 @@
+//! The layer-2 proxy end to end, through `wakeproxy lab`: a sleeping host's addresses answered
+//! by its proxy (ARP, IPv6 neighbour solicitations), connections that wake it, failover, and
+//! MAC takeover. Needs root (CI runs as root; under `CI=true` a missing precondition fails the
+//! test). Each test has its own lab name, so they run in parallel.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::lab::{H, TestLab, arping, proxies, the_proxy, wakeproxy};
+use serde_json::Value;
+
+#[test]
+fn a_connection_from_the_other_subnet_to_a_sleeping_host_wakes_it_within_resume_delay_plus_3_s() {
+    let Some(lab) = TestLab::up("tsy", 4, 2) else { return };
+    lab.converged(Duration::from_secs(10)).expect("converged");
+    lab.ok(&["sleep", "h2", "--resume-delay", "1s"]);
+    // Someone on h2's subnet answers for it before we connect.
+    let proxied = lab.wait(Duration::from_secs(3), || {
+        let out = wakeproxy(&["status", "--json", "--config", &lab.config("h4")]);
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        v["node"]["ifaces"][0]["proxied"].as_array().is_some_and(|p| p.len() == 1)
+    });
+    assert!(proxied.is_some(), "{:#?}", lab.status());
+    let t = Instant::now();
+    let out = lab.exec(
+        "h1",
+        &[env!("CARGO_BIN_EXE_wakeproxy"), "lab", "connect", "10.0.2.10:8080", "--timeout", "10s"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hello from h2 port 8080");
+    assert!(t.elapsed() <= Duration::from_secs(4), "took {:?}", t.elapsed());
+}
+
+#[test]
+fn a_syn_to_a_port_the_sleeper_did_not_listen_on_does_not_wake_it() {
+    let Some(lab) = TestLab::up("tnw", 4, 2) else { return };
+    lab.converged(Duration::from_secs(10)).expect("converged");
+    lab.ok(&["sleep", "h2"]);
+    std::thread::sleep(H * 4);
+    let out = lab.exec(
+        "h1",
+        &[env!("CARGO_BIN_EXE_wakeproxy"), "lab", "connect", "10.0.2.10:4444", "--timeout", "3s"],
+    );
+    assert!(!out.status.success(), "nothing listens there");
+    assert_eq!(lab.row("h2")["state"], "asleep", "{:#?}", lab.status());
+}
+
+#[test]
+fn arping_to_a_sleeping_host_is_answered_by_its_proxy_and_an_awake_host_only_by_itself() {
+    let Some(lab) = TestLab::up("tap", 6, 2) else { return };
+    if Command::new("arping").arg("-V").output().is_err() {
+        assert!(std::env::var("CI").is_err(), "CI must install iputils-arping (.ci/run)");
+        eprintln!("SKIPPED: arping is not installed (apt-get install iputils-arping)");
+        return;
+    }
+    lab.converged(Duration::from_secs(10)).expect("converged");
+    // Subnet 1 holds h2, h4, h6; h2 sleeps.
+    lab.ok(&["sleep", "h2"]);
+    let proxy = the_proxy(&lab, &["h4", "h6"]);
+    let asker = if proxy == "h4" { "h6" } else { "h4" };
+    let record = std::fs::read_to_string(
+        std::env::temp_dir().join(format!("wakeproxy-lab-{}/lab.json", lab.name)),
+    )
+    .unwrap();
+    let rec: Value = serde_json::from_str(&record).unwrap();
+    let mac_of = |h: &str| {
+        rec["hosts"].as_array().unwrap().iter().find(|x| x["name"] == h).unwrap()["mac"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        arping(&lab, asker, "10.0.2.10"),
+        vec![mac_of(&proxy)],
+        "the sleeper's address is answered by its proxy (arp-redirect)"
+    );
+    // The proxy's peer is awake: only it answers for its own address.
+    let awake = asker;
+    let other = if awake == "h4" { "h6" } else { "h4" };
+    let ip_of = |h: &str| {
+        rec["hosts"].as_array().unwrap().iter().find(|x| x["name"] == h).unwrap()["ip"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        arping(&lab, other, &ip_of(awake)),
+        vec![mac_of(awake)],
+        "an awake host is never answered for"
+    );
+}
+
+#[test]
+fn killing_the_proxy_of_a_sleeper_then_connecting_still_wakes_it() {
+    let Some(lab) = TestLab::up("tkp", 6, 2) else { return };
+    lab.converged(Duration::from_secs(10)).expect("converged");
+    lab.ok(&["sleep", "h2", "--resume-delay", "1s"]);
+    let proxy = the_proxy(&lab, &["h4", "h6"]);
+    lab.ok(&["crash", &proxy]);
+    let other = if proxy == "h4" { "h6" } else { "h4" };
+    // The survivor takes over within 3 heartbeat intervals (plus the probe).
+    let took = lab.wait(H * 3 + Duration::from_secs(1), || proxies(&lab, &[other]).len() == 1);
+    assert!(took.is_some(), "{other} did not take over: {:#?}", lab.status());
+    let out = lab.exec(
+        "h1",
+        &[env!("CARGO_BIN_EXE_wakeproxy"), "lab", "connect", "10.0.2.10:8080", "--timeout", "10s"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hello from h2 port 8080");
+}
+
+/// The other of two hosts.
+fn other<'a>(pair: [&'a str; 2], one: &str) -> &'a str {
+    if pair[0] == one { pair[1] } else { pair[0] }
+}
+
+#[test]
+fn a_connection_from_the_same_subnet_wakes_the_sleeper_and_every_cache_points_at_its_real_mac_again()
+ {
+    let Some(lab) = TestLab::up("tss", 6, 2) else { return };
+    lab.converged(Duration::from_secs(10)).expect("converged");
+    lab.ok(&["sleep", "h2", "--resume-delay", "1s"]);
+    let proxy = the_proxy(&lab, &["h4", "h6"]);
+    let asker = other(["h4", "h6"], &proxy);
+    let (asker_ns, router_ns) = (format!("tss-{asker}"), "tss-rt".to_owned());
+    // A datagram from the other host of the subnet and one from the router fill their caches:
+    // with the proxy's MAC while h2 sleeps (the proxy's kernel drops the datagram itself).
+    let poke = "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('10.0.2.10', 9999))";
+    for ns in [&asker_ns, &router_ns] {
+        let out = Command::new("ip").args(["netns", "exec", ns, "python3", "-c", poke]).output();
+        assert!(out.is_ok_and(|o| o.status.success()), "python3 in {ns}");
+        let proxy_mac = Some(lab.mac(&proxy));
+        let cached =
+            lab.wait(Duration::from_secs(2), || TestLab::neighbour(ns, "10.0.2.10") == proxy_mac);
+        assert!(cached.is_some(), "{ns}: {:?}", TestLab::neighbour(ns, "10.0.2.10"));
+    }
+    let t = Instant::now();
+    let out = lab.exec(
+        asker,
+        &[env!("CARGO_BIN_EXE_wakeproxy"), "lab", "connect", "10.0.2.10:8080", "--timeout", "10s"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hello from h2 port 8080");
+    assert!(t.elapsed() <= Duration::from_secs(4), "took {:?}", t.elapsed());
+    // The hand-back (and h2's own announcement) move every cache back to h2's MAC.
+    let h2 = lab.mac("h2");
+    let back = lab.wait(Duration::from_secs(2), || {
+        [&asker_ns, &router_ns]
+            .iter()
+            .all(|ns| TestLab::neighbour(ns, "10.0.2.10").as_ref() == Some(&h2))
+    });
+    assert!(
+        back.is_some(),
+        "asker: {:?}, router: {:?}, h2 is {h2}",
+        TestLab::neighbour(&asker_ns, "10.0.2.10"),
+        TestLab::neighbour(&router_ns, "10.0.2.10")
+    );
+}
+
+/// The link-layer addresses `ndisc6` got for `ip` from `host`, lowercase, deduplicated.
+fn ndisc6(lab: &TestLab, host: &str, ip: &str) -> Vec<String> {
+    let out = lab.exec(host, &["ndisc6", "-m", "-n", "-r", "2", "-w", "1000", ip, "eth0"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut macs: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Target link-layer address:"))
+        .map(|m| m.trim().to_lowercase())
+        .collect();
+    macs.sort();
+    macs.dedup();
+    macs
+}
+
+#[test]
+fn an_ipv6_neighbour_solicitation_for_a_sleeper_is_answered_by_its_proxy_and_never_for_an_awake_host()
+ {
+    let Some(lab) = TestLab::up("tns", 6, 2) else { return };
+    if Command::new("ndisc6").arg("-V").output().is_err() {
+        assert!(std::env::var("CI").is_err(), "CI must install ndisc6 (.ci/run)");
+        eprintln!("SKIPPED: ndisc6 is not installed (apt-get install ndisc6)");
+        return;
+    }
+    lab.converged(Duration::from_secs(10)).expect("converged");
+    let h2_ip6 = lab.host("h2")["ip6"].as_str().unwrap().to_owned();
+    lab.ok(&["sleep", "h2"]);
+    let proxy = the_proxy(&lab, &["h4", "h6"]);
+    let asker = other(["h4", "h6"], &proxy);
+    assert_eq!(ndisc6(&lab, asker, &h2_ip6), vec![lab.mac(&proxy)]);
+    let st = wakeproxy(&["status", "--json", "--config", &lab.config(&proxy)]);
+    let v: Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert!(v["node"]["ifaces"][0]["proxied"][0]["ns_answered"].as_u64().unwrap() >= 1);
+    // The proxy is awake: only it answers for its own address.
+    let proxy_ip6 = lab.host(&proxy)["ip6"].as_str().unwrap().to_owned();
+    assert_eq!(ndisc6(&lab, asker, &proxy_ip6), vec![lab.mac(&proxy)]);
+}
+
+#[test]
+fn in_mac_takeover_mode_the_proxy_takes_the_sleepers_mac_and_a_connection_still_wakes_it() {
+    let Some(lab) = TestLab::up_with("tmt", 6, 2, &["--proxy-mode", "mac-takeover"]) else {
+        return;
+    };
+    lab.converged(Duration::from_secs(10)).expect("converged");
+    lab.ok(&["sleep", "h2", "--resume-delay", "1s"]);
+    let proxy = the_proxy(&lab, &["h4", "h6"]);
+    let asker = other(["h4", "h6"], &proxy);
+    let h2 = lab.mac("h2");
+    // The switch learnt h2's MAC on the proxy's port, and ARP answers carry h2's own MAC.
+    let port_of = |mac: &str| {
+        let out = Command::new("ip")
+            .args(["netns", "exec", "tmt-sw", "bridge", "fdb", "show", "br", "br1"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find(|l| l.starts_with(mac))
+            .and_then(|l| l.split_whitespace().skip_while(|w| *w != "dev").nth(1).map(String::from))
+    };
+    assert_eq!(port_of(&h2), Some(format!("tmt{proxy}b")), "the proxy took h2's MAC");
+    assert_eq!(arping(&lab, asker, "10.0.2.10"), vec![h2.clone()]);
+    let t = Instant::now();
+    let out = lab.exec(
+        "h1",
+        &[env!("CARGO_BIN_EXE_wakeproxy"), "lab", "connect", "10.0.2.10:8080", "--timeout", "10s"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hello from h2 port 8080");
+    assert!(t.elapsed() <= Duration::from_secs(4), "took {:?}", t.elapsed());
+    // Awake again, h2's MAC is back on its own port.
+    let home = lab.wait(Duration::from_secs(2), || port_of(&h2) == Some("tmth2b".to_owned()));
+    assert!(home.is_some(), "h2's MAC is on {:?}", port_of(&h2));
+}
+
+#[test]
+fn a_forged_sleep_notice_for_an_awake_host_makes_nobody_answer_for_it() {
+    use wakeproxy::proto::{self, Header, HostInfo, Ipv4Prefix, Message};
+    let Some(lab) = TestLab::up("tfs", 6, 2) else { return };
+    lab.converged(Duration::from_secs(10)).expect("converged");
+    // Someone holding the site key says h2 sleeps, far ahead in h2's sequence numbers.
+    let key =
+        wakeproxy::keys::load(&std::env::temp_dir().join("wakeproxy-lab-tfs/site.key")).unwrap();
+    let st = wakeproxy(&["status", "--json", "--config", &lab.config("h2")]);
+    let v: Value = serde_json::from_slice(&st.stdout).unwrap();
+    let id = v["node"]["id"].as_str().unwrap().parse().unwrap();
+    let header = Header { sender: id, seq: 1 << 62, timestamp_ms: common::lab::unix_ms() };
+    let host = HostInfo {
+        mac: lab.mac("h2").parse().unwrap(),
+        ipv4: vec![Ipv4Prefix { addr: "10.0.2.10".parse().unwrap(), len: 24 }],
+        ..HostInfo::default()
+    };
+    let mut bytes = Vec::new();
+    proto::encode(&key, &header, &Message::SleepNotice(host), &mut bytes).unwrap();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let send = format!(
+        "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); \
+         s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1); \
+         s.sendto(bytes.fromhex('{hex}'), ('10.0.2.255', 25536))"
+    );
+    let out = lab.exec("h6", &["python3", "-c", &send]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // For 8 heartbeats nobody answers for h2, and h2 stays awake in everyone's view.
+    let end = Instant::now() + H * 8;
+    while Instant::now() < end {
+        assert!(proxies(&lab, &["h4", "h6"]).is_empty(), "someone answers for an awake host");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for viewer in ["h4", "h6"] {
+        let ev = wakeproxy(&["events", "--json", "--config", &lab.config(viewer)]);
+        let text = String::from_utf8_lossy(&ev.stdout);
+        assert!(!text.contains("proxy_started"), "{viewer} claimed h2: {text}");
+        assert_eq!(
+            lab.state_seen(viewer, &v["node"]["id"].as_str().unwrap()[..8]).as_deref(),
+            Some("awake")
+        );
+    }
+    assert_eq!(arping(&lab, "h4", "10.0.2.10"), vec![lab.mac("h2")]);
+    // The forgery was valid and reached h2, which answered it with the truth.
+    let st = wakeproxy(&["status", "--json", "--config", &lab.config("h2")]);
+    let v: Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(v["node"]["counters"]["impersonated"], 1, "{}", v["node"]["counters"]);
+}
