@@ -149,6 +149,18 @@ enum LabCommand {
         #[arg(long, default_value = "demo")]
         name: String,
     },
+    /// Measure SYN-on-the-wire → magic-packet-on-the-wire over many wakes in a row, from the lab
+    /// switch's clock (needs tcpdump). Brings its own lab up and down.
+    WakeLatency {
+        #[command(flatten)]
+        shape: LabShape,
+        /// Wakes to measure.
+        #[arg(long, default_value_t = 100)]
+        count: usize,
+        /// The lab's name.
+        #[arg(long, default_value = "wlat")]
+        name: String,
+    },
     /// Remove everything a lab made (idempotent; also after a lab whose process died).
     Down {
         #[command(flatten)]
@@ -860,6 +872,20 @@ fn lab(cmd: LabCommand) -> ExitCode {
             let spec = shape.spec(name);
             lab::demo::run(&spec, &exe()?)?;
             Ok(ExitCode::SUCCESS)
+        }
+        LabCommand::WakeLatency { shape, count, name } => {
+            let spec = shape.spec(name);
+            let r = lab::measure::wake_latency(&spec, &exe()?, count)?;
+            println!(
+                "SYN -> magic packet, {} wakes ({} missed): p50 {:.0} us, p90 {:.0} us, p99 {:.0} us, max {:.0} us",
+                r.samples_us.len(),
+                r.missed,
+                r.quantile(0.5),
+                r.quantile(0.9),
+                r.quantile(0.99),
+                r.quantile(1.0)
+            );
+            Ok(if r.missed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         LabCommand::Down { name } => {
             lab::preconditions()?;

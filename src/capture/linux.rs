@@ -3,9 +3,14 @@
 use std::io;
 use std::os::fd::OwnedFd;
 
+use bytes::{Bytes, BytesMut};
 use tokio::io::unix::AsyncFd;
 
 use crate::sys::linux as sys;
+
+/// The most of a frame the daemon keeps: a full Ethernet frame with a VLAN tag. The classifier
+/// reads headers only, so longer (jumbo) frames are cut.
+const MAX_FRAME: usize = 1518;
 
 /// A filtered capture on one interface, which can also send frames there.
 #[derive(Debug)]
@@ -32,6 +37,21 @@ impl PacketCapture {
             let mut guard = self.fd.readable().await?;
             match guard.try_io(|fd| sys::recv_frame(fd.get_ref(), buf)) {
                 Ok(result) => return result,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// The next frame the filter let through, received straight into `buf`'s spare capacity
+    /// and split off it. No copy, and no allocation once earlier frames are dropped: `reserve`
+    /// then reuses the buffer's memory.
+    pub async fn recv_frame(&self, buf: &mut BytesMut) -> io::Result<Bytes> {
+        loop {
+            buf.reserve(MAX_FRAME);
+            let mut guard = self.fd.readable().await?;
+            match guard.try_io(|fd| sys::recv_frame_into(fd.get_ref(), buf)) {
+                Ok(Ok(_)) => return Ok(buf.split().freeze()),
+                Ok(Err(e)) => return Err(e),
                 Err(_would_block) => continue,
             }
         }

@@ -133,8 +133,8 @@ pub enum Input {
     Frame {
         /// Where it was seen.
         iface: IfaceId,
-        /// Its bytes.
-        bytes: Vec<u8>,
+        /// Its bytes (a view into the capture's receive buffer).
+        bytes: bytes::Bytes,
     },
     /// The answer to a probe.
     Probe {
@@ -686,11 +686,13 @@ async fn read_peer(iface: IfaceId, sock: Arc<UdpSocket>, tx: mpsc::Sender<Input>
 
 #[cfg(target_os = "linux")]
 async fn read_frames(iface: IfaceId, capture: Arc<Capture>, tx: mpsc::Sender<Input>) {
-    let mut buf = vec![0u8; 2048];
+    // Frames are split off one buffer whose memory is reused once the node is done with them:
+    // the hot path does not allocate.
+    let mut buf = bytes::BytesMut::with_capacity(64 * 1024);
     loop {
-        match capture.recv(&mut buf).await {
-            Ok(n) => {
-                let _ = tx.try_send(Input::Frame { iface, bytes: buf[..n].to_vec() });
+        match capture.recv_frame(&mut buf).await {
+            Ok(bytes) => {
+                let _ = tx.try_send(Input::Frame { iface, bytes });
             }
             Err(e) => {
                 debug!(?iface, "capture: {e}");

@@ -46,7 +46,10 @@ pub fn run(spec: &LabSpec, exe: &Path) -> Result<(), LabError> {
 }
 
 /// The manager of each subnet once every running host of it names the same one, or `None`.
-fn managers(lab: &Lab, rt: &tokio::runtime::Runtime) -> Option<Vec<(usize, String, u64)>> {
+pub(super) fn managers(
+    lab: &Lab,
+    rt: &tokio::runtime::Runtime,
+) -> Option<Vec<(usize, String, u64)>> {
     let rows = rt.block_on(status_rows(lab));
     let mut out = Vec::new();
     for s in 0..lab.subnets {
@@ -61,7 +64,7 @@ fn managers(lab: &Lab, rt: &tokio::runtime::Runtime) -> Option<Vec<(usize, Strin
 }
 
 /// The host that answers for the sleeper with node id `id`, if any.
-fn proxy_of(lab: &Lab, rt: &tokio::runtime::Runtime, id: &str) -> Option<String> {
+pub(super) fn proxy_of(lab: &Lab, rt: &tokio::runtime::Runtime, id: &str) -> Option<String> {
     lab.hosts.iter().filter(|x| !x.asleep && x.daemon_pid.is_some()).find_map(|x| {
         let s = rt.block_on(ctl::status(&x.socket())).ok()?;
         s.node
@@ -74,7 +77,7 @@ fn proxy_of(lab: &Lab, rt: &tokio::runtime::Runtime, id: &str) -> Option<String>
     })
 }
 
-fn wait<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+pub(super) fn wait<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let end = Instant::now() + limit;
     loop {
         if let Some(v) = f() {

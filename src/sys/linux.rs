@@ -134,6 +134,22 @@ pub fn recv_frame(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n as usize)
 }
 
+/// Reads one frame from a (non-blocking) packet socket into the spare capacity of `buf` and
+/// appends it there; a frame longer than that space is truncated (only headers matter). Returns
+/// its length.
+pub fn recv_frame_into(fd: &OwnedFd, buf: &mut bytes::BytesMut) -> io::Result<usize> {
+    let spare = buf.spare_capacity_mut();
+    // SAFETY: `spare` is valid for writes of `spare.len()` bytes; recv writes at most that many.
+    let n = unsafe { libc::recv(fd.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len(), 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let n = n as usize;
+    // SAFETY: the kernel initialised the first `n` bytes of the spare capacity (n ≤ its length).
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(n)
+}
+
 /// Sends one complete Ethernet frame on the packet socket's interface `index`.
 pub fn send_frame_on(fd: &OwnedFd, index: u32, frame: &[u8]) -> io::Result<()> {
     if frame.len() < 14 {
