@@ -280,3 +280,29 @@ fn a_forged_sleep_notice_for_an_awake_host_makes_nobody_answer_for_it() {
     let v: Value = serde_json::from_slice(&st.stdout).unwrap();
     assert_eq!(v["node"]["counters"]["impersonated"], 1, "{}", v["node"]["counters"]);
 }
+
+#[test]
+fn a_flood_of_syns_to_a_sleeper_sends_one_wake_sequence() {
+    let Some(lab) = TestLab::up("tfl", 6, 2) else { return };
+    lab.converged(Duration::from_secs(10)).expect("converged");
+    // A slow resume: the flood and the first magic packet are over long before the first retry.
+    lab.ok(&["sleep", "h2", "--resume-delay", "5s"]);
+    let proxy = the_proxy(&lab, &["h4", "h6"]);
+    // 200 connection attempts at once, each its own SYN, from the other subnet.
+    let flood = "import socket\nss=[]\nfor _ in range(200):\n s=socket.socket(); s.setblocking(False); s.connect_ex(('10.0.2.10', 8080)); ss.append(s)\nimport time; time.sleep(0.5)";
+    let out = lab.exec("h1", &["python3", "-c", flood]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let st = wakeproxy(&["status", "--json", "--config", &lab.config(&proxy)]);
+    let v: Value = serde_json::from_slice(&st.stdout).unwrap();
+    let p = &v["node"]["ifaces"][0]["proxied"][0];
+    assert!(p["syns_seen"].as_u64().unwrap() >= 200, "{p}");
+    assert_eq!(p["wakes_sent"], 1, "one magic packet so far: {p}");
+    for h in ["h4", "h6"] {
+        let st = wakeproxy(&["status", "--json", "--config", &lab.config(h)]);
+        let v: Value = serde_json::from_slice(&st.stdout).unwrap();
+        let n = if h == proxy { 1 } else { 0 };
+        assert_eq!(v["node"]["counters"]["wakes_sent"], n, "{h}: {v:#}");
+        let in_flight = v["node"]["wakes_in_flight"].as_array().unwrap();
+        assert_eq!(in_flight.len(), n as usize, "{h}: one sequence, on the proxy: {v:#}");
+    }
+}
