@@ -445,14 +445,7 @@ fn v6_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Ipv6Prefix>, D::Error>
 mod tests {
     use super::*;
 
-    fn names(dir: &Path) -> Vec<String> {
-        let mut v: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    }
+    use crate::fsutil::names;
 
     fn sleeper(n: u8) -> SavedSleeper {
         let host = HostInfo {
