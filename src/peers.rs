@@ -425,10 +425,18 @@ impl PeerTable {
             return None;
         };
         let t = match (p.state, rtt) {
-            (PeerState::Suspect | PeerState::Asleep, Some(rtt)) => {
-                // Up, but its daemon is silent (or, if asleep, its owner was seen using it).
+            (PeerState::Suspect, Some(rtt)) => {
+                // Up, but its daemon is silent.
                 p.rtt = Some(rtt);
                 p.probe = Probe::HostUp;
+                None
+            }
+            (PeerState::Asleep, Some(rtt)) => {
+                // Its owner was seen using it and it still answers: look again later (it may
+                // have been on its way to sleep), and answer for nobody meanwhile.
+                p.rtt = Some(rtt);
+                p.owner_seen = Some(now);
+                p.probe = Probe::Idle;
                 None
             }
             (PeerState::Suspect, None) => p.set_state(PeerState::Asleep, Reason::ProbeFailed, now),

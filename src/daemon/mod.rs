@@ -741,6 +741,9 @@ fn log_event(e: &Event, d: &Daemon) {
         Event::WakeGaveUp { mac, attempts } => {
             warn!(%mac, "{mac} did not wake after {attempts} magic packets")
         }
+        Event::ClaimBlocked { iface, sleeper, mac, why } => {
+            info!(iface = d.iface_name(*iface), %mac, "not answering for {sleeper:?} ({mac}) now: {why:?}")
+        }
         Event::Impersonated { iface, from } => warn!(
             iface = d.iface_name(*iface),
             "a message signed with the site key claims to come from this node (sent from {from}): someone holding the key is impersonating it"

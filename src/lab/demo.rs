@@ -144,7 +144,9 @@ fn story(
     });
     knows.ok_or_else(|| step_failed("the manager did not learn of the sleep"))?;
     say(&format!("manager {manager} knows {name} is asleep"));
-    let proxy = wait(h * 2, || proxy_of(lab, rt, &id))
+    // The proxy probes first; a host still suspending answers, and the probe is retried after
+    // a heartbeat.
+    let proxy = wait(h * 3 + Duration::from_secs(1), || proxy_of(lab, rt, &id))
         .ok_or_else(|| step_failed("nobody answers for the sleeper"))?;
     say(&format!("{proxy} answers for {name} (ARP and neighbour solicitations, with its own MAC)"));
 
@@ -205,7 +207,9 @@ fn story(
     // 4. The layer-2 proxy: the host sleeps again, and a connection to it wakes it.
     lab.sleep(sleeper, exe, true, Duration::from_secs(2), None)?;
     say(&format!("{name} goes to sleep again"));
-    let proxy = wait(h * 2, || proxy_of(lab, rt, &id))
+    // The proxy probes first; a host still suspending answers, and the probe is retried after
+    // a heartbeat.
+    let proxy = wait(h * 3 + Duration::from_secs(1), || proxy_of(lab, rt, &id))
         .ok_or_else(|| step_failed("nobody answers for the sleeper"))?;
     say(&format!("{proxy} answers for {name}"));
     let target = format!("{}:{}", lab.hosts[sleeper].ip, super::SERVICE_PORTS[1]);

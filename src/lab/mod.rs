@@ -17,6 +17,7 @@ mod nic;
 mod service;
 mod status;
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -416,6 +417,7 @@ impl Lab {
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err)
+            .process_group(0)
             .spawn()
             .map_err(|e| LabError::Command {
                 command: format!("wakeproxy run in {}", h.ns),
@@ -435,6 +437,7 @@ impl Lab {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .map_err(|e| LabError::Command {
                 command: format!("lab serve in {}", h.ns),
@@ -525,6 +528,7 @@ impl Lab {
         let log =
             std::fs::OpenOptions::new().create(true).append(true).open(h.dir.join("nic.log")).ok();
         let child = nic
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(
                 log.as_ref().and_then(|f| f.try_clone().ok()).map_or(Stdio::null(), Stdio::from),

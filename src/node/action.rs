@@ -82,6 +82,8 @@ pub enum StopReason {
     Leaving,
     /// The sleeper is no longer tracked (gone).
     Forgotten,
+    /// Another station, not a wakeproxy peer, uses the sleeper's address (DHCP gave it away).
+    AddressInUse,
 }
 
 /// Why a wake was sent.
@@ -184,6 +186,18 @@ pub enum Event {
         mac: MacAddr,
         /// How many packets were sent.
         attempts: u32,
+    },
+    /// A probe before a claim (or a conflict while claimed) showed that this node must not
+    /// answer for a sleeper now.
+    ClaimBlocked {
+        /// On which interface.
+        iface: IfaceId,
+        /// The sleeper.
+        sleeper: NodeId,
+        /// Its MAC.
+        mac: MacAddr,
+        /// What the probe found.
+        why: super::ClaimBlocked,
     },
     /// A signed message claimed to come from this node but was not sent by it: someone holding
     /// the site key is impersonating it. This node re-announces itself.

@@ -47,6 +47,11 @@ pub(crate) struct Lan {
     pub(crate) yielded: FxHashMap<NodeId, NodeId>,
     /// When a magic packet for a MAC was last seen on the wire (sent by anyone).
     pub(crate) wake_seen: FxHashMap<MacAddr, Instant>,
+    /// Sleepers being probed before the claim (in `proxied`, not yet answered for), and when
+    /// their probe window ends.
+    pub(crate) pending: FxHashMap<NodeId, Instant>,
+    /// Sleepers whose claim a probe blocked, and when to try again.
+    pub(crate) deferred: FxHashMap<NodeId, Instant>,
 }
 
 impl Lan {
@@ -64,6 +69,8 @@ impl Lan {
             stats: FxHashMap::default(),
             yielded: FxHashMap::default(),
             wake_seen: FxHashMap::default(),
+            pending: FxHashMap::default(),
+            deferred: FxHashMap::default(),
         }
     }
 }

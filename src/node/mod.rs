@@ -11,6 +11,7 @@
 //! claims a role or a sleeper from a partial view.
 
 mod action;
+mod claim;
 mod config;
 mod lan;
 mod registry;
@@ -25,6 +26,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 
 pub use action::{Action, Destination, Event, StopReason, WakeCause};
+pub use claim::ClaimBlocked;
 pub use config::{DEFAULT_WAKE_DENY, IfaceConfig, IfaceId, NodeConfig, ProxyMode};
 pub use lan::ProxyStats;
 pub use registry::KnownSleeper;
@@ -331,6 +333,7 @@ impl Node {
         if self.lans[li].proxied.get(&claim.sleeper).is_none() {
             return;
         }
+        let pending = self.is_pending(li, &claim.sleeper);
         // Two nodes answer for one sleeper: their views differ. The one closer on the ring
         // keeps it; both sides compute the same answer without agreeing on a view first.
         let me = proxy_distance(claim.sleeper, self.cfg.id);
@@ -338,7 +341,7 @@ impl Node {
         if (them, claimant) < (me, self.cfg.id) {
             self.lans[li].yielded.insert(claim.sleeper, claimant);
             self.stop_proxy(now, li, claim.sleeper, StopReason::Yielded, false);
-        } else {
+        } else if !pending {
             let mac = self.lans[li].proxied.get(&claim.sleeper).map(|s| s.mac).unwrap_or_default();
             let term = self.lans[li].term;
             let msg =
@@ -360,6 +363,9 @@ impl Node {
         match frame::classify(&lan.proxied, bytes, self.cfg.wol_port) {
             Classified::Irrelevant => {}
             Classified::Malformed => self.counters.frames_malformed += 1,
+            Classified::ArpRequest { sleeper, .. }
+            | Classified::NeighborSolicitation { sleeper, .. }
+                if self.is_pending(li, &sleeper) => {}
             Classified::ArpRequest { sleeper, requester_mac, requester_ip, target_ip, .. } => {
                 let answer_mac = self.answer_mac(li, &sleeper);
                 let reply = frame::arp_reply(answer_mac, target_ip, requester_mac, requester_ip);
@@ -398,7 +404,7 @@ impl Node {
             Classified::TcpSyn { sleeper, src, dst_port, wake, .. } => {
                 self.counters.syns_seen += 1;
                 self.bump(li, &sleeper, |s| s.syns_seen += 1);
-                if wake {
+                if wake && !self.is_pending(li, &sleeper) {
                     let (mac, unicast) = match self.lans[li].proxied.get(&sleeper) {
                         Some(s) => (s.mac, s.ipv4.first().copied()),
                         None => return,
@@ -409,9 +415,16 @@ impl Node {
                 }
             }
             Classified::MagicPacket { target, .. } => self.magic_seen(now, li, target),
-            // Another station announces or answers for a sleeper's address. Deciding whether to
-            // stand down (DHCP gave the address away) is the layer-2 proxy's job; count it.
-            Classified::AddressInUse { .. } => self.counters.address_conflicts += 1,
+            // Another station announces or answers for a sleeper's address: the answer to our
+            // probe (don't claim), or a conflict while claimed. Another wakeproxy peer answering
+            // with its own MAC is a proxy that has not let go yet; ProxyClaims settle that.
+            Classified::AddressInUse { sleeper, addr, by } => {
+                self.counters.address_conflicts += 1;
+                if self.is_pending(li, &sleeper) || self.lans[li].peers.by_mac(by).is_none() {
+                    self.block_claim(now, li, sleeper, ClaimBlocked::AddressInUse { addr, by });
+                    self.after_input(now);
+                }
+            }
             Classified::FromSleeper { sleeper, what } => match what {
                 // A sleeping NIC answers ARP and neighbour solicitations itself (power offload):
                 // those frames prove nothing.
@@ -460,8 +473,19 @@ impl Node {
         else {
             return;
         };
+        if self.is_pending(li, &id) {
+            // The ping of a probe before a claim: an answer means the host is still up.
+            if rtt.is_some() {
+                self.block_claim(now, li, id, ClaimBlocked::PingAnswered);
+                self.after_input(now);
+            }
+            return;
+        }
+        let proxiable = |n: &Self| n.lans[li].peers.get(&id).map(|p| p.is_proxiable());
+        let before = proxiable(self);
         let t = self.lans[li].peers.on_probe_result(now, id, rtt);
-        self.lans[li].dirty |= t.is_some();
+        // A sleeper whose owner was seen becomes proxiable again without a state change.
+        self.lans[li].dirty |= t.is_some() || proxiable(self) != before;
         self.transition_event(iface, t);
         self.after_input(now);
     }
@@ -500,6 +524,8 @@ impl Node {
                     }
                 }
             }
+            self.expire_deferrals(now, li);
+            self.finish_claims(now, li);
             if !self.leaving && self.lans[li].next_heartbeat <= now {
                 let hb = self.heartbeat(li);
                 self.send(now, li, Destination::Broadcast, &Message::Heartbeat(hb));
@@ -602,7 +628,8 @@ impl Node {
         });
         let wakes = self.wakes.iter().map(|w| w.next_at);
         let grace = (!self.grace_done).then_some(self.listen_until);
-        lans.chain(wakes).chain(grace).chain(std::iter::once(self.next_prune)).min()
+        let claims = self.next_claim_deadline();
+        lans.chain(wakes).chain(grace).chain(claims).chain(std::iter::once(self.next_prune)).min()
     }
 
     // ----- internals -------------------------------------------------------------------------
@@ -776,7 +803,9 @@ impl Node {
             .outcome
             .assignment
             .iter()
-            .filter(|(s, p)| *p == me && !lan.yielded.contains_key(s))
+            .filter(|(s, p)| {
+                *p == me && !lan.yielded.contains_key(s) && !lan.deferred.contains_key(s)
+            })
             .map(|(s, _)| *s)
             .collect();
         let stop: Vec<NodeId> =
@@ -821,27 +850,7 @@ impl Node {
             ipv6: host.ipv6.iter().map(|p| p.addr).collect(),
             wake_ports,
         };
-        let lan = &mut self.lans[li];
-        lan.proxied.insert(sleeper);
-        lan.stats.insert(
-            id,
-            ProxyStats { since: now, arp_answered: 0, ns_answered: 0, syns_seen: 0, wakes_sent: 0 },
-        );
-        let (iface, term) = (lan.cfg.id, lan.term);
-        let msg = Message::ProxyClaim(ProxyClaim { sleeper: id, sleeper_mac: host.mac, term });
-        self.send(now, li, Destination::Broadcast, &msg);
-        // Point every cache on the LAN at the answering MAC now, instead of when entries expire.
-        let answer = self.answer_mac(li, &id);
-        for p in &host.ipv4 {
-            let f = frame::gratuitous_arp(answer, p.addr);
-            self.actions.push_back(Action::SendFrame { iface, frame: f });
-        }
-        for p in &host.ipv6 {
-            let f = frame::unsolicited_na(answer, p.addr);
-            self.actions.push_back(Action::SendFrame { iface, frame: f });
-        }
-        self.counters.proxy_started += 1;
-        self.emit(Event::ProxyStarted { iface, sleeper: id, mac: host.mac });
+        self.begin_claim(now, li, sleeper);
     }
 
     /// Stops answering for `id`. `hand_back`: give its addresses back to its own MAC on the LAN
@@ -857,6 +866,10 @@ impl Node {
         let Some(s) = self.lans[li].proxied.remove(&id) else {
             return;
         };
+        if self.lans[li].pending.remove(&id).is_some() {
+            // Never claimed: nothing to release, nothing to hand back.
+            return;
+        }
         self.lans[li].stats.remove(&id);
         let (iface, term) = (self.lans[li].cfg.id, self.lans[li].term);
         if hand_back {
@@ -873,9 +886,10 @@ impl Node {
         let wire_reason = match reason {
             StopReason::Woken => ReleaseReason::Woken,
             StopReason::OwnerSeen => ReleaseReason::OwnerSeen,
-            StopReason::Reassigned | StopReason::Yielded | StopReason::Forgotten => {
-                ReleaseReason::Reassigned
-            }
+            StopReason::Reassigned
+            | StopReason::Yielded
+            | StopReason::Forgotten
+            | StopReason::AddressInUse => ReleaseReason::Reassigned,
             StopReason::Leaving => ReleaseReason::Leaving,
         };
         if !self.asleep && !self.leaving {
@@ -892,6 +906,7 @@ impl Node {
     }
 
     fn release_all(&mut self, now: Instant, li: usize) {
+        self.lans[li].deferred.clear();
         let ids: Vec<NodeId> = self.lans[li].proxied.iter().map(|s| s.id).collect();
         for id in ids {
             self.stop_proxy(now, li, id, StopReason::Leaving, false);

@@ -52,6 +52,9 @@ pub struct Counters {
     pub offload_frames: u64,
     /// Frames in which another station used a sleeper's address.
     pub address_conflicts: u64,
+    /// Claims a probe blocked (the owner answered, or the address was in use).
+    #[serde(default)]
+    pub claims_blocked: u64,
     /// Magic packets seen on the wire.
     pub magic_seen: u64,
     /// ICMP probes asked for.
@@ -280,7 +283,10 @@ impl Node {
     /// The sleepers this node answers for on `iface`.
     pub fn proxied(&self, iface: IfaceId) -> Vec<NodeId> {
         self.lan_index(iface)
-            .map(|li| self.lans[li].proxied.iter().map(|s| s.id).collect())
+            .map(|li| {
+                let lan = &self.lans[li];
+                lan.proxied.iter().map(|s| s.id).filter(|id| lan.stats.contains_key(id)).collect()
+            })
             .unwrap_or_default()
     }
 

@@ -160,6 +160,9 @@ fn an_announced_sleeper_is_proxied_and_a_syn_wakes_it() {
     lan.nodes[2].going_to_sleep(now);
     lan.asleep[2] = true;
     lan.drain();
+    // The proxy probes the sleeper's addresses for one probe window before it claims it.
+    lan.run(Duration::from_secs(1));
+    let now = lan.now;
     let sleeper = NodeId::from_u128(3);
     let proxies: Vec<usize> =
         (0..2).filter(|&i| lan.nodes[i].proxied(IfaceId(1)) == vec![sleeper]).collect();
@@ -409,6 +412,8 @@ fn mac_takeover_answers_with_the_sleepers_mac_and_refreshes_it_every_heartbeat()
     lan.nodes[2].going_to_sleep(now);
     lan.asleep[2] = true;
     lan.drain();
+    lan.run(Duration::from_secs(1));
+    let now = lan.now;
     let sleeper = NodeId::from_u128(3);
     let p = (0..2).find(|&i| lan.nodes[i].proxied(IfaceId(1)) == vec![sleeper]).expect("a proxy");
 
@@ -442,4 +447,146 @@ fn mac_takeover_answers_with_the_sleepers_mac_and_refreshes_it_every_heartbeat()
         .iter()
         .any(|(from, f)| *from == p && f[6..12] == mac(3).octets() && f[12..14] == [0x86, 0xdd]);
     assert!(na, "an unsolicited NA for the sleeper's IPv6 address too");
+}
+
+/// Three nodes; node 3 announces its sleep. Returns the node the election gave it to, which is
+/// now probing (pending), and clears the frames sent so far.
+fn sleeping_third(lan: &mut Lan) -> usize {
+    lan.run(H * 2);
+    let now = lan.now;
+    lan.nodes[2].going_to_sleep(now);
+    lan.asleep[2] = true;
+    lan.drain();
+    let sleeper = NodeId::from_u128(3);
+    (0..2).find(|&i| lan.nodes[i].lans[0].pending.contains_key(&sleeper)).expect("a pending claim")
+}
+
+fn arp_reply_from(mac_: MacAddr, ip_: Ipv4Addr) -> Vec<u8> {
+    crate::frame::arp_reply(mac_, ip_, mac(9), Ipv4Addr::new(10, 0, 0, 9)).as_slice().to_vec()
+}
+
+#[test]
+fn a_claim_probes_the_sleepers_addresses_and_waits_one_quiet_window() {
+    let mut lan = Lan::new(3);
+    let p = sleeping_third(&mut lan);
+    let sleeper = NodeId::from_u128(3);
+    assert!(lan.nodes[p].proxied(IfaceId(1)).is_empty(), "not answered for while probing");
+    let probe = lan.frames.iter().any(|(from, f)| {
+        *from == p
+            && f[12..14] == [0x08, 0x06]
+            && f[28..32] == [0; 4]
+            && f[38..42] == ip(3).octets()
+    });
+    assert!(probe, "an RFC 5227 ARP probe for the sleeper's address");
+    let dad = lan
+        .frames
+        .iter()
+        .any(|(from, f)| *from == p && f[12..14] == [0x86, 0xdd] && f[22..38] == [0; 16]);
+    assert!(dad, "a DAD probe (from ::) for its IPv6 address");
+    lan.run(Duration::from_secs(1));
+    assert_eq!(lan.nodes[p].proxied(IfaceId(1)), vec![sleeper]);
+}
+
+#[test]
+fn while_probing_nothing_is_answered_and_no_syn_wakes() {
+    let mut lan = Lan::new(3);
+    let p = sleeping_third(&mut lan);
+    let now = lan.now;
+    while lan.nodes[p].poll_action().is_some() {}
+    let arp = crate::frame::arp_request(mac(9), Ipv4Addr::new(10, 0, 0, 9), ip(3));
+    lan.nodes[p].handle_frame(now, IfaceId(1), arp.as_slice());
+    let syn = crate::frame::synth::tcp_syn_v4(
+        mac(9),
+        mac(p as u8 + 1),
+        Ipv4Addr::new(10, 0, 0, 9),
+        ip(3),
+        40000,
+        3389,
+    );
+    lan.nodes[p].handle_frame(now, IfaceId(1), &syn);
+    assert!(lan.nodes[p].poll_action().is_none(), "no ARP answer, no magic packet");
+}
+
+#[test]
+fn an_answer_to_the_probe_from_another_station_defers_the_claim_until_it_is_quiet() {
+    let mut lan = Lan::new(3);
+    let p = sleeping_third(&mut lan);
+    let now = lan.now;
+    // DHCP gave 10.0.0.3 to someone else, who answers the probe.
+    let other = MacAddr([0x02, 0x99, 0, 0, 0, 1]);
+    lan.nodes[p].handle_frame(now, IfaceId(1), &arp_reply_from(other, ip(3)));
+    lan.drain();
+    lan.run(Duration::from_secs(2));
+    assert!(lan.nodes[p].proxied(IfaceId(1)).is_empty());
+    assert_eq!(lan.nodes[p].counters().claims_blocked, 1);
+    // One heartbeat later it probes again; nobody answers this time: claimed.
+    lan.run(H + Duration::from_secs(1));
+    assert_eq!(lan.nodes[p].proxied(IfaceId(1)), vec![NodeId::from_u128(3)]);
+}
+
+#[test]
+fn a_sleeper_that_still_answers_pings_is_never_answered_for() {
+    let mut lan = Lan::new(3);
+    lan.run(H * 2);
+    // The "sleeper" still answers pings: its host is up (still suspending, or its daemon hung).
+    lan.probes_fail = false;
+    let now = lan.now;
+    lan.nodes[2].going_to_sleep(now);
+    lan.asleep[2] = true;
+    lan.drain();
+    // Probed again every heartbeat, never answered for while it answers.
+    for _ in 0..30 {
+        lan.run(Duration::from_millis(500));
+        for i in 0..2 {
+            assert!(lan.nodes[i].proxied(IfaceId(1)).is_empty(), "node {} answers for it", i + 1);
+        }
+    }
+    let blocked: u64 = (0..2).map(|i| lan.nodes[i].counters().claims_blocked).sum();
+    assert!((3..=4).contains(&blocked), "a probe per heartbeat, each blocked: {blocked}");
+    let now = lan.now;
+    for i in 0..2 {
+        while lan.nodes[i].poll_action().is_some() {}
+        let arp = crate::frame::arp_request(mac(9), Ipv4Addr::new(10, 0, 0, 9), ip(3));
+        lan.nodes[i].handle_frame(now, IfaceId(1), arp.as_slice());
+        assert!(lan.nodes[i].poll_action().is_none(), "node {} answered ARP", i + 1);
+    }
+}
+
+#[test]
+fn a_frame_from_the_owner_while_probing_stops_the_claim_until_it_is_quiet() {
+    let mut lan = Lan::new(3);
+    let p = sleeping_third(&mut lan);
+    let now = lan.now;
+    // The owner asks for its gateway: it is awake, whatever its notice said.
+    let own = crate::frame::arp_request(mac(3), ip(3), Ipv4Addr::new(10, 0, 0, 254));
+    lan.nodes[p].handle_frame(now, IfaceId(1), own.as_slice());
+    lan.drain();
+    lan.run(Duration::from_secs(2));
+    assert!(lan.nodes[p].proxied(IfaceId(1)).is_empty());
+    // It was on its way to sleep: 2.5 heartbeats later its ping fails, and it is answered for.
+    lan.run(H * 3);
+    assert_eq!(lan.nodes[p].proxied(IfaceId(1)), vec![NodeId::from_u128(3)]);
+}
+
+#[test]
+fn a_proxy_that_sees_its_sleepers_address_taken_by_a_stranger_stands_down() {
+    let mut lan = Lan::new(3);
+    let p = sleeping_third(&mut lan);
+    lan.run(Duration::from_secs(1));
+    assert_eq!(lan.nodes[p].proxied(IfaceId(1)), vec![NodeId::from_u128(3)]);
+    let now = lan.now;
+    let stranger = MacAddr([0x02, 0x99, 0, 0, 0, 2]);
+    let garp = crate::frame::gratuitous_arp(stranger, ip(3));
+    lan.nodes[p].handle_frame(now, IfaceId(1), garp.as_slice());
+    lan.drain();
+    assert!(lan.nodes[p].proxied(IfaceId(1)).is_empty());
+    // A peer's own MAC answering (another proxy that has not let go) is not a stranger.
+    let mut lan = Lan::new(3);
+    let p = sleeping_third(&mut lan);
+    lan.run(Duration::from_secs(1));
+    let now = lan.now;
+    let q = 1 - p;
+    lan.nodes[p].handle_frame(now, IfaceId(1), &arp_reply_from(mac(q as u8 + 1), ip(3)));
+    lan.drain();
+    assert_eq!(lan.nodes[p].proxied(IfaceId(1)), vec![NodeId::from_u128(3)]);
 }
