@@ -54,6 +54,7 @@ pub mod lab;
 pub mod node;
 pub mod peers;
 pub mod proto;
+pub mod service;
 pub mod sim;
 pub mod state;
 pub mod sys;

@@ -596,6 +596,8 @@ impl Daemon {
         let mut rescan = tokio::time::interval(RESCAN_EVERY);
         let mut ports = tokio::time::interval(PORTS_EVERY);
         let mut clock = tokio::time::interval(Duration::from_secs(10));
+        // Pinged from this loop, so a loop that hangs is restarted by systemd.
+        let mut watchdog = crate::service::notify::watchdog_period().map(tokio::time::interval);
         tokio::pin!(shutdown);
         self.execute();
         loop {
@@ -616,10 +618,12 @@ impl Daemon {
                     let now = self.now();
                     self.node.handle_wall_clock(now, unix_ms());
                 }
+                _ = tick(&mut watchdog) => crate::service::notify::watchdog(),
                 () = &mut shutdown => break,
             }
             self.execute();
         }
+        crate::service::notify::stopping();
         info!("stopping: telling peers this node leaves");
         self.guardian.send_replace(false);
         let now = self.now();
@@ -659,6 +663,16 @@ fn next_local_time(hour: u8, minute: u8) -> tokio::time::Instant {
     };
     let wait = next.and_then(|t| (t - now).to_std().ok()).unwrap_or(Duration::from_secs(86_400));
     tokio::time::Instant::now() + wait
+}
+
+/// The next tick of an optional interval; never, without one.
+async fn tick(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

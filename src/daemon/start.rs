@@ -77,6 +77,7 @@ pub async fn run(
     let (daemon, inputs) = Daemon::new(opts)?;
     let names: Vec<String> = daemon.links().map(|l| l.name.clone()).collect();
     info!(node = %id, "wakeproxy {} running on {}", env!("CARGO_PKG_VERSION"), names.join(", "));
+    crate::service::notify::ready(&format!("node {id}, managing {}", names.join(", ")));
     let (calls, control) = mpsc::channel(64);
     let (stop_ctl, ctl_stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(ctl::serve(listener, calls, daemon.event_sender(), async move {

@@ -136,11 +136,17 @@ impl NetLab {
 
     /// Starts `wakeproxy run --config <file>` in host `i`, logging to `<dir>/daemon.log`.
     pub fn start(&mut self, i: usize, config: &Path) {
+        self.start_with_env(i, config, &[]);
+    }
+
+    /// Like [`NetLab::start`], with more environment variables for the daemon.
+    pub fn start_with_env(&mut self, i: usize, config: &Path, env: &[(&str, &str)]) {
         let h = &mut self.hosts[i];
         let log = std::fs::File::create(h.dir.join("daemon.log")).unwrap();
         let child = Command::new("ip")
             .args(["netns", "exec", &h.ns, env!("CARGO_BIN_EXE_wakeproxy"), "run", "--config"])
             .arg(config)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "wakeproxy=debug")
             .stdout(log.try_clone().unwrap())
             .stderr(log)
