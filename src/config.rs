@@ -86,6 +86,9 @@ pub struct Config {
     pub proxy_mode: ProxyMode,
     /// Also send magic packets unicast to the target's last known address. Default true.
     pub wake_unicast: bool,
+    /// Follow the OS's sleep and resume (Linux: logind's PrepareForSleep with a delay lock;
+    /// a guardian blocks sleep). Default true; off in the lab, whose hosts sleep by other means.
+    pub sleep_hooks: bool,
     /// Where to send WakeRequests for hosts on other subnets: wakeproxy nodes or subnet
     /// broadcast addresses, as `IP` (port: `peer_port`) or `IP:port`. Default none.
     pub wake_relays: Vec<WakeRelay>,
@@ -327,6 +330,7 @@ impl Default for Config {
             prefer_guardian: false,
             proxy_mode: ProxyMode::ArpRedirect,
             wake_unicast: true,
+            sleep_hooks: true,
             wake_relays: Vec::new(),
             wake_ports: WakePorts::default(),
             reconciliation: Reconciliation::default(),
@@ -460,6 +464,7 @@ const TOP_KEYS: &[&str] = &[
     "prefer_guardian",
     "proxy_mode",
     "wake_unicast",
+    "sleep_hooks",
     "wake_relays",
     "wake_ports",
     "reconciliation",

@@ -560,12 +560,11 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(&e, 1),
     };
-    match runtime.block_on(wakeproxy::daemon::run(
-        &config,
-        &path,
-        wakeproxy::daemon::PowerLink::none(),
-        shutdown_signal(),
-    )) {
+    let daemon = async {
+        let power = power_link(&config);
+        wakeproxy::daemon::run(&config, &path, power, shutdown_signal()).await
+    };
+    match runtime.block_on(daemon) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e, 1),
     }
@@ -586,6 +585,25 @@ fn init_logging(level: &str, json: bool) {
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .init();
     }
+}
+
+/// The daemon's link to the OS's sleep and resume: logind on Linux (a task of the current
+/// runtime), none when `sleep_hooks` is off.
+fn power_link(config: &Config) -> wakeproxy::daemon::PowerLink {
+    if !config.sleep_hooks {
+        tracing::info!(
+            "sleep_hooks = false: sleep announcements come only from `wakeproxy sleep-notice`"
+        );
+        return wakeproxy::daemon::PowerLink::none();
+    }
+    #[cfg(target_os = "linux")]
+    {
+        let (link, hooks) = wakeproxy::daemon::power_channel();
+        wakeproxy::service::logind::spawn(hooks);
+        link
+    }
+    #[cfg(not(target_os = "linux"))]
+    wakeproxy::daemon::PowerLink::none()
 }
 
 /// Completes on Ctrl-C or SIGTERM.

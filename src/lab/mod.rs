@@ -376,7 +376,7 @@ impl Lab {
             let probe = (spec.heartbeat / 4).min(Duration::from_secs(1));
             let config = format!(
                 "# lab {name}, host {host}\ninterfaces = [\"eth0\"]\nheartbeat_interval = \"{}ms\"\nprobe_timeout = \"{}ms\"\n\
-                 proxy_mode = \"{}\"\nkey_file = \"{}\"\nstate_dir = \"{}\"\ncontrol_socket = \"{}\"\nwake_relays = [{}]\n",
+                 proxy_mode = \"{}\"\nsleep_hooks = false\nkey_file = \"{}\"\nstate_dir = \"{}\"\ncontrol_socket = \"{}\"\nwake_relays = [{}]\n",
                 spec.heartbeat.as_millis(),
                 probe.as_millis(),
                 spec.proxy_mode.as_str(),

@@ -6,4 +6,6 @@
 //! daemon. Everything here is optional at run time: without systemd or logind the daemon runs
 //! and says what is off.
 
+#[cfg(target_os = "linux")]
+pub mod logind;
 pub mod notify;
