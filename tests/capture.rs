@@ -1,6 +1,8 @@
 //! The capture backend on a real interface: its kernel filter passes exactly the frames a proxy
 //! acts on. Needs root (CI runs as root; under `CI=true` a missing precondition fails).
 
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::net::{Ipv4Addr, Ipv6Addr};

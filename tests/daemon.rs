@@ -2,6 +2,8 @@
 //! joined by a bridge. Needs root (CI runs as root; under `CI=true` a missing precondition
 //! fails the test).
 
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::path::{Path, PathBuf};

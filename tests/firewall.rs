@@ -7,6 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[cfg(target_os = "linux")]
 use common::{NetLab, can_run_netns};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wakeproxy");
@@ -102,6 +103,7 @@ fn a_missing_nft_names_the_package_and_exits_1() {
 }
 
 /// True if `nft` runs; panics under CI (which installs nftables), else skips with a message.
+#[cfg(target_os = "linux")]
 fn can_run_nft() -> bool {
     if Command::new("nft").arg("--version").output().is_ok_and(|o| o.status.success()) {
         return true;

@@ -2,6 +2,8 @@
 //! runs as root; under `CI=true` a missing precondition fails the test). Each test has its own
 //! lab name, so they run in parallel.
 
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::process::Command;

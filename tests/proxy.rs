@@ -3,6 +3,8 @@
 //! MAC takeover. Needs root (CI runs as root; under `CI=true` a missing precondition fails the
 //! test). Each test has its own lab name, so they run in parallel.
 
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::process::Command;
