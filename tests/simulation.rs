@@ -174,3 +174,35 @@ fn the_same_seed_gives_the_same_report() {
     assert!(healed, "{a}");
     assert!(a.faults.iter().filter_map(|f| f.converged_after).all(|d| d <= H * 3), "{a}");
 }
+
+#[test]
+fn a_host_whose_suspend_failed_is_never_answered_for_while_real_sleepers_are() {
+    let cfg = SimConfig { nodes: 12, subnets: 1, seed: 5, ..SimConfig::default() };
+    let mut sim = Sim::new(cfg).unwrap();
+    sim.run_for(H * 3);
+    let members: Vec<usize> = (0..12).filter(|&i| !sim.hosts()[i].inhibits_sleep).collect();
+    assert!(members.len() >= 6);
+    // Half announce their sleep and really sleep; the others announce it, but the suspend
+    // fails: the host stays up (answers pings and ARP) with its daemon hung.
+    let (asleep, failed): (Vec<usize>, Vec<usize>) =
+        members.iter().take(6).partition(|&&i| i % 2 == 0);
+    for &i in &asleep {
+        sim.sleep(i, true);
+    }
+    for &i in &failed {
+        sim.failed_suspend(i);
+    }
+    // Sampled often: a proxy for a host that is up would show at any point of the run.
+    for _ in 0..120 {
+        sim.run_for(Duration::from_millis(500));
+        for &i in &failed {
+            let id = sim.hosts()[i].node.id();
+            assert!(sim.proxies_of(&id).is_empty(), "host {i} is up but answered for");
+        }
+    }
+    for &i in &asleep {
+        assert_eq!(sim.proxies_of(&sim.hosts()[i].node.id()).len(), 1, "sleeper {i}");
+    }
+    let refused: u64 = sim.hosts().iter().map(|h| h.node.counters().claims_blocked).sum();
+    assert!(refused >= failed.len() as u64, "the probes found the hosts awake: {refused}");
+}

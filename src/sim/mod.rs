@@ -855,6 +855,19 @@ impl Sim {
         self.vanish(i);
     }
 
+    /// Host `i` announces its sleep but the suspend fails: its daemon hangs (sends nothing more)
+    /// while the host stays up, answering pings and ARP. Nobody may answer for it.
+    pub fn failed_suspend(&mut self, i: usize) {
+        if self.hosts[i].state != HostState::Up {
+            return;
+        }
+        let now = self.now;
+        self.hosts[i].node.going_to_sleep(now);
+        self.drain(i);
+        self.hosts[i].state = HostState::DaemonDead;
+        self.vanish(i);
+    }
+
     /// A host on the same subnet as sleeper `i` opens a TCP connection to `port` on it: the SYN
     /// reaches every node's capture path on the subnet.
     pub fn connect(&mut self, i: usize, port: u16) {
