@@ -50,6 +50,8 @@ fn the_kernel_filter_passes_arp_ns_syn_and_magic_packets_only() {
     let raw_len = magic.write_ethernet_frame(me, b, &mut raw_magic);
     let mut ns = vec![135, 0, 0, 0, 0, 0, 0, 0];
     ns.extend("fd00::99".parse::<Ipv6Addr>().unwrap().octets());
+    let mut na = vec![136, 0, 0, 0, 0x60, 0, 0, 0];
+    na.extend("fd00::98".parse::<Ipv6Addr>().unwrap().octets());
     let frames: Vec<Vec<u8>> = vec![
         synth::ethernet(b, me, 0x0806, &synth::arp(1, me, a4, MacAddr::ZERO, z4)),
         synth::ethernet(
@@ -84,6 +86,12 @@ fn the_kernel_filter_passes_arp_ns_syn_and_magic_packets_only() {
                 &ns,
             ),
         ),
+        synth::ethernet(
+            b,
+            me,
+            0x86dd,
+            &synth::ipv6("fd00::98".parse().unwrap(), "ff02::1".parse().unwrap(), 58, 255, &na),
+        ),
         synth::ethernet(b, me, 0x0800, &synth::ipv4(a4, z4, 1, 0, &[], &[8, 0, 0, 0, 0, 1, 0, 1])),
     ];
     let sender = "import socket,sys\ns=socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\ns.bind(('eth0', 0))\nfor h in sys.argv[1:]: s.send(bytes.fromhex(h))";
@@ -108,6 +116,7 @@ fn the_kernel_filter_passes_arp_ns_syn_and_magic_packets_only() {
         "magic packet (udp) for 02:aa:00:00:00:01",
         "magic packet (ethertype 0x0842) for 02:aa:00:00:00:01",
         "ns who-has fd00::99",
+        "na fd00::98 is-at",
     ] {
         assert!(text.contains(want), "missing `{want}` in:\n{text}");
     }

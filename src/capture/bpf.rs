@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! tcpdump -dd 'arp
-//!   or (ip6 and ip6[6] == 58 and ip6[40] == 135)                              # neighbour solicitation
+//!   or (ip6 and ip6[6] == 58 and (ip6[40] == 135 or ip6[40] == 136))         # NS, NA
 //!   or (ip and tcp and tcp[tcpflags] & (tcp-syn|tcp-ack|tcp-rst) == tcp-syn)  # IPv4 SYN, no ACK/RST
 //!   or (ip6 and ip6[6] == 6 and ip6[53] & 0x16 == 0x02)                       # IPv6 SYN, no ACK/RST
 //!   or ether proto 0x0842                                                     # raw magic packets
@@ -17,14 +17,15 @@ const PORT_PLACEHOLDER: u32 = 65_000;
 const JEQ_K: u16 = 0x15;
 
 /// The program as `tcpdump -dd` printed it: (code, jump if true, jump if false, k).
-const PROGRAM: [(u16, u8, u8, u32); 33] = [
+const PROGRAM: [(u16, u8, u8, u32); 34] = [
     (0x28, 0, 0, 0x0000000c),
-    (0x15, 29, 0, 0x00000806),
-    (0x15, 0, 12, 0x000086dd),
+    (0x15, 30, 0, 0x00000806),
+    (0x15, 0, 13, 0x000086dd),
     (0x30, 0, 0, 0x00000014),
-    (0x15, 0, 2, 0x0000003a),
+    (0x15, 0, 3, 0x0000003a),
     (0x30, 0, 0, 0x00000036),
-    (0x15, 24, 4, 0x00000087),
+    (0x15, 25, 0, 0x00000087),
+    (0x15, 24, 4, 0x00000088),
     (0x15, 0, 3, 0x00000006),
     (0x30, 0, 0, 0x00000043),
     (0x54, 0, 0, 0x00000016),

@@ -54,6 +54,9 @@ pub fn describe(f: &[u8]) -> String {
                 (58, Some(icmp)) if icmp.len() >= 24 && icmp[0] == 135 => {
                     format!("ns who-has {} from {s}", addr(&icmp[8..]))
                 }
+                (58, Some(icmp)) if icmp.len() >= 24 && icmp[0] == 136 => {
+                    format!("na {} is-at {src} from {s}", addr(&icmp[8..]))
+                }
                 (6, Some(t)) if t.len() >= 4 => format!(
                     "tcp syn [{s}]:{} -> [{d}]:{}",
                     u16::from_be_bytes([t[0], t[1]]),
