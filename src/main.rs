@@ -69,6 +69,35 @@ enum Command {
     /// for a firewall, or install / remove them on this machine.
     #[command(subcommand)]
     Firewall(FirewallCommand),
+    /// The Windows service: install (automatic start, restart on failure), uninstall, start,
+    /// stop. Run these from an elevated prompt.
+    #[cfg(windows)]
+    #[command(subcommand)]
+    Service(ServiceCommand),
+}
+
+#[cfg(windows)]
+#[derive(Debug, Subcommand)]
+enum ServiceCommand {
+    /// Install the `wakeproxy` service to run this wakeproxy.exe with a configuration.
+    Install {
+        /// The configuration file [default: %ProgramData%\wakeproxy\wakeproxy.toml].
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Stop and remove the service.
+    Uninstall,
+    /// Start the installed service.
+    Start,
+    /// Stop the service.
+    Stop,
+    /// What the service control manager runs (not for a console).
+    #[command(hide = true)]
+    Run {
+        /// The configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -437,7 +466,73 @@ fn main() -> ExitCode {
         Command::Config(ConfigCommand::Check { path }) => config_check(path),
         Command::Keygen(args) => keygen(args),
         Command::Firewall(cmd) => firewall(cmd),
+        #[cfg(windows)]
+        Command::Service(cmd) => service(cmd),
     }
+}
+
+#[cfg(windows)]
+fn service(cmd: ServiceCommand) -> ExitCode {
+    use wakeproxy::service::windows as svc;
+    let result = match cmd {
+        ServiceCommand::Install { config } => {
+            let path = config.unwrap_or_else(Config::default_path);
+            if let Err(e) = Config::load_or_default(&path, true) {
+                return fail(&e, EXIT_BAD_INPUT);
+            }
+            svc::install(&path).map(|()| {
+                println!(
+                    "installed the {} service ({}) with {}",
+                    svc::NAME,
+                    svc::DISPLAY_NAME,
+                    path.display()
+                );
+                println!("next: wakeproxy service start");
+            })
+        }
+        ServiceCommand::Uninstall => {
+            svc::uninstall().map(|()| println!("removed the {} service", svc::NAME))
+        }
+        ServiceCommand::Start => {
+            svc::start().map(|()| println!("started the {} service", svc::NAME))
+        }
+        ServiceCommand::Stop => {
+            svc::stop().map(|()| println!("stopping the {} service", svc::NAME))
+        }
+        ServiceCommand::Run { config } => {
+            let explicit = config.is_some();
+            let path = config.unwrap_or_else(Config::default_path);
+            let config = match Config::load_or_default(&path, explicit) {
+                Ok(c) => c,
+                Err(e) => return fail(&e, EXIT_BAD_INPUT),
+            };
+            init_service_logging(config.log.level.as_str());
+            svc::run(config, path)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e, 1),
+    }
+}
+
+/// Under the service control manager there is no console: log to
+/// `%ProgramData%\wakeproxy\logs\wakeproxy.log` (appended; rotate it with your usual tools).
+#[cfg(windows)]
+fn init_service_logging(level: &str) {
+    use tracing_subscriber::EnvFilter;
+    let dir = wakeproxy::fsutil::windows_data_dir().join("logs");
+    let file = std::fs::create_dir_all(&dir).and_then(|()| {
+        std::fs::OpenOptions::new().create(true).append(true).open(dir.join("wakeproxy.log"))
+    });
+    let Ok(file) = file else { return };
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("wakeproxy={level}")));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .init();
 }
 
 fn firewall(cmd: FirewallCommand) -> ExitCode {

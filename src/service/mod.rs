@@ -9,3 +9,6 @@
 #[cfg(target_os = "linux")]
 pub mod logind;
 pub mod notify;
+pub mod power_events;
+#[cfg(windows)]
+pub mod windows;
