@@ -407,3 +407,30 @@ fn without_logind_the_daemon_runs_and_says_sleep_announcements_are_off() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn the_units_directories_are_where_the_default_configuration_looks() {
+    let unit =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/systemd/wakeproxy.service"))
+            .unwrap();
+    let set = |key: &str| {
+        unit.lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+            .unwrap_or_else(|| panic!("the unit has no {key}="))
+            .to_owned()
+    };
+    let c = wakeproxy::config::Config::default();
+    let under =
+        |dir: &str, p: &Path| assert!(p.starts_with(dir), "{} is not under {dir}", p.display());
+    assert_eq!(set("ConfigurationDirectory"), "wakeproxy");
+    under("/etc/wakeproxy", &wakeproxy::config::Config::default_path());
+    under("/etc/wakeproxy", &c.key_file);
+    assert_eq!(set("StateDirectory"), "wakeproxy");
+    under("/var/lib/wakeproxy", &c.state_dir);
+    assert_eq!(set("RuntimeDirectory"), "wakeproxy");
+    under("/run/wakeproxy", &c.control_socket);
+    assert!(
+        set("ExecStart").ends_with("wakeproxy run"),
+        "the default configuration path, no --config"
+    );
+}
