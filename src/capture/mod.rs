@@ -1,12 +1,14 @@
 //! The layer-2 capture/inject backend a proxy needs: the frames it acts on (ARP, neighbour
-//! solicitations, TCP SYNs, magic packets) in, the frames it answers with out.
+//! solicitations and advertisements, TCP SYNs, magic packets) in, the frames it answers with
+//! out. Both backends use the same classic-BPF program ([`bpf`]), so only those frames reach
+//! user space, and neither hands back this host's own outgoing frames.
 //!
-//! Linux: an `AF_PACKET` socket with a kernel BPF filter ([`bpf`]), so only those frames reach
-//! user space, never this host's own outgoing frames; async with tokio. Windows (Npcap loaded at
-//! run time) comes with the layer-2 proxy. The daemon does not use this backend yet: until the
-//! proxy's safety checks (probe before claim) are in, nodes announce that they cannot proxy.
+//! - Linux ([`PacketCapture`]): an `AF_PACKET` socket, async with tokio; frames are split off one
+//!   reused receive buffer.
+//! - Windows ([`NpcapCapture`]): Npcap's `wpcap.dll` loaded at run time; a reader thread per
+//!   interface. Without Npcap it does not open, and the node announces that it cannot proxy.
 
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 mod bpf;
 mod describe;
 
@@ -14,6 +16,10 @@ pub use describe::describe;
 
 #[cfg(target_os = "linux")]
 mod linux;
-
 #[cfg(target_os = "linux")]
 pub use linux::PacketCapture;
+
+#[cfg(windows)]
+mod npcap;
+#[cfg(windows)]
+pub use npcap::{NpcapCapture, npcap_device};

@@ -160,11 +160,13 @@ struct LanIo {
 
 #[cfg(target_os = "linux")]
 type Capture = crate::capture::PacketCapture;
-/// No layer-2 backend on this system yet (Windows: Npcap, with the layer-2 proxy).
-#[cfg(not(target_os = "linux"))]
+#[cfg(windows)]
+type Capture = crate::capture::NpcapCapture;
+/// No layer-2 backend on this system.
+#[cfg(not(any(target_os = "linux", windows)))]
 #[derive(Debug)]
 struct Capture;
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", windows)))]
 impl Capture {
     fn send(&self, _frame: &[u8]) -> std::io::Result<()> {
         Err(std::io::Error::new(
@@ -416,7 +418,35 @@ impl Daemon {
         }
     }
 
-    #[cfg(not(target_os = "linux"))]
+    /// Windows: Npcap, loaded at run time; its reader thread feeds the node's channel.
+    #[cfg(windows)]
+    fn open_capture(
+        &self,
+        id: IfaceId,
+        iface: &str,
+        _tasks: &mut Vec<JoinHandle<()>>,
+    ) -> Option<Arc<Capture>> {
+        if !self.opts.node.can_proxy {
+            return None;
+        }
+        let takeover = self.opts.node.proxy_mode == crate::node::ProxyMode::MacTakeover;
+        let opened = Capture::open(iface, self.opts.node.wol_port, takeover).and_then(|c| {
+            let tx = self.inputs.clone();
+            c.start_reader(move |bytes| {
+                let _ = tx.try_send(Input::Frame { iface: id, bytes });
+            })?;
+            Ok(c)
+        });
+        match opened {
+            Ok(c) => Some(Arc::new(c)),
+            Err(e) => {
+                warn!(iface, "{e}; this node will not answer for sleepers on {iface}");
+                None
+            }
+        }
+    }
+
+    #[cfg(not(any(target_os = "linux", windows)))]
     fn open_capture(
         &self,
         _id: IfaceId,
@@ -426,7 +456,7 @@ impl Daemon {
         if self.opts.node.can_proxy {
             warn!(
                 iface,
-                "no layer-2 backend on this system yet: this node will not answer for sleepers"
+                "no layer-2 backend on this system: this node will not answer for sleepers"
             );
         }
         None

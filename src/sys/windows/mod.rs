@@ -6,6 +6,7 @@
 //! so [`create_pipe_instance`] builds the descriptor again for each one (tokio-rs/tokio#6128).
 #![allow(unsafe_code)]
 
+pub mod npcap;
 pub mod power;
 pub mod service_entry;
 pub mod tcp;
