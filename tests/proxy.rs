@@ -26,10 +26,7 @@ fn a_connection_from_the_other_subnet_to_a_sleeping_host_wakes_it_within_resume_
     });
     assert!(proxied.is_some(), "{:#?}", lab.status());
     let t = Instant::now();
-    let out = lab.exec(
-        "h1",
-        &[env!("CARGO_BIN_EXE_wakeproxy"), "lab", "connect", "10.0.2.10:8080", "--timeout", "10s"],
-    );
+    let out = curl(&lab, "h1", "http://10.0.2.10:8080/");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hello from h2 port 8080");
     assert!(t.elapsed() <= Duration::from_secs(4), "took {:?}", t.elapsed());
@@ -113,6 +110,15 @@ fn killing_the_proxy_of_a_sleeper_then_connecting_still_wakes_it() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hello from h2 port 8080");
 }
 
+/// `curl` from `host` (the lab's service greets in HTTP/0.9), waiting up to 10 s.
+fn curl(lab: &TestLab, host: &str, url: &str) -> std::process::Output {
+    assert!(
+        Command::new("curl").arg("--version").output().is_ok(),
+        "curl is missing: apt-get install curl (CI installs it)"
+    );
+    lab.exec(host, &["curl", "--http0.9", "--silent", "--show-error", "--max-time", "10", url])
+}
+
 /// The other of two hosts.
 fn other<'a>(pair: [&'a str; 2], one: &str) -> &'a str {
     if pair[0] == one { pair[1] } else { pair[0] }
@@ -139,10 +145,7 @@ fn a_connection_from_the_same_subnet_wakes_the_sleeper_and_every_cache_points_at
         assert!(cached.is_some(), "{ns}: {:?}", TestLab::neighbour(ns, "10.0.2.10"));
     }
     let t = Instant::now();
-    let out = lab.exec(
-        asker,
-        &[env!("CARGO_BIN_EXE_wakeproxy"), "lab", "connect", "10.0.2.10:8080", "--timeout", "10s"],
-    );
+    let out = curl(&lab, asker, "http://10.0.2.10:8080/");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hello from h2 port 8080");
     assert!(t.elapsed() <= Duration::from_secs(4), "took {:?}", t.elapsed());

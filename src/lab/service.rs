@@ -1,8 +1,10 @@
 //! The lab hosts' TCP service: accepts on a few ports and greets, so that connecting to a
-//! sleeping host has a target (`wakeproxy lab serve`, started by `lab up` in each host).
+//! sleeping host has a target (`wakeproxy lab serve`, started by `lab up` in each host). The
+//! greeting is also a valid HTTP/0.9 answer: `curl --http0.9 http://HOST:8080/` prints it.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener};
+use std::time::Duration;
 
 /// Serves `ports` forever: each connection gets one line, `hello from <host> port <port>`.
 pub fn serve_tcp(host: &str, ports: &[u16]) -> std::io::Result<()> {
@@ -14,6 +16,12 @@ pub fn serve_tcp(host: &str, ports: &[u16]) -> std::io::Result<()> {
             for mut conn in listener.incoming().flatten() {
                 // One write: the greeting arrives in one segment.
                 let _ = conn.write_all(format!("hello from {host} port {port}\n").as_bytes());
+                // Then end our side and read what the client sent (an HTTP request, say)
+                // until it closes: closing with unread data would reset the connection.
+                let _ = conn.shutdown(std::net::Shutdown::Write);
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(1)));
+                let mut sink = [0u8; 1024];
+                while matches!(conn.read(&mut sink), Ok(n) if n > 0) {}
             }
         }));
     }
