@@ -2,10 +2,14 @@
 
 use std::io;
 use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::unix::AsyncFd;
+use tokio::task::JoinHandle;
 
+use super::{FrameBackend, FrameSink};
 use crate::sys::linux as sys;
 
 /// The most of a frame the daemon keeps: a full Ethernet frame with a VLAN tag. The classifier
@@ -60,5 +64,52 @@ impl PacketCapture {
     /// Sends one complete Ethernet frame on the interface.
     pub fn send(&self, frame: &[u8]) -> io::Result<()> {
         sys::send_frame_on(self.fd.get_ref(), self.index, frame)
+    }
+}
+
+/// The daemon's backend on Linux: a [`PacketCapture`] and the task that reads it into the sink.
+#[derive(Debug)]
+pub struct PacketBackend {
+    capture: Arc<PacketCapture>,
+    reader: JoinHandle<()>,
+}
+
+impl FrameBackend for PacketBackend {
+    fn open(iface: &str, wol_port: u16, promiscuous: bool, sink: FrameSink) -> io::Result<Self> {
+        let capture = PacketCapture::open(iface, wol_port, promiscuous).map_err(|e| {
+            if e.kind() == io::ErrorKind::PermissionDenied {
+                io::Error::new(e.kind(), format!("{e} (it needs root or CAP_NET_RAW)"))
+            } else {
+                e
+            }
+        })?;
+        let capture = Arc::new(capture);
+        let reader = tokio::spawn(read_into(capture.clone(), sink));
+        Ok(Self { capture, reader })
+    }
+
+    fn send(&self, frame: &[u8]) -> io::Result<()> {
+        self.capture.send(frame)
+    }
+}
+
+impl Drop for PacketBackend {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+async fn read_into(capture: Arc<PacketCapture>, mut sink: FrameSink) {
+    // Frames are split off one buffer whose memory is reused once the node is done with them:
+    // the hot path does not allocate.
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    loop {
+        match capture.recv_frame(&mut buf).await {
+            Ok(frame) => sink(frame),
+            Err(e) => {
+                tracing::debug!("capture: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
     }
 }

@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 
+use super::{FrameBackend, FrameSink};
 use crate::sys::windows::npcap::Pcap;
 
 /// How long a read waits before the reader looks at its stop flag.
@@ -40,25 +41,32 @@ impl std::fmt::Debug for NpcapCapture {
     }
 }
 
-impl NpcapCapture {
-    /// Opens the capture on the interface `adapter` for magic packets to `wol_port`. Fails,
-    /// saying so, when Npcap is not installed.
-    pub fn open(adapter: &str, wol_port: u16, promiscuous: bool) -> io::Result<Self> {
-        let device = npcap_device(adapter);
+impl FrameBackend for NpcapCapture {
+    /// Fails, saying so, when Npcap is not installed. `iface` is the adapter as netdev names it.
+    fn open(iface: &str, wol_port: u16, promiscuous: bool, sink: FrameSink) -> io::Result<Self> {
+        let device = npcap_device(iface);
         let send =
             Pcap::open(&device, promiscuous, READ_TIMEOUT_MS, &super::bpf::program(wol_port))?;
-        Ok(Self {
+        let capture = Self {
             device,
             wol_port,
             promiscuous,
             send: Mutex::new(send),
             stop: Arc::new(AtomicBool::new(false)),
             reader: Mutex::new(None),
-        })
+        };
+        capture.start_reader(sink)?;
+        Ok(capture)
     }
 
-    /// Starts the reader thread: every frame the filter lets through goes to `on_frame`.
-    pub fn start_reader(&self, mut on_frame: impl FnMut(Bytes) + Send + 'static) -> io::Result<()> {
+    fn send(&self, frame: &[u8]) -> io::Result<()> {
+        self.send.lock().map_err(|_| io::Error::other("Npcap sender poisoned"))?.send(frame)
+    }
+}
+
+impl NpcapCapture {
+    /// Starts the reader thread: every frame the filter lets through goes to `sink`.
+    fn start_reader(&self, mut sink: FrameSink) -> io::Result<()> {
         let mut pcap = Pcap::open(
             &self.device,
             self.promiscuous,
@@ -73,7 +81,7 @@ impl NpcapCapture {
                 while !stop.load(Ordering::Relaxed) {
                     buf.reserve(2048);
                     match pcap.next(&mut buf) {
-                        Ok(Some(_)) => on_frame(buf.split().freeze()),
+                        Ok(Some(_)) => sink(buf.split().freeze()),
                         Ok(None) => {}
                         Err(e) => {
                             tracing::warn!("Npcap on {device}: {e}; no more frames from it");
@@ -86,11 +94,6 @@ impl NpcapCapture {
             *r = Some(handle);
         }
         Ok(())
-    }
-
-    /// Sends one complete Ethernet frame on the interface.
-    pub fn send(&self, frame: &[u8]) -> io::Result<()> {
-        self.send.lock().map_err(|_| io::Error::other("Npcap sender poisoned"))?.send(frame)
     }
 }
 

@@ -32,6 +32,7 @@ pub use power::{PowerEvent, PowerHooks, PowerLink, power_channel};
 pub use probe::Prober;
 pub use start::{boot_time_s, options, run};
 
+use crate::capture::FrameBackend;
 use crate::node::{Action, Destination, Event, IfaceConfig, IfaceId, Node, NodeConfig};
 use crate::proto::SiteKey;
 use crate::state::StateDir;
@@ -154,27 +155,12 @@ struct LanIo {
     wol: Arc<UdpSocket>,
     prober: Option<Prober>,
     /// The layer-2 backend, if it could be opened (it needs CAP_NET_RAW).
-    capture: Option<Arc<Capture>>,
+    capture: Option<Capture>,
     tasks: Vec<JoinHandle<()>>,
 }
 
-#[cfg(target_os = "linux")]
-type Capture = crate::capture::PacketCapture;
-#[cfg(windows)]
-type Capture = crate::capture::NpcapCapture;
-/// No layer-2 backend on this system.
-#[cfg(not(any(target_os = "linux", windows)))]
-#[derive(Debug)]
-struct Capture;
-#[cfg(not(any(target_os = "linux", windows)))]
-impl Capture {
-    fn send(&self, _frame: &[u8]) -> std::io::Result<()> {
-        Err(std::io::Error::new(
-            std::io::ErrorKind::Unsupported,
-            "no layer-2 backend on this system",
-        ))
-    }
-}
+/// This platform's layer-2 backend.
+type Capture = crate::capture::Backend;
 
 impl Drop for LanIo {
     fn drop(&mut self) {
@@ -385,81 +371,34 @@ impl Daemon {
                 debug!(iface = %link.name, "not listening on UDP {}: {e}", self.opts.node.wol_port)
             }
         }
-        let capture = self.open_capture(id, &link.name, &mut tasks);
+        let capture = self.open_capture(id, &link.name);
         Ok(LanIo { link: link.clone(), peer, wol, prober, capture, tasks })
     }
 
-    /// Opens the layer-2 backend on `iface` and starts its reader; `None` (with a warning) if it
-    /// cannot be had: this node then announces that it cannot answer for sleepers.
-    #[cfg(target_os = "linux")]
-    fn open_capture(
-        &self,
-        id: IfaceId,
-        iface: &str,
-        tasks: &mut Vec<JoinHandle<()>>,
-    ) -> Option<Arc<Capture>> {
+    /// Opens the layer-2 backend on `iface`, its frames flowing into the node's channel; `None`
+    /// (with a warning) if it cannot be had: this node then announces that it cannot answer for
+    /// sleepers.
+    fn open_capture(&self, id: IfaceId, iface: &str) -> Option<Capture> {
         if !self.opts.node.can_proxy {
             return None;
         }
         let takeover = self.opts.node.proxy_mode == crate::node::ProxyMode::MacTakeover;
-        match Capture::open(iface, self.opts.node.wol_port, takeover) {
-            Ok(c) => {
-                let c = Arc::new(c);
-                tasks.push(tokio::spawn(read_frames(id, c.clone(), self.inputs.clone())));
-                Some(c)
-            }
+        let tx = self.inputs.clone();
+        // A full queue drops the frame rather than stall the capture; a caller retransmits its
+        // SYN, and ARP and neighbour solicitations are retried too.
+        let sink = Box::new(move |bytes| {
+            let _ = tx.try_send(Input::Frame { iface: id, bytes });
+        });
+        match Capture::open(iface, self.opts.node.wol_port, takeover, sink) {
+            Ok(c) => Some(c),
             Err(e) => {
                 warn!(
                     iface,
-                    "cannot open the layer-2 capture on {iface}: {e}; this node will not answer for sleepers (it needs root or CAP_NET_RAW)"
+                    "cannot open the layer-2 capture on {iface}: {e}; this node will not answer for sleepers"
                 );
                 None
             }
         }
-    }
-
-    /// Windows: Npcap, loaded at run time; its reader thread feeds the node's channel.
-    #[cfg(windows)]
-    fn open_capture(
-        &self,
-        id: IfaceId,
-        iface: &str,
-        _tasks: &mut Vec<JoinHandle<()>>,
-    ) -> Option<Arc<Capture>> {
-        if !self.opts.node.can_proxy {
-            return None;
-        }
-        let takeover = self.opts.node.proxy_mode == crate::node::ProxyMode::MacTakeover;
-        let opened = Capture::open(iface, self.opts.node.wol_port, takeover).and_then(|c| {
-            let tx = self.inputs.clone();
-            c.start_reader(move |bytes| {
-                let _ = tx.try_send(Input::Frame { iface: id, bytes });
-            })?;
-            Ok(c)
-        });
-        match opened {
-            Ok(c) => Some(Arc::new(c)),
-            Err(e) => {
-                warn!(iface, "{e}; this node will not answer for sleepers on {iface}");
-                None
-            }
-        }
-    }
-
-    #[cfg(not(any(target_os = "linux", windows)))]
-    fn open_capture(
-        &self,
-        _id: IfaceId,
-        iface: &str,
-        _tasks: &mut Vec<JoinHandle<()>>,
-    ) -> Option<Arc<Capture>> {
-        if self.opts.node.can_proxy {
-            warn!(
-                iface,
-                "no layer-2 backend on this system: this node will not answer for sleepers"
-            );
-        }
-        None
     }
 
     /// Hands one input to the node.
@@ -722,24 +661,6 @@ async fn read_peer(iface: IfaceId, sock: Arc<UdpSocket>, tx: mpsc::Sender<Input>
             }
             Err(e) => {
                 debug!(?iface, "peer socket: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
-}
-
-#[cfg(target_os = "linux")]
-async fn read_frames(iface: IfaceId, capture: Arc<Capture>, tx: mpsc::Sender<Input>) {
-    // Frames are split off one buffer whose memory is reused once the node is done with them:
-    // the hot path does not allocate.
-    let mut buf = bytes::BytesMut::with_capacity(64 * 1024);
-    loop {
-        match capture.recv_frame(&mut buf).await {
-            Ok(bytes) => {
-                let _ = tx.try_send(Input::Frame { iface, bytes });
-            }
-            Err(e) => {
-                debug!(?iface, "capture: {e}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }

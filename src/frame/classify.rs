@@ -21,6 +21,12 @@ use super::{Classified, FromSleeperKind};
 use crate::addr::MacAddr;
 use crate::wol::{self, ETHERTYPE_WOL, MagicPacket};
 
+/// The longest frame the proxy acts on: a 9,216-byte jumbo frame, the most any common switch
+/// carries. ARP, neighbour discovery, SYNs and magic packets are far shorter; anything longer is
+/// not one frame off the wire (a capture can hand over kernel-merged segments) and is dropped as
+/// malformed. Frames from a sleeper's MAC are exempt: whatever their size, they prove it awake.
+pub const MAX_FRAME_LEN: usize = 9_216;
+
 /// A frame of a kind we parse is truncated or inconsistent.
 struct Malformed;
 
@@ -84,6 +90,7 @@ enum Parsed {
 ///   ACK and RST clear, to a sleeper's address: [`TcpSyn`](Classified::TcpSyn);
 /// - a magic packet after EtherType 0x0842 or in UDP to `wol_port`:
 ///   [`MagicPacket`](Classified::MagicPacket);
+/// - longer than [`MAX_FRAME_LEN`]: [`Malformed`](Classified::Malformed);
 /// - a truncated or inconsistent ARP, IPv4, IPv6, TCP, UDP-to-`wol_port`, neighbour discovery
 ///   or 0x0842 frame: [`Malformed`](Classified::Malformed); anything else: `Irrelevant`.
 ///
@@ -98,6 +105,9 @@ pub fn classify(table: &SleeperTable, frame: &[u8], wol_port: u16) -> Classified
     let parsed = parse_ethernet_payload(u16::from_be_bytes([t0, t1]), rest, wol_port);
     if let Some(sleeper) = table.by_mac(eth_src) {
         return Classified::FromSleeper { sleeper: sleeper.id, what: from_sleeper_kind(&parsed) };
+    }
+    if frame.len() > MAX_FRAME_LEN {
+        return Classified::Malformed;
     }
     match parsed {
         Ok(p) => resolve(table, p, eth_src),

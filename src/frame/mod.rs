@@ -31,7 +31,7 @@ pub use build::{
     FrameBuf, NaFlags, arp_probe, arp_reply, arp_request, dad_probe, gratuitous_arp,
     gratuitous_arp_for, neighbor_advertisement, unsolicited_na, unsolicited_na_for,
 };
-pub use classify::classify;
+pub use classify::{MAX_FRAME_LEN, classify};
 pub use sleepers::{Sleeper, SleeperTable};
 
 /// What a captured frame means to the proxy. Each variant carries what the node needs to act.

@@ -185,6 +185,18 @@ fn truncated_arp_is_malformed() {
     assert!(matches!(classify(&f[..42]), Classified::ArpRequest { .. }));
 }
 
+#[test]
+fn frames_longer_than_a_jumbo_frame_are_malformed_unless_from_a_sleeper() {
+    let mut f = arp_frame(1, C_MAC, C_V4, A_V4);
+    f.resize(MAX_FRAME_LEN, 0);
+    assert!(matches!(classify(&f), Classified::ArpRequest { .. }), "a padded jumbo frame");
+    f.push(0);
+    assert_eq!(classify(&f), Classified::Malformed);
+    let mut from_a = arp_frame(1, A_MAC, A_V4, C_V4);
+    from_a.resize(MAX_FRAME_LEN * 2, 0);
+    assert!(matches!(classify(&from_a), Classified::FromSleeper { .. }), "still proves A awake");
+}
+
 // ---- neighbour discovery ----
 
 #[test]

@@ -47,6 +47,8 @@ struct Lan {
     now: Instant,
     frames: Vec<(usize, Vec<u8>)>,
     magic: Vec<(usize, MacAddr)>,
+    /// When each magic packet of `magic` was sent.
+    magic_at: Vec<Instant>,
     probes_fail: bool,
 }
 
@@ -59,6 +61,7 @@ impl Lan {
             now,
             frames: Vec::new(),
             magic: Vec::new(),
+            magic_at: Vec::new(),
             probes_fail: true,
         }
     }
@@ -92,7 +95,8 @@ impl Lan {
                             self.frames.push((i, frame.as_slice().to_vec()))
                         }
                         Action::SendMagicPacket { packet, .. } => {
-                            self.magic.push((i, packet.target))
+                            self.magic.push((i, packet.target));
+                            self.magic_at.push(self.now);
                         }
                         Action::Probe { ip, .. } => {
                             let now = self.now;
@@ -589,4 +593,119 @@ fn a_proxy_that_sees_its_sleepers_address_taken_by_a_stranger_stands_down() {
     lan.nodes[p].handle_frame(now, IfaceId(1), &arp_reply_from(mac(q as u8 + 1), ip(3)));
     lan.drain();
     assert_eq!(lan.nodes[p].proxied(IfaceId(1)), vec![NodeId::from_u128(3)]);
+}
+
+/// A SYN from 10.0.0.9:40000 to the sleeping third node's port 3389, handed to its proxy `p`.
+fn syn_to_third(lan: &mut Lan, p: usize) {
+    let syn = crate::frame::synth::tcp_syn_v4(
+        mac(9),
+        mac(p as u8 + 1),
+        Ipv4Addr::new(10, 0, 0, 9),
+        ip(3),
+        40000,
+        3389,
+    );
+    let now = lan.now;
+    lan.nodes[p].handle_frame(now, IfaceId(1), &syn);
+    lan.drain();
+}
+
+fn caller() -> WakeCause {
+    WakeCause::TcpSyn { src: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9)), port: 3389 }
+}
+
+#[test]
+fn a_wake_that_gets_no_answer_is_retried_with_back_off_and_given_up_after_30_s() {
+    let mut lan = Lan::new(3);
+    let p = sleeping_third(&mut lan);
+    lan.run(Duration::from_secs(1));
+    let t0 = lan.now;
+    syn_to_third(&mut lan, p);
+    lan.run(Duration::from_secs(40));
+    let sent: Vec<u64> = lan.magic_at.iter().map(|t| t.saturating_since(t0).as_secs()).collect();
+    assert_eq!(sent, [0, 1, 3, 7, 15, 23], "doubling, capped at 8 s apart, for 30 s");
+    assert!(lan.magic.iter().all(|m| *m == (p, mac(3))), "only the proxy wakes: {:?}", lan.magic);
+    let st = lan.nodes[p].status(lan.now);
+    assert!(st.wakes_in_flight.is_empty());
+    assert_eq!(
+        st.recent_wakes,
+        [WakeRecord {
+            mac: mac(3),
+            cause: caller(),
+            attempts: 6,
+            to_packet: Some(Duration::ZERO),
+            to_awake: None
+        }]
+    );
+    assert_eq!(st.ifaces[0].proxied[0].stats.wakes_sent, 6);
+}
+
+#[test]
+fn a_wake_ends_with_the_sleepers_first_signed_message_and_records_caller_port_and_latencies() {
+    let mut lan = Lan::new(3);
+    let p = sleeping_third(&mut lan);
+    lan.run(Duration::from_secs(1));
+    let t0 = lan.now;
+    syn_to_third(&mut lan, p);
+    // The NIC misses the first two packets; the third (at 3 s) wakes the host, which speaks
+    // 1.5 s later.
+    lan.run(Duration::from_millis(4500));
+    lan.asleep[2] = false;
+    let now = lan.now;
+    lan.nodes[2].resumed(now, UNIX0 + now.as_micros() / 1000);
+    lan.drain();
+    lan.run(Duration::from_secs(30));
+    assert_eq!(lan.magic.len(), 3, "no packet after the host spoke");
+    let st = lan.nodes[p].status(lan.now);
+    assert_eq!(
+        st.recent_wakes,
+        [WakeRecord {
+            mac: mac(3),
+            cause: caller(),
+            attempts: 3,
+            to_packet: Some(Duration::ZERO),
+            to_awake: Some(now.saturating_since(t0)),
+        }]
+    );
+    assert_eq!(now.saturating_since(t0), Duration::from_millis(4500));
+}
+
+#[test]
+fn truncated_oversized_and_malformed_frames_are_counted_and_dropped() {
+    let mut lan = Lan::new(3);
+    let p = sleeping_third(&mut lan);
+    lan.run(Duration::from_secs(1));
+    lan.frames.clear();
+    let arp = crate::frame::arp_request(mac(9), Ipv4Addr::new(10, 0, 0, 9), ip(3));
+    let syn = crate::frame::synth::tcp_syn_v4(
+        mac(9),
+        mac(p as u8 + 1),
+        Ipv4Addr::new(10, 0, 0, 9),
+        ip(3),
+        40000,
+        3389,
+    );
+    let mut lying = syn.clone();
+    lying[16..18].copy_from_slice(&9000u16.to_be_bytes()); // IPv4 total length past the frame
+    let mut bad: Vec<Vec<u8>> = vec![
+        arp.as_slice()[..30].to_vec(), // ARP cut in its addresses
+        syn[..40].to_vec(),            // SYN cut in its TCP header
+        lying,
+        vec![0xff; 65_535], // an oversized broadcast of garbage (EtherType 0xffff)
+    ];
+    let mut huge = syn.clone();
+    huge.resize(crate::frame::MAX_FRAME_LEN + 1, 0); // a SYN longer than any jumbo frame
+    bad.push(huge);
+    let before = lan.nodes[p].status(lan.now).counters;
+    let now = lan.now;
+    for f in &bad {
+        lan.nodes[p].handle_frame(now, IfaceId(1), f);
+    }
+    lan.drain();
+    let after = lan.nodes[p].status(lan.now).counters;
+    assert_eq!(after.frames - before.frames, bad.len() as u64);
+    assert_eq!(after.frames_malformed - before.frames_malformed, 5, "{after:?}");
+    assert_eq!((after.arp_answered, after.syns_seen), (before.arp_answered, before.syns_seen));
+    assert!(lan.frames.is_empty(), "nothing answered: {} frames", lan.frames.len());
+    assert!(lan.magic.is_empty(), "nothing woken: {:?}", lan.magic);
 }
