@@ -86,6 +86,9 @@ pub struct Config {
     pub proxy_mode: ProxyMode,
     /// Also send magic packets unicast to the target's last known address. Default true.
     pub wake_unicast: bool,
+    /// Send the SYNs that woke a sleeper on to it once it is awake, so callers connect without
+    /// waiting for their own retransmission. Default true.
+    pub syn_replay: bool,
     /// Follow the OS's sleep and resume (Linux: logind's PrepareForSleep with a delay lock;
     /// a guardian blocks sleep). Default true; off in the lab, whose hosts sleep by other means.
     pub sleep_hooks: bool,
@@ -330,6 +333,7 @@ impl Default for Config {
             prefer_guardian: false,
             proxy_mode: ProxyMode::ArpRedirect,
             wake_unicast: true,
+            syn_replay: true,
             sleep_hooks: true,
             wake_relays: Vec::new(),
             wake_ports: WakePorts::default(),
@@ -464,6 +468,7 @@ const TOP_KEYS: &[&str] = &[
     "prefer_guardian",
     "proxy_mode",
     "wake_unicast",
+    "syn_replay",
     "sleep_hooks",
     "wake_relays",
     "wake_ports",
@@ -672,6 +677,7 @@ impl Config {
         node.prefers_guardian = self.prefer_guardian;
         node.wol_port = self.wol_port;
         node.proxy_mode = self.proxy_mode;
+        node.syn_replay = self.syn_replay;
         node.wake_allow.clone_from(&self.wake_ports.allow);
         node.wake_deny.clone_from(&self.wake_ports.deny);
         node
@@ -1021,6 +1027,7 @@ control_group = "wheel"
 prefer_guardian = true
 proxy_mode = "mac-takeover"
 wake_unicast = false
+syn_replay = false
 wake_relays = ["10.1.0.255", "10.2.0.7:4000", "[2001:db8::7]:25536"]
 
 [wake_ports]
@@ -1042,7 +1049,7 @@ format = "json"
         assert_eq!(c.probe_timeout, Duration::from_millis(500));
         assert_eq!(c.interfaces, ["eth0", "Ethernet 2"]);
         assert_eq!(c.key_file, Path::new("/k/site.key"));
-        assert!(c.insecure && c.prefer_guardian && !c.wake_unicast);
+        assert!(c.insecure && c.prefer_guardian && !c.wake_unicast && !c.syn_replay);
         assert_eq!(c.control_group.as_deref(), Some("wheel"));
         assert_eq!(c.proxy_mode, ProxyMode::MacTakeover);
         assert_eq!(
@@ -1067,7 +1074,7 @@ format = "json"
         assert_eq!(node.liveness.probe_timeout, Duration::from_millis(500));
         assert_eq!(node.liveness.suspect_after, Duration::from_secs(5));
         assert_eq!((node.guardians, node.wol_port, node.can_proxy), (5, 7, false));
-        assert!(node.prefers_guardian);
+        assert!(node.prefers_guardian && !node.syn_replay);
         assert_eq!(node.proxy_mode, ProxyMode::MacTakeover);
         assert_eq!((node.wake_allow, node.wake_deny), (vec![3389], vec![137]));
 

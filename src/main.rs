@@ -319,13 +319,18 @@ struct LabShape {
     /// (the sleeper's MAC, ConfigMgr's way).
     #[arg(long, default_value = "arp-redirect")]
     proxy_mode: wakeproxy::node::ProxyMode,
+    /// Proxies do not replay the waking SYN to a woken host: callers wait for their own
+    /// retransmission (syn_replay = false).
+    #[arg(long)]
+    no_syn_replay: bool,
 }
 
 #[cfg(target_os = "linux")]
 impl LabShape {
     fn spec(self, name: String) -> wakeproxy::lab::LabSpec {
-        let Self { hosts, subnets, heartbeat, proxy_mode } = self;
-        wakeproxy::lab::LabSpec { name, hosts, subnets, heartbeat, proxy_mode }
+        let Self { hosts, subnets, heartbeat, proxy_mode, no_syn_replay } = self;
+        let syn_replay = !no_syn_replay;
+        wakeproxy::lab::LabSpec { name, hosts, subnets, heartbeat, proxy_mode, syn_replay }
     }
 }
 

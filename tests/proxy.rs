@@ -311,3 +311,49 @@ fn a_flood_of_syns_to_a_sleeper_sends_one_wake_sequence() {
         assert_eq!(in_flight.len(), n as usize, "{h}: one sequence, on the proxy: {v:#}");
     }
 }
+
+/// Connects from h1 (the other subnet) to sleeping h2's port 8080, which resumes 1.5 s after its
+/// magic packet; returns how long the connection took and the proxy's record of the wake.
+fn connect_to_a_sleeper_resuming_in_1_5_s(lab: &TestLab) -> (Duration, Value) {
+    lab.converged(Duration::from_secs(10)).expect("converged");
+    // The caller retries its SYN after 1 s, then 3 s (RFC 6298's doubling). Linux 6.5+ first
+    // retries every second (tcp_syn_linear_timeouts = 4); the classic schedule is what most
+    // callers (older Linux, Windows, macOS) follow, and it is what makes a wait visible.
+    let linear = "/proc/sys/net/ipv4/tcp_syn_linear_timeouts";
+    if std::path::Path::new(linear).exists() {
+        let ns = format!("{}-h1", lab.name);
+        let set = ["netns", "exec", &ns, "sysctl", "-qw", "net.ipv4.tcp_syn_linear_timeouts=0"];
+        assert!(Command::new("ip").args(set).status().is_ok_and(|s| s.success()), "sysctl in {ns}");
+    }
+    lab.ok(&["sleep", "h2", "--resume-delay", "1500ms"]);
+    let proxy = the_proxy(lab, &["h4", "h6"]);
+    let t = Instant::now();
+    let out = lab.exec(
+        "h1",
+        &[env!("CARGO_BIN_EXE_wakeproxy"), "lab", "connect", "10.0.2.10:8080", "--timeout", "10s"],
+    );
+    let took = t.elapsed();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hello from h2 port 8080");
+    let st = wakeproxy(&["status", "--json", "--config", &lab.config(&proxy)]);
+    let v: Value = serde_json::from_slice(&st.stdout).unwrap();
+    (took, v["node"]["recent_wakes"][0].clone())
+}
+
+// The caller sends its SYN again 1 s and 3 s after the first: a host that resumes at 1.5 s
+// sees the caller's own SYN only at 3 s. The proxy's replay connects it at 1.5 s.
+#[test]
+fn the_proxy_replays_the_waking_syn_so_the_caller_connects_before_its_own_retransmission() {
+    let Some(lab) = TestLab::up("trp", 6, 2) else { return };
+    let (took, wake) = connect_to_a_sleeper_resuming_in_1_5_s(&lab);
+    assert_eq!(wake["syns_replayed"], 1, "{wake}");
+    assert!(took < Duration::from_millis(2500), "took {took:?}: the replay did not connect");
+}
+
+#[test]
+fn without_syn_replay_the_caller_waits_for_its_own_retransmission() {
+    let Some(lab) = TestLab::up_with("tnr", 6, 2, &["--no-syn-replay"]) else { return };
+    let (took, wake) = connect_to_a_sleeper_resuming_in_1_5_s(&lab);
+    assert_eq!(wake["syns_replayed"], 0, "{wake}");
+    assert!(took >= Duration::from_millis(2900), "took {took:?}: before the 3 s retransmission?");
+}

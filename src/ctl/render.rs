@@ -465,6 +465,7 @@ fn counters(out: &mut Lines, c: &crate::node::Counters) {
         ("wrong-version", c.version_mismatch),
         ("impersonated", c.impersonated),
         ("deduplicated", c.wakes_deduplicated),
+        ("syns-replayed", c.syns_replayed),
         ("wake-requests", c.wake_requests),
         ("arp", c.arp_answered),
         ("ns", c.ns_answered),
@@ -486,8 +487,15 @@ fn wake_line(w: &WakeRecord) -> String {
         WakeCause::TcpSyn { src, port } => format!("syn from {}", SocketAddr::new(src, port)),
         other => cause(&other),
     };
+    let replayed = match w.syns_replayed {
+        0 => String::new(),
+        n => format!("{n} syn replayed  "),
+    };
     // The cause goes last: an IPv6 source is long, and it is the part that may be cut.
-    format!("  {}  {:>2} sent  packet {packet:<6}  {awake:<12}  {cause}", w.mac, w.attempts)
+    format!(
+        "  {}  {:>2} sent  packet {packet:<6}  {awake:<12}  {replayed}{cause}",
+        w.mac, w.attempts
+    )
 }
 
 #[cfg(test)]
@@ -551,8 +559,8 @@ mod tests {
         assert_eq!(
             wakes,
             [
-                "  52:54:00:12:34:03   1 sent  packet 3ms     awake 4.2s    syn from \
-                 [2001:db8:aaaa:bbbb:cccc:dddd:e…",
+                "  52:54:00:12:34:03   1 sent  packet 3ms     awake 4.2s    1 syn replayed  syn \
+                 from [2001:db8:aaaa:…",
                 "  52:54:00:12:34:05  10 sent  packet 1ms     no answer     operator",
                 "  52:54:00:12:34:06   1 sent  packet -       no answer     request from 11223344",
             ]

@@ -127,6 +127,7 @@ pub(super) fn sample(insecure: bool) -> DaemonStatus {
                     attempts: 1,
                     to_packet: Some(Duration::from_millis(3)),
                     to_awake: Some(Duration::from_millis(4200)),
+                    syns_replayed: 1,
                 },
                 WakeRecord {
                     mac: mac(5),
@@ -134,6 +135,7 @@ pub(super) fn sample(insecure: bool) -> DaemonStatus {
                     attempts: 10,
                     to_packet: Some(Duration::from_millis(1)),
                     to_awake: None,
+                    syns_replayed: 0,
                 },
                 WakeRecord {
                     mac: mac(6),
@@ -141,6 +143,7 @@ pub(super) fn sample(insecure: bool) -> DaemonStatus {
                     attempts: 1,
                     to_packet: None,
                     to_awake: None,
+                    syns_replayed: 0,
                 },
             ],
         },

@@ -13,9 +13,10 @@ use super::wire::*;
 use super::{ipv6_multicast_mac, solicited_node};
 use crate::addr::MacAddr;
 
-const CAPACITY: usize = 128;
+const CAPACITY: usize = 160;
 
-/// A frame built in place: up to 128 bytes, more than any builder here needs.
+/// A frame built in place: up to 160 bytes, more than any builder here needs and room for any
+/// captured TCP SYN without data (at most 138 bytes: VLAN tag, IPv4 and TCP options).
 #[derive(Clone, PartialEq, Eq)]
 pub struct FrameBuf {
     buf: [u8; CAPACITY],
@@ -30,6 +31,11 @@ impl FrameBuf {
     /// The frame's bytes.
     pub fn as_slice(&self) -> &[u8] {
         &self.buf[..self.len]
+    }
+
+    /// The frame's bytes, to change in place.
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.buf[..self.len]
     }
 
     /// The frame's length, at least 60.
@@ -55,6 +61,17 @@ impl FrameBuf {
         f.put(&src.0);
         f.put(&ethertype.to_be_bytes());
         f
+    }
+
+    /// A copy of the captured `frame` with new Ethernet addresses, padded to the minimum;
+    /// `None` if it is shorter than an Ethernet header or does not fit.
+    pub(crate) fn readdressed(frame: &[u8], dst: MacAddr, src: MacAddr) -> Option<Self> {
+        let payload = frame.get(12..).filter(|p| p.len() >= 2 && p.len() + 12 <= CAPACITY)?;
+        let mut f = Self::new();
+        f.put(&dst.0);
+        f.put(&src.0);
+        f.put(payload);
+        Some(f.padded())
     }
 
     /// Pads with zeros to the Ethernet minimum (the buffer is zeroed already).

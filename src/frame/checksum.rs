@@ -27,6 +27,14 @@ pub(crate) fn ones_complement(data: &[u8]) -> u16 {
     finish(add_words(0, data))
 }
 
+/// The checksum of an upper-layer message over IPv4 (RFC 793's pseudo-header: `addrs` is the
+/// source then the destination address, as in the IPv4 header), with its checksum field zeroed.
+pub(crate) fn ipv4_upper_layer(addrs: [u8; 8], protocol: u8, message: &[u8]) -> u16 {
+    let mut sum = add_words(0, &addrs);
+    sum += u32::from(protocol) + message.len() as u32;
+    finish(add_words(sum, message))
+}
+
 /// The checksum of an upper-layer message over IPv6, with its checksum field zeroed or, to verify,
 /// as received (then a correct message gives 0).
 ///

@@ -18,6 +18,7 @@
 mod build;
 mod checksum;
 mod classify;
+mod replay;
 mod sleepers;
 pub mod synth;
 mod wire;
@@ -32,6 +33,7 @@ pub use build::{
     gratuitous_arp_for, neighbor_advertisement, unsolicited_na, unsolicited_na_for,
 };
 pub use classify::{MAX_FRAME_LEN, classify};
+pub use replay::replayable_syn;
 pub use sleepers::{Sleeper, SleeperTable};
 
 /// What a captured frame means to the proxy. Each variant carries what the node needs to act.

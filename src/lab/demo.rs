@@ -3,8 +3,9 @@
 //! Election → a host goes to sleep → another host answers for it → an operator on the other
 //! subnet wakes it (a signed WakeRequest crosses the router, the target subnet sends the magic
 //! packet) → the host's NIC wakes it → it sleeps again → a connection to it from the other
-//! subnet reaches its proxy, whose magic packet wakes it, and the caller's retransmitted SYN
-//! gets through → the manager is killed → a new manager within 3 heartbeats. The
+//! subnet reaches its proxy, whose magic packet wakes it, and the proxy replays the caller's SYN
+//! to the woken host (or, with `--no-syn-replay`, the caller's retransmitted SYN gets through) →
+//! the manager is killed → a new manager within 3 heartbeats. The
 //! lab is torn down at the end whatever happens; the demo succeeds only if every step did.
 
 use std::path::Path;
@@ -35,7 +36,7 @@ pub fn run(spec: &LabSpec, exe: &Path) -> Result<(), LabError> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| {
         LabError::Command { command: "tokio runtime".into(), message: e.to_string() }
     })?;
-    let result = story(&mut lab, exe, &rt, spec.heartbeat, &say);
+    let result = story(&mut lab, exe, &rt, spec, &say);
     say("tearing the lab down");
     down(&lab.name);
     match &result {
@@ -98,9 +99,10 @@ fn story(
     lab: &mut Lab,
     exe: &Path,
     rt: &tokio::runtime::Runtime,
-    h: Duration,
+    spec: &LabSpec,
     say: &dyn Fn(&str),
 ) -> Result<(), LabError> {
+    let h = spec.heartbeat;
     // 1. Election.
     let elected = wait(h * 6, || managers(lab, rt))
         .ok_or_else(|| step_failed("no single manager per subnet after 6 heartbeats"))?;
@@ -230,8 +232,13 @@ fn story(
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
+    let how = if spec.syn_replay {
+        format!("{name} woke and {proxy} replayed the caller's SYN to it")
+    } else {
+        format!("{name} woke and the caller's retransmitted SYN got through")
+    };
     say(&format!(
-        "{proxy} saw the SYN and sent the magic packet; {name} woke and the caller's retransmitted SYN got through: \"{}\" after {:.1} s",
+        "{proxy} saw the SYN and sent the magic packet; {how}: \"{}\" after {:.1} s",
         String::from_utf8_lossy(&out.stdout).trim(),
         connected_at.elapsed().as_secs_f64()
     ));

@@ -94,6 +94,8 @@ pub struct LabSpec {
     pub heartbeat: Duration,
     /// How every daemon answers for sleepers.
     pub proxy_mode: ProxyMode,
+    /// Proxies replay the waking SYN to a woken host (`syn_replay`).
+    pub syn_replay: bool,
 }
 
 impl LabSpec {
@@ -376,10 +378,11 @@ impl Lab {
             let probe = (spec.heartbeat / 4).min(Duration::from_secs(1));
             let config = format!(
                 "# lab {name}, host {host}\ninterfaces = [\"eth0\"]\nheartbeat_interval = \"{}ms\"\nprobe_timeout = \"{}ms\"\n\
-                 proxy_mode = \"{}\"\nsleep_hooks = false\nkey_file = \"{}\"\nstate_dir = \"{}\"\ncontrol_socket = \"{}\"\nwake_relays = [{}]\n",
+                 proxy_mode = \"{}\"\nsyn_replay = {}\nsleep_hooks = false\nkey_file = \"{}\"\nstate_dir = \"{}\"\ncontrol_socket = \"{}\"\nwake_relays = [{}]\n",
                 spec.heartbeat.as_millis(),
                 probe.as_millis(),
                 spec.proxy_mode.as_str(),
+                spec.syn_replay,
                 key.display(),
                 h.dir.join("state").display(),
                 h.socket().display(),

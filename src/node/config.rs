@@ -74,6 +74,9 @@ pub struct NodeConfig {
     pub wake_deny: Vec<u16>,
     /// How long a wake is retried before it is given up.
     pub wake_retry_for: Duration,
+    /// Once a sleeper woken by a SYN speaks, send it the SYNs that woke it, so callers need
+    /// not wait for their own retransmission (1 s, then 3 s on most stacks).
+    pub syn_replay: bool,
     /// How long after start (or resume) this node only listens: it takes no role and claims no
     /// sleeper until it has heard every awake peer's heartbeat at least once.
     pub startup_grace: Duration,
@@ -103,6 +106,7 @@ impl NodeConfig {
             wake_allow: Vec::new(),
             wake_deny: DEFAULT_WAKE_DENY.to_vec(),
             wake_retry_for: Duration::from_secs(30),
+            syn_replay: true,
             seed,
         }
     }

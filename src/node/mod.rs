@@ -401,7 +401,7 @@ impl Node {
                 self.counters.ns_answered += 1;
                 self.actions.push_back(Action::SendFrame { iface, frame: na });
             }
-            Classified::TcpSyn { sleeper, src, dst_port, wake, .. } => {
+            Classified::TcpSyn { sleeper, src, src_port, dst_port, wake, .. } => {
                 self.counters.syns_seen += 1;
                 self.bump(li, &sleeper, |s| s.syns_seen += 1);
                 if wake && !self.is_pending(li, &sleeper) {
@@ -411,6 +411,9 @@ impl Node {
                     };
                     let cause = WakeCause::TcpSyn { src, port: dst_port };
                     self.start_wake(now, li, mac, unicast, None, cause, Duration::ZERO);
+                    if self.cfg.syn_replay {
+                        self.hold_syn(li, mac, (src, src_port), bytes);
+                    }
                     self.after_input(now);
                 }
             }

@@ -63,6 +63,9 @@ pub struct Counters {
     pub wakes_sent: u64,
     /// Wakes not sent because one for the same MAC was already in flight or seen.
     pub wakes_deduplicated: u64,
+    /// SYNs replayed to woken sleepers.
+    #[serde(default)]
+    pub syns_replayed: u64,
     /// WakeRequests received.
     pub wake_requests: u64,
     /// Sleepers this node started answering for.
@@ -156,6 +159,9 @@ pub struct WakeRecord {
     pub to_packet: Option<Duration>,
     /// From the cause to the target's first signed message; `None` if it never answered.
     pub to_awake: Option<Duration>,
+    /// The callers' SYNs sent on to the woken target.
+    #[serde(default)]
+    pub syns_replayed: u32,
 }
 
 impl WakeRecord {
@@ -166,12 +172,20 @@ impl WakeRecord {
             attempts: job.attempts,
             to_packet: Some(to_packet),
             to_awake: Some(to_awake),
+            syns_replayed: job.held.len() as u32,
         }
     }
 
     pub(crate) fn gave_up(job: &WakeJob, _now: Instant) -> Self {
         let to_packet = job.first_sent.map(|f| f.saturating_since(job.started));
-        Self { mac: job.mac, cause: job.cause, attempts: job.attempts, to_packet, to_awake: None }
+        Self {
+            mac: job.mac,
+            cause: job.cause,
+            attempts: job.attempts,
+            to_packet,
+            to_awake: None,
+            syns_replayed: 0,
+        }
     }
 }
 

@@ -634,7 +634,8 @@ fn a_wake_that_gets_no_answer_is_retried_with_back_off_and_given_up_after_30_s()
             cause: caller(),
             attempts: 6,
             to_packet: Some(Duration::ZERO),
-            to_awake: None
+            to_awake: None,
+            syns_replayed: 0,
         }]
     );
     assert_eq!(st.ifaces[0].proxied[0].stats.wakes_sent, 6);
@@ -665,9 +666,81 @@ fn a_wake_ends_with_the_sleepers_first_signed_message_and_records_caller_port_an
             attempts: 3,
             to_packet: Some(Duration::ZERO),
             to_awake: Some(now.saturating_since(t0)),
+            syns_replayed: 1,
         }]
     );
     assert_eq!(now.saturating_since(t0), Duration::from_millis(4500));
+}
+
+/// A SYN from `caller`:`port` to the third node's 3389, as captured by proxy `p`.
+fn syn_from(p: usize, caller: u8, port: u16) -> Vec<u8> {
+    crate::frame::synth::tcp_syn_v4(
+        mac(caller),
+        mac(p as u8 + 1),
+        Ipv4Addr::new(10, 0, 0, caller),
+        ip(3),
+        port,
+        3389,
+    )
+}
+
+/// The frames proxy `p` sent that carry a TCP segment (the replayed SYNs).
+fn replayed(lan: &Lan, p: usize) -> Vec<Vec<u8>> {
+    lan.frames
+        .iter()
+        .filter(|(i, f)| *i == p && f[12..14] == [8, 0] && f[23] == 6)
+        .map(|(_, f)| f.clone())
+        .collect()
+}
+
+#[test]
+fn once_the_sleeper_speaks_the_proxy_replays_each_callers_first_syn_to_it_from_its_own_mac() {
+    for replay in [true, false] {
+        let mut lan = Lan::new(3);
+        for n in &mut lan.nodes {
+            n.cfg.syn_replay = replay;
+        }
+        let p = sleeping_third(&mut lan);
+        lan.run(Duration::from_secs(1));
+        lan.frames.clear();
+        let now = lan.now;
+        // Three callers; the first retransmits (same caller, same port).
+        let syns = [
+            syn_from(p, 9, 40000),
+            syn_from(p, 9, 40000),
+            syn_from(p, 8, 40000),
+            syn_from(p, 9, 40001),
+        ];
+        for s in &syns {
+            lan.nodes[p].handle_frame(now, IfaceId(1), s);
+        }
+        lan.drain();
+        lan.run(Duration::from_millis(2000));
+        assert!(replayed(&lan, p).is_empty(), "nothing is replayed while it sleeps");
+        lan.asleep[2] = false;
+        let now = lan.now;
+        lan.nodes[2].resumed(now, UNIX0 + now.as_micros() / 1000);
+        lan.drain();
+        let sent = replayed(&lan, p);
+        if !replay {
+            assert!(sent.is_empty());
+            continue;
+        }
+        assert_eq!(sent.len(), 3, "one per caller");
+        for (got, want) in sent.iter().zip([&syns[0], &syns[2], &syns[3]]) {
+            assert_eq!(&got[..6], &mac(3).octets(), "to the sleeper's own MAC");
+            assert_eq!(
+                &got[6..12],
+                &mac(p as u8 + 1).octets(),
+                "from the proxy's, never the caller's"
+            );
+            let fresh = crate::frame::replayable_syn(want, mac(3), mac(p as u8 + 1)).unwrap();
+            assert_eq!(got, fresh.as_slice(), "the caller's SYN, with a fresh checksum");
+        }
+        let st = lan.nodes[p].status(lan.now);
+        assert_eq!(st.counters.syns_replayed, 3);
+        assert_eq!(st.recent_wakes[0].syns_replayed, 3);
+    }
 }
 
 #[test]

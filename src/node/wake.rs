@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::{Action, Destination, Event, Node, WakeCause, WakeRecord};
 use crate::addr::{MacAddr, NodeId};
+use crate::frame::FrameBuf;
 use crate::node::config::IfaceId;
 use crate::proto::{Message, Role, WakePassword, WakeReason, WakeRequest};
 use crate::time::Instant;
@@ -19,6 +20,8 @@ use crate::wol::{MagicPacket, SecureOn};
 const WAKE_LOG_LEN: usize = 32;
 /// The longest pause between two magic packets for one target.
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
+/// The most SYNs held for replay per wake: one per caller, for the first few callers.
+const MAX_HELD_SYNS: usize = 4;
 /// How long a guardian waits before acting on a WakeRequest the manager should have served.
 const GUARDIAN_DEFER: Duration = Duration::from_millis(250);
 
@@ -39,6 +42,9 @@ pub(crate) struct WakeJob {
     pub(crate) deferred: bool,
     /// A reconciliation wake: if the target never answers, it is no longer treated as asleep.
     pub(crate) reconcile: bool,
+    /// Callers' SYNs (by source address and port), readdressed to the target's MAC, to send it
+    /// once it is awake.
+    pub(crate) held: Vec<((IpAddr, u16), FrameBuf)>,
 }
 
 /// Whom an operator wants woken.
@@ -246,7 +252,26 @@ impl Node {
             next_at: now + defer,
             deferred: !defer.is_zero(),
             reconcile: false,
+            held: Vec::new(),
         });
+    }
+
+    /// Keeps a caller's SYN to the target of the wake in flight on `li`, to replay it once the
+    /// target is awake: the first SYN of each of the first [`MAX_HELD_SYNS`] callers (a
+    /// caller's retransmissions carry the same sequence number; the first is as good).
+    pub(crate) fn hold_syn(&mut self, li: usize, target: MacAddr, from: (IpAddr, u16), syn: &[u8]) {
+        let (iface, own) = (self.lans[li].cfg.id, self.lans[li].cfg.mac);
+        let Some(job) = self.wakes.iter_mut().find(|w| w.mac == target && w.iface == iface) else {
+            return;
+        };
+        if job.held.len() >= MAX_HELD_SYNS || job.held.iter().any(|(f, _)| *f == from) {
+            return;
+        }
+        // From our MAC, not the caller's: a frame with the caller's MAC as source would move
+        // the caller's MAC to our switch port.
+        if let Some(frame) = crate::frame::replayable_syn(syn, target, own) {
+            job.held.push((from, frame));
+        }
     }
 
     /// The daily reconciliation (ConfigMgr wakes every sleeper at 2 P.M.; wakeproxy spreads it):
@@ -286,6 +311,7 @@ impl Node {
                     next_at: at,
                     deferred: false,
                     reconcile: true,
+                    held: Vec::new(),
                 });
                 scheduled += 1;
             }
@@ -350,6 +376,11 @@ impl Node {
             };
             let to_packet = first.saturating_since(job.started);
             let to_awake = now.saturating_since(job.started);
+            for (_, frame) in &job.held {
+                self.actions
+                    .push_back(Action::SendFrame { iface: job.iface, frame: frame.clone() });
+            }
+            self.counters.syns_replayed += job.held.len() as u64;
             self.emit(Event::WakeConfirmed { mac, to_packet, to_awake });
             self.log_wake(WakeRecord::confirmed(&job, to_packet, to_awake));
         }
