@@ -357,3 +357,30 @@ fn without_syn_replay_the_caller_waits_for_its_own_retransmission() {
     assert_eq!(wake["syns_replayed"], 0, "{wake}");
     assert!(took >= Duration::from_millis(2900), "took {took:?}: before the 3 s retransmission?");
 }
+
+/// How many sleepers `host` answers for.
+fn proxied_count(lab: &TestLab, host: &str) -> usize {
+    let out = wakeproxy(&["status", "--json", "--config", &lab.config(host)]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v["node"]["ifaces"][0]["proxied"].as_array().map_or(0, Vec::len)
+}
+
+#[test]
+fn when_the_proxy_of_a_sleeper_sleeps_too_the_last_awake_host_answers_for_both_within_3_heartbeats()
+{
+    let Some(lab) = TestLab::up("tps", 6, 2) else { return };
+    lab.converged(Duration::from_secs(10)).expect("converged");
+    lab.ok(&["sleep", "h2", "--resume-delay", "1s"]);
+    let proxy = the_proxy(&lab, &["h4", "h6"]);
+    let last = other(["h4", "h6"], &proxy);
+    // The proxy announces its own sleep: its sleeper is handed over with it.
+    lab.ok(&["sleep", &proxy]);
+    let took = lab.wait(H * 3 + Duration::from_secs(1), || proxied_count(&lab, last) == 2);
+    assert!(took.is_some(), "{last} does not answer for both: {:#?}", lab.status());
+    let out = lab.exec(
+        "h1",
+        &[env!("CARGO_BIN_EXE_wakeproxy"), "lab", "connect", "10.0.2.10:8080", "--timeout", "10s"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hello from h2 port 8080");
+}

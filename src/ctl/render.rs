@@ -5,7 +5,6 @@
 //! with `…` if it would be wider than [`WIDTH`].
 
 use std::fmt::Write as _;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -484,16 +483,17 @@ fn wake_line(w: &WakeRecord) -> String {
     let packet = w.to_packet.map_or_else(|| "-".to_owned(), dur);
     let awake = w.to_awake.map_or_else(|| "no answer".to_owned(), |d| format!("awake {}", dur(d)));
     let cause = match w.cause {
-        WakeCause::TcpSyn { src, port } => format!("syn from {}", SocketAddr::new(src, port)),
+        // The port first: a long IPv6 source is what the line width may cut.
+        WakeCause::TcpSyn { src, port } => format!("syn to port {port} from {src}"),
         other => cause(&other),
     };
     let replayed = match w.syns_replayed {
         0 => String::new(),
-        n => format!("{n} syn replayed  "),
+        n => format!(", {n} syn replayed"),
     };
-    // The cause goes last: an IPv6 source is long, and it is the part that may be cut.
+    // The cause goes last: it is the part that may be cut.
     format!(
-        "  {}  {:>2} sent  packet {packet:<6}  {awake:<12}  {replayed}{cause}",
+        "  {}  {:>2} sent  packet {packet:<6}  {awake:<12}  {cause}{replayed}",
         w.mac, w.attempts
     )
 }
@@ -559,13 +559,16 @@ mod tests {
         assert_eq!(
             wakes,
             [
-                "  52:54:00:12:34:03   1 sent  packet 3ms     awake 4.2s    1 syn replayed  syn \
-                 from [2001:db8:aaaa:…",
+                "  52:54:00:12:34:03   1 sent  packet 3ms     awake 4.2s    syn to port 3389 from \
+                 2001:db8:aaaa:bbbb…",
                 "  52:54:00:12:34:05  10 sent  packet 1ms     no answer     operator",
                 "  52:54:00:12:34:06   1 sent  packet -       no answer     request from 11223344",
             ]
         );
         assert!(text.contains("wakes in flight: 52:54:00:12:34:07 (2 sent)"), "{text}");
+        let mut v4 = sample(false).node.recent_wakes[0];
+        v4.cause = WakeCause::TcpSyn { src: "10.0.1.10".parse().unwrap(), port: 22 };
+        assert!(wake_line(&v4).ends_with("syn to port 22 from 10.0.1.10, 1 syn replayed"));
         assert!(text.contains("wlan0  mac 52:54:00:12:34:09  role member  term 0"));
         assert!(text.contains("  manager    none yet"));
     }
@@ -600,7 +603,7 @@ mod tests {
         assert_fits(&text);
         assert!(!text.contains('\x1b'));
         assert!(text.contains("eth0?fake line  mac"));
-        assert_eq!(text.matches("syn from").count(), RECENT_WAKES);
+        assert_eq!(text.matches("syn to port").count(), RECENT_WAKES);
         let address_lines = text
             .lines()
             .skip_while(|l| !l.starts_with("  addresses"))

@@ -5,7 +5,8 @@
 //! enters the bridge (kernel timestamps, nanosecond precision), so the number includes the
 //! proxy's capture, its decision and its send, and nothing of this program's own scheduling.
 //! Each round: a host sleeps (announced), a proxy claims it, a neighbour on the same subnet
-//! sends one SYN to a port the sleeper listened on, the proxy wakes it, the host resumes at once.
+//! (never the proxy: its own SYNs leave without passing its capture) sends one SYN to a port the
+//! sleeper listened on, the proxy wakes it, the host resumes at once.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -37,17 +38,26 @@ impl LatencyReport {
     }
 }
 
-/// Pairs each SYN with the first magic packet after it and before the next SYN. Lines are
-/// tcpdump's `-tt` output: a timestamp in seconds, then the packet.
+/// Pairs each connection attempt's first SYN with the first magic packet after it and before
+/// the next attempt. Lines are tcpdump's `-tt` output: a timestamp in seconds, then the packet.
+/// A SYN from the same source address and port as the attempt before it is that attempt again
+/// (the caller's retransmission, or the proxy's replay to the woken host), not a new one.
 pub fn pair(lines: &[String]) -> LatencyReport {
     let mut samples = Vec::new();
     let mut missed = 0;
     let mut pending: Option<f64> = None;
+    let mut last_from: Option<&str> = None;
     for line in lines {
         let Some(t) = line.split_whitespace().next().and_then(|t| t.parse::<f64>().ok()) else {
             continue;
         };
         if line.contains("Flags [S]") {
+            // "… IP 10.0.1.12.40000 > 10.0.1.10.8080: Flags [S] …": the word before ">".
+            let from = line.split(" > ").next().and_then(|l| l.rsplit(' ').next());
+            if from.is_some() && from == last_from {
+                continue;
+            }
+            last_from = from;
             if pending.replace(t).is_some() {
                 missed += 1;
             }
@@ -94,8 +104,7 @@ fn measure(lab: &mut Lab, exe: &Path, count: usize) -> Result<LatencyReport, Lab
     // The sleeper and the caller: two hosts of subnet 0 that are not its manager.
     let others: Vec<usize> = (0..lab.hosts.len()).filter(|&i| lab.hosts[i].subnet == 0).collect();
     let manager = lab.host(&elected[0].1)?;
-    let mut pick = others.iter().copied().filter(|&i| i != manager);
-    let (Some(sleeper), Some(caller)) = (pick.next(), pick.next()) else {
+    let Some(sleeper) = others.iter().copied().find(|&i| i != manager) else {
         return Err(failed("subnet 0 needs a manager and two more hosts".into()));
     };
     let id = rt
@@ -128,8 +137,13 @@ fn measure(lab: &mut Lab, exe: &Path, count: usize) -> Result<LatencyReport, Lab
     let started = Instant::now();
     let mut round = || -> Result<(), LabError> {
         lab.sleep(sleeper, exe, true, Duration::ZERO, None)?;
-        wait(Duration::from_secs(5), || proxy_of(lab, &rt, &id))
+        let proxy = wait(Duration::from_secs(5), || proxy_of(lab, &rt, &id))
             .ok_or_else(|| failed("nobody answered for the sleeper".into()))?;
+        let proxy = lab.host(&proxy)?;
+        let caller =
+            others.iter().copied().find(|&i| i != sleeper && i != proxy).ok_or_else(|| {
+                failed("subnet 0 needs a host besides the sleeper and its proxy".into())
+            })?;
         let syn = format!(
             "import socket; s=socket.socket(); s.settimeout(0.2); s.connect_ex(('{}', 8080))",
             lab.hosts[sleeper].ip
@@ -176,6 +190,8 @@ mod tests {
             "1.000000000 eth0 In IP 10.0.1.12.40000 > 10.0.1.10.8080: Flags [S], seq 1",
             "1.000400000 eth0 In IP 10.0.1.11.50000 > 10.0.1.255.9: UDP, length 102",
             "1.500000000 eth0 In IP 10.0.1.11.50000 > 10.0.1.255.9: UDP, length 102",
+            // The proxy's replay of that SYN to the woken host: the same attempt.
+            "1.600000000 eth1 In IP 10.0.1.12.40000 > 10.0.1.10.8080: Flags [S], seq 1",
             "2.000000000 eth0 In IP 10.0.1.12.40001 > 10.0.1.10.8080: Flags [S], seq 1",
             "3.000000000 eth0 In IP 10.0.1.12.40002 > 10.0.1.10.8080: Flags [S], seq 1",
             "3.002000000 eth0 In IP 10.0.1.11.50000 > 10.0.1.255.9: UDP, length 102",
