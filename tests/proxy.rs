@@ -10,7 +10,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::lab::{H, TestLab, arping, proxies, the_proxy, wakeproxy};
+use common::lab::{H, TestLab, arping, proxied_count, proxies, the_proxy, wakeproxy};
 use serde_json::Value;
 
 #[test]
@@ -19,11 +19,7 @@ fn a_connection_from_the_other_subnet_to_a_sleeping_host_wakes_it_within_resume_
     lab.converged(Duration::from_secs(10)).expect("converged");
     lab.ok(&["sleep", "h2", "--resume-delay", "1s"]);
     // Someone on h2's subnet answers for it before we connect.
-    let proxied = lab.wait(Duration::from_secs(3), || {
-        let out = wakeproxy(&["status", "--json", "--config", &lab.config("h4")]);
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        v["node"]["ifaces"][0]["proxied"].as_array().is_some_and(|p| p.len() == 1)
-    });
+    let proxied = lab.wait(Duration::from_secs(3), || proxied_count(&lab, "h4") == 1);
     assert!(proxied.is_some(), "{:#?}", lab.status());
     let t = Instant::now();
     let out = curl(&lab, "h1", "http://10.0.2.10:8080/");
@@ -356,13 +352,6 @@ fn without_syn_replay_the_caller_waits_for_its_own_retransmission() {
     let (took, wake) = connect_to_a_sleeper_resuming_in_1_5_s(&lab);
     assert_eq!(wake["syns_replayed"], 0, "{wake}");
     assert!(took >= Duration::from_millis(2900), "took {took:?}: before the 3 s retransmission?");
-}
-
-/// How many sleepers `host` answers for.
-fn proxied_count(lab: &TestLab, host: &str) -> usize {
-    let out = wakeproxy(&["status", "--json", "--config", &lab.config(host)]);
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    v["node"]["ifaces"][0]["proxied"].as_array().map_or(0, Vec::len)
 }
 
 #[test]

@@ -595,18 +595,22 @@ fn a_proxy_that_sees_its_sleepers_address_taken_by_a_stranger_stands_down() {
     assert_eq!(lan.nodes[p].proxied(IfaceId(1)), vec![NodeId::from_u128(3)]);
 }
 
+/// A SYN from `caller`:`port` to the third node's 3389, as captured by proxy `p`.
+fn syn_from(p: usize, caller: u8, port: u16) -> Vec<u8> {
+    crate::frame::synth::tcp_syn_v4(
+        mac(caller),
+        mac(p as u8 + 1),
+        Ipv4Addr::new(10, 0, 0, caller),
+        ip(3),
+        port,
+        3389,
+    )
+}
+
 /// A SYN from 10.0.0.9:40000 to the sleeping third node's port 3389, handed to its proxy `p`.
 fn syn_to_third(lan: &mut Lan, p: usize) {
-    let syn = crate::frame::synth::tcp_syn_v4(
-        mac(9),
-        mac(p as u8 + 1),
-        Ipv4Addr::new(10, 0, 0, 9),
-        ip(3),
-        40000,
-        3389,
-    );
     let now = lan.now;
-    lan.nodes[p].handle_frame(now, IfaceId(1), &syn);
+    lan.nodes[p].handle_frame(now, IfaceId(1), &syn_from(p, 9, 40000));
     lan.drain();
 }
 
@@ -670,18 +674,6 @@ fn a_wake_ends_with_the_sleepers_first_signed_message_and_records_caller_port_an
         }]
     );
     assert_eq!(now.saturating_since(t0), Duration::from_millis(4500));
-}
-
-/// A SYN from `caller`:`port` to the third node's 3389, as captured by proxy `p`.
-fn syn_from(p: usize, caller: u8, port: u16) -> Vec<u8> {
-    crate::frame::synth::tcp_syn_v4(
-        mac(caller),
-        mac(p as u8 + 1),
-        Ipv4Addr::new(10, 0, 0, caller),
-        ip(3),
-        port,
-        3389,
-    )
 }
 
 /// The frames proxy `p` sent that carry a TCP segment (the replayed SYNs).
@@ -750,14 +742,7 @@ fn truncated_oversized_and_malformed_frames_are_counted_and_dropped() {
     lan.run(Duration::from_secs(1));
     lan.frames.clear();
     let arp = crate::frame::arp_request(mac(9), Ipv4Addr::new(10, 0, 0, 9), ip(3));
-    let syn = crate::frame::synth::tcp_syn_v4(
-        mac(9),
-        mac(p as u8 + 1),
-        Ipv4Addr::new(10, 0, 0, 9),
-        ip(3),
-        40000,
-        3389,
-    );
+    let syn = syn_from(p, 9, 40000);
     let mut lying = syn.clone();
     lying[16..18].copy_from_slice(&9000u16.to_be_bytes()); // IPv4 total length past the frame
     let mut bad: Vec<Vec<u8>> = vec![

@@ -151,15 +151,14 @@ pub fn unix_ms() -> u64 {
 
 /// Which hosts of `hosts` answer for a sleeper now.
 pub fn proxies(lab: &TestLab, hosts: &[&str]) -> Vec<String> {
-    hosts
-        .iter()
-        .filter(|h| {
-            let out = wakeproxy(&["status", "--json", "--config", &lab.config(h)]);
-            let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-            v["node"]["ifaces"][0]["proxied"].as_array().is_some_and(|p| !p.is_empty())
-        })
-        .map(|h| (*h).to_owned())
-        .collect()
+    hosts.iter().filter(|h| proxied_count(lab, h) > 0).map(|h| (*h).to_owned()).collect()
+}
+
+/// How many sleepers `host` answers for (0 if its daemon does not answer).
+pub fn proxied_count(lab: &TestLab, host: &str) -> usize {
+    let out = wakeproxy(&["status", "--json", "--config", &lab.config(host)]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v["node"]["ifaces"][0]["proxied"].as_array().map_or(0, Vec::len)
 }
 
 /// The one host of `hosts` that answers for a sleeper, once there is exactly one.
