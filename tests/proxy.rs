@@ -308,19 +308,22 @@ fn a_flood_of_syns_to_a_sleeper_sends_one_wake_sequence() {
     }
 }
 
+/// Makes `host` retry a SYN after 1 s, then 3 s (RFC 6298's doubling). Linux 6.5+ first
+/// retries every second (tcp_syn_linear_timeouts = 4); the classic schedule is what most
+/// callers (older Linux, Windows, macOS) follow, and it is what makes a wait visible.
+fn classic_syn_retries(lab: &TestLab, host: &str) {
+    if std::path::Path::new("/proc/sys/net/ipv4/tcp_syn_linear_timeouts").exists() {
+        let ns = format!("{}-{host}", lab.name);
+        let set = ["netns", "exec", &ns, "sysctl", "-qw", "net.ipv4.tcp_syn_linear_timeouts=0"];
+        assert!(Command::new("ip").args(set).status().is_ok_and(|s| s.success()), "sysctl in {ns}");
+    }
+}
+
 /// Connects from h1 (the other subnet) to sleeping h2's port 8080, which resumes 1.5 s after its
 /// magic packet; returns how long the connection took and the proxy's record of the wake.
 fn connect_to_a_sleeper_resuming_in_1_5_s(lab: &TestLab) -> (Duration, Value) {
     lab.converged(Duration::from_secs(10)).expect("converged");
-    // The caller retries its SYN after 1 s, then 3 s (RFC 6298's doubling). Linux 6.5+ first
-    // retries every second (tcp_syn_linear_timeouts = 4); the classic schedule is what most
-    // callers (older Linux, Windows, macOS) follow, and it is what makes a wait visible.
-    let linear = "/proc/sys/net/ipv4/tcp_syn_linear_timeouts";
-    if std::path::Path::new(linear).exists() {
-        let ns = format!("{}-h1", lab.name);
-        let set = ["netns", "exec", &ns, "sysctl", "-qw", "net.ipv4.tcp_syn_linear_timeouts=0"];
-        assert!(Command::new("ip").args(set).status().is_ok_and(|s| s.success()), "sysctl in {ns}");
-    }
+    classic_syn_retries(lab, "h1");
     lab.ok(&["sleep", "h2", "--resume-delay", "1500ms"]);
     let proxy = the_proxy(lab, &["h4", "h6"]);
     let t = Instant::now();
@@ -372,4 +375,31 @@ fn when_the_proxy_of_a_sleeper_sleeps_too_the_last_awake_host_answers_for_both_w
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hello from h2 port 8080");
+}
+
+#[test]
+fn a_connection_to_a_sleepers_ipv6_address_wakes_it_and_the_replay_connects_it() {
+    let Some(lab) = TestLab::up("tv6", 6, 2) else { return };
+    lab.converged(Duration::from_secs(10)).expect("converged");
+    let h2_ip6 = lab.host("h2")["ip6"].as_str().unwrap().to_owned();
+    lab.ok(&["sleep", "h2", "--resume-delay", "1500ms"]);
+    let proxy = the_proxy(&lab, &["h4", "h6"]);
+    let asker = other(["h4", "h6"], &proxy);
+    classic_syn_retries(&lab, asker);
+    // The asker's neighbour solicitation is answered by the proxy, its SYN wakes h2, and the
+    // replayed SYN (its checksum computed over the IPv6 pseudo-header) reaches h2 at 1.5 s.
+    let t = Instant::now();
+    let target = format!("[{h2_ip6}]:8080");
+    let out = lab.exec(
+        asker,
+        &[env!("CARGO_BIN_EXE_wakeproxy"), "lab", "connect", &target, "--timeout", "10s"],
+    );
+    let took = t.elapsed();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hello from h2 port 8080");
+    let st = wakeproxy(&["status", "--json", "--config", &lab.config(&proxy)]);
+    let v: Value = serde_json::from_slice(&st.stdout).unwrap();
+    let wake = &v["node"]["recent_wakes"][0];
+    assert_eq!(wake["syns_replayed"], 1, "{wake}");
+    assert!(took < Duration::from_millis(2500), "took {took:?}");
 }

@@ -3,14 +3,34 @@
 //! greeting is also a valid HTTP/0.9 answer: `curl --http0.9 http://HOST:8080/` prints it.
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
 use std::time::Duration;
 
-/// Serves `ports` forever: each connection gets one line, `hello from <host> port <port>`.
+use socket2::{Domain, Socket, Type};
+
+/// A listener on `addr`; an IPv6 one takes IPv6 only, so IPv4 can have a listener of its own
+/// whatever `net.ipv6.bindv6only` says.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(128)?;
+    Ok(socket.into())
+}
+
+/// Serves `ports` on IPv4 and IPv6 forever: each connection gets one line,
+/// `hello from <host> port <port>`.
 pub fn serve_tcp(host: &str, ports: &[u16]) -> std::io::Result<()> {
     let mut threads = Vec::new();
-    for &port in ports {
-        let listener = TcpListener::bind((Ipv4Addr::UNSPECIFIED, port))?;
+    let addrs = ports.iter().flat_map(|&p| {
+        [SocketAddr::from((Ipv4Addr::UNSPECIFIED, p)), SocketAddr::from((Ipv6Addr::UNSPECIFIED, p))]
+    });
+    for addr in addrs {
+        let port = addr.port();
+        let listener = listen(addr)?;
         let host = host.to_owned();
         threads.push(std::thread::spawn(move || {
             for mut conn in listener.incoming().flatten() {
