@@ -30,7 +30,15 @@ pub fn serve_tcp(host: &str, ports: &[u16]) -> std::io::Result<()> {
     });
     for addr in addrs {
         let port = addr.port();
-        let listener = listen(addr)?;
+        let listener = match listen(addr) {
+            Ok(l) => l,
+            // A kernel without IPv6 still gets its IPv4 service.
+            Err(e) if addr.is_ipv6() => {
+                eprintln!("lab service: no IPv6 listener on port {port}: {e}");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let host = host.to_owned();
         threads.push(std::thread::spawn(move || {
             for mut conn in listener.incoming().flatten() {
