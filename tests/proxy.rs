@@ -98,12 +98,21 @@ fn killing_the_proxy_of_a_sleeper_then_connecting_still_wakes_it() {
     // The survivor takes over within 3 heartbeat intervals (plus the probe).
     let took = lab.wait(H * 3 + Duration::from_secs(1), || proxies(&lab, &[other]).len() == 1);
     assert!(took.is_some(), "{other} did not take over: {:#?}", lab.status());
+    connect_to_h2(&lab, "h1", "10.0.2.10:8080");
+}
+
+/// `lab connect` from `host` to `target`, one of h2's addresses on port 8080, waiting up to
+/// 10 s; asserts h2's service greeted, and returns how long it took.
+fn connect_to_h2(lab: &TestLab, host: &str, target: &str) -> Duration {
+    let t = Instant::now();
     let out = lab.exec(
-        "h1",
-        &[env!("CARGO_BIN_EXE_wakeproxy"), "lab", "connect", "10.0.2.10:8080", "--timeout", "10s"],
+        host,
+        &[env!("CARGO_BIN_EXE_wakeproxy"), "lab", "connect", target, "--timeout", "10s"],
     );
+    let took = t.elapsed();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hello from h2 port 8080");
+    took
 }
 
 /// `curl` from `host` (the lab's service greets in HTTP/0.9), waiting up to 10 s.
@@ -221,12 +230,7 @@ fn in_mac_takeover_mode_the_proxy_takes_the_sleepers_mac_and_a_connection_still_
     assert_eq!(port_of(&h2), Some(format!("tmt{proxy}b")), "the proxy took h2's MAC");
     assert_eq!(arping(&lab, asker, "10.0.2.10"), vec![h2.clone()]);
     let t = Instant::now();
-    let out = lab.exec(
-        "h1",
-        &[env!("CARGO_BIN_EXE_wakeproxy"), "lab", "connect", "10.0.2.10:8080", "--timeout", "10s"],
-    );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hello from h2 port 8080");
+    connect_to_h2(&lab, "h1", "10.0.2.10:8080");
     assert!(t.elapsed() <= Duration::from_secs(4), "took {:?}", t.elapsed());
     // Awake again, h2's MAC is back on its own port.
     let home = lab.wait(Duration::from_secs(2), || port_of(&h2) == Some("tmth2b".to_owned()));
@@ -326,14 +330,7 @@ fn connect_to_a_sleeper_resuming_in_1_5_s(lab: &TestLab) -> (Duration, Value) {
     classic_syn_retries(lab, "h1");
     lab.ok(&["sleep", "h2", "--resume-delay", "1500ms"]);
     let proxy = the_proxy(lab, &["h4", "h6"]);
-    let t = Instant::now();
-    let out = lab.exec(
-        "h1",
-        &[env!("CARGO_BIN_EXE_wakeproxy"), "lab", "connect", "10.0.2.10:8080", "--timeout", "10s"],
-    );
-    let took = t.elapsed();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hello from h2 port 8080");
+    let took = connect_to_h2(lab, "h1", "10.0.2.10:8080");
     let st = wakeproxy(&["status", "--json", "--config", &lab.config(&proxy)]);
     let v: Value = serde_json::from_slice(&st.stdout).unwrap();
     (took, v["node"]["recent_wakes"][0].clone())
@@ -369,12 +366,7 @@ fn when_the_proxy_of_a_sleeper_sleeps_too_the_last_awake_host_answers_for_both_w
     lab.ok(&["sleep", &proxy]);
     let took = lab.wait(H * 3 + Duration::from_secs(1), || proxied_count(&lab, last) == 2);
     assert!(took.is_some(), "{last} does not answer for both: {:#?}", lab.status());
-    let out = lab.exec(
-        "h1",
-        &[env!("CARGO_BIN_EXE_wakeproxy"), "lab", "connect", "10.0.2.10:8080", "--timeout", "10s"],
-    );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hello from h2 port 8080");
+    connect_to_h2(&lab, "h1", "10.0.2.10:8080");
 }
 
 #[test]
@@ -388,15 +380,7 @@ fn a_connection_to_a_sleepers_ipv6_address_wakes_it_and_the_replay_connects_it()
     classic_syn_retries(&lab, asker);
     // The asker's neighbour solicitation is answered by the proxy, its SYN wakes h2, and the
     // replayed SYN (its checksum computed over the IPv6 pseudo-header) reaches h2 at 1.5 s.
-    let t = Instant::now();
-    let target = format!("[{h2_ip6}]:8080");
-    let out = lab.exec(
-        asker,
-        &[env!("CARGO_BIN_EXE_wakeproxy"), "lab", "connect", &target, "--timeout", "10s"],
-    );
-    let took = t.elapsed();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hello from h2 port 8080");
+    let took = connect_to_h2(&lab, asker, &format!("[{h2_ip6}]:8080"));
     let st = wakeproxy(&["status", "--json", "--config", &lab.config(&proxy)]);
     let v: Value = serde_json::from_slice(&st.stdout).unwrap();
     let wake = &v["node"]["recent_wakes"][0];
