@@ -459,7 +459,7 @@ impl Daemon {
                         }
                     }
                 }
-                Action::Probe { iface, ip, timeout } => {
+                Action::Probe { iface, ip, timeout, tcp_ports: _ } => {
                     let Some(prober) = self.lans.get(&iface).and_then(|l| l.prober.clone()) else {
                         // No ICMP: treat as no answer, so a silent peer is judged by silence.
                         let _ = self.inputs.try_send(Input::Probe { iface, ip, rtt: None });

@@ -10,6 +10,9 @@ use crate::peers::Transition;
 use crate::proto::Role;
 use crate::wol::MagicPacket;
 
+/// The most TCP ports one probe tries besides the ICMP echo.
+pub const MAX_PROBE_PORTS: usize = 2;
+
 /// Where a datagram goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Destination {
@@ -51,7 +54,11 @@ pub enum Action {
         /// The target's last known IPv4 address, for an additional unicast copy.
         unicast: Option<Ipv4Addr>,
     },
-    /// Send an ICMP echo to `ip` and answer with `handle_probe_result` within `timeout`.
+    /// Ask whether the host at `ip` is up, and answer with `handle_probe_result` within
+    /// `timeout`: an ICMP echo, and at the same time a TCP connection attempt to each of
+    /// `tcp_ports` (ports the host announced it listens on). Any echo reply, SYN-ACK or RST
+    /// proves the host up; a sleeping NIC's ARP offload never answers TCP, and a host that
+    /// blocks echo (the Windows default) still answers on its listening ports.
     Probe {
         /// Through which interface.
         iface: IfaceId,
@@ -59,6 +66,8 @@ pub enum Action {
         ip: IpAddr,
         /// How long to wait.
         timeout: Duration,
+        /// TCP ports to try besides the echo (at most [`MAX_PROBE_PORTS`]).
+        tcp_ports: Vec<u16>,
     },
     /// Hold (true) or release (false) the operating system's sleep: guardians stay awake.
     InhibitSleep(bool),

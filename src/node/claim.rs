@@ -48,9 +48,14 @@ impl Node {
     /// Starts the probe for a sleeper the election gave this node.
     pub(super) fn begin_claim(&mut self, now: Instant, li: usize, sleeper: Sleeper) {
         let window = self.cfg.liveness.probe_timeout;
+        let first_v4 = sleeper.ipv4.first().copied();
+        let tcp_ports = self.lans[li]
+            .peers
+            .get(&sleeper.id)
+            .map(|p| super::probe_ports(&p.host))
+            .unwrap_or_default();
         let lan = &mut self.lans[li];
         let (iface, mac) = (lan.cfg.id, lan.cfg.mac);
-        let first_v4 = sleeper.ipv4.first().copied();
         let probes: Vec<_> = sleeper
             .ipv4
             .iter()
@@ -62,7 +67,8 @@ impl Node {
         self.actions.extend(probes.into_iter().map(|frame| Action::SendFrame { iface, frame }));
         if let Some(ip) = first_v4 {
             self.counters.probes += 1;
-            self.actions.push_back(Action::Probe { iface, ip: IpAddr::V4(ip), timeout: window });
+            let probe = Action::Probe { iface, ip: IpAddr::V4(ip), timeout: window, tcp_ports };
+            self.actions.push_back(probe);
         }
     }
 

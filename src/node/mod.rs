@@ -25,7 +25,7 @@ use std::time::Duration;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 
-pub use action::{Action, Destination, Event, StopReason, WakeCause};
+pub use action::{Action, Destination, Event, MAX_PROBE_PORTS, StopReason, WakeCause};
 pub use claim::ClaimBlocked;
 pub use config::{DEFAULT_WAKE_DENY, IfaceConfig, IfaceId, NodeConfig, ProxyMode};
 pub use lan::ProxyStats;
@@ -179,6 +179,12 @@ impl Node {
                 lan.dirty = true;
             }
         }
+    }
+
+    /// Replaces the site key (a key rollover: the file now holds a new current key, or one more
+    /// accepted key). Messages from now on are signed and verified with it.
+    pub fn set_key(&mut self, key: SiteKey) {
+        self.key = key;
     }
 
     /// The TCP ports this host listens on (announced in heartbeats: a SYN to one wakes it).
@@ -522,7 +528,8 @@ impl Node {
                         if let Some(ip) = ip {
                             self.counters.probes += 1;
                             let timeout = self.cfg.liveness.probe_timeout;
-                            self.actions.push_back(Action::Probe { iface, ip, timeout });
+                            let tcp_ports = probe_ports(&p.host);
+                            self.actions.push_back(Action::Probe { iface, ip, timeout, tcp_ports });
                         }
                     }
                 }
@@ -978,6 +985,16 @@ impl Node {
 
 fn lan_peer_state(lan: &Lan, id: &NodeId) -> Option<(PeerState, bool)> {
     lan.peers.get(id).map(|p| (p.state, p.owner_seen.is_some()))
+}
+
+/// The TCP ports a liveness probe tries on `host`: ports it announced, those most often let
+/// through a host firewall first (SMB, RDP, SSH, WinRM, HTTP(S)), at most [`MAX_PROBE_PORTS`].
+fn probe_ports(host: &HostInfo) -> Vec<u16> {
+    const PREFERRED: [u16; 7] = [445, 3389, 22, 5985, 443, 80, 135];
+    let mut ports: Vec<u16> = host.tcp_ports.clone();
+    ports.sort_by_key(|p| (PREFERRED.iter().position(|q| q == p).unwrap_or(PREFERRED.len()), *p));
+    ports.truncate(MAX_PROBE_PORTS);
+    ports
 }
 
 fn host_has_ip(host: &HostInfo, ip: IpAddr) -> bool {
