@@ -74,6 +74,11 @@ pub enum Reason {
     AsleepTooLong,
     /// Did not answer the daily reconciliation wake: no longer treated as asleep.
     NoAnswer,
+    /// Learned second-hand: another node's signed ProxyClaim said it sleeps (this node never
+    /// heard its SleepNotice: it joined later, or restarted without its state).
+    Claimed,
+    /// Restored from this node's saved registry after a restart.
+    Restored,
 }
 
 /// How long the liveness states last.
@@ -159,6 +164,12 @@ pub struct Peer {
     pub owner_seen: Option<Instant>,
     /// A heartbeat has been heard since it was last (re)created, so role and rank are known.
     pub heard_heartbeat: bool,
+    /// How many peers it said it hears, in its last heartbeat (`None`: a v1.0 node, or no
+    /// heartbeat yet). A node that hears nobody is no candidate: it could not do a role's work.
+    pub peers_heard: Option<u16>,
+    /// Time it spent in its state before `since`, when the state was learned second-hand (a
+    /// restored registry, another proxy's claim): a sleeper's age survives restarts.
+    pub carried: Duration,
 }
 
 /// A change of a peer's state, for logs and events.
@@ -193,13 +204,23 @@ impl Peer {
             rtt: None,
             owner_seen: None,
             heard_heartbeat: false,
+            peers_heard: None,
+            carried: Duration::ZERO,
         }
     }
 
     /// True if the election counts this peer as awake: Awake, or Suspect (benefit of the doubt
-    /// until the probe fails or `gone_after` passes), and it has sent at least one heartbeat.
+    /// until the probe fails or `gone_after` passes), it has sent at least one heartbeat, and it
+    /// hears the subnet (a node that hears no peer could not do a role's work).
     pub fn is_candidate(&self) -> bool {
-        self.heard_heartbeat && matches!(self.state, PeerState::Awake | PeerState::Suspect)
+        self.heard_heartbeat
+            && matches!(self.state, PeerState::Awake | PeerState::Suspect)
+            && self.peers_heard != Some(0)
+    }
+
+    /// How long it has been in its state at `now`, second-hand time included.
+    pub fn state_for(&self, now: Instant) -> Duration {
+        now.saturating_since(self.since).saturating_add(self.carried)
     }
 
     /// True if this peer is a sleeper someone may answer for: asleep and not seen using its MAC.
@@ -225,6 +246,7 @@ impl Peer {
         self.state = to;
         self.reason = reason;
         self.since = now;
+        self.carried = Duration::ZERO;
         self.probe = Probe::Idle;
         Some(Transition { peer: self.id, mac: self.host.mac, from: Some(from), to, reason })
     }
@@ -302,8 +324,11 @@ impl PeerTable {
     ) -> (Option<Transition>, bool) {
         let out = match self.peers.get_mut(&id) {
             Some(p) => {
-                let rank_changed =
-                    !p.heard_heartbeat || p.caps != hb.caps || p.boot_time_s != hb.boot_time_s;
+                let hearing_changed = (p.peers_heard == Some(0)) != (hb.peers_heard == Some(0));
+                let rank_changed = !p.heard_heartbeat
+                    || p.caps != hb.caps
+                    || p.boot_time_s != hb.boot_time_s
+                    || hearing_changed;
                 if p.host != hb.host {
                     p.host.clone_from(&hb.host);
                 }
@@ -312,6 +337,7 @@ impl PeerTable {
                 p.caps = hb.caps;
                 p.boot_time_s = hb.boot_time_s;
                 p.heard_heartbeat = true;
+                p.peers_heard = hb.peers_heard;
                 p.last_heard = now;
                 p.owner_seen = None;
                 let t = p.set_state(PeerState::Awake, Reason::Heartbeat, now);
@@ -330,6 +356,7 @@ impl PeerTable {
                 p.caps = hb.caps;
                 p.boot_time_s = hb.boot_time_s;
                 p.heard_heartbeat = true;
+                p.peers_heard = hb.peers_heard;
                 let t = Transition {
                     peer: id,
                     mac: p.host.mac,
@@ -509,7 +536,7 @@ impl PeerTable {
                     _ => {}
                 },
                 PeerState::Asleep => {
-                    if now.saturating_since(p.since) >= cfg.sleeper_ttl {
+                    if p.state_for(now) >= cfg.sleeper_ttl {
                         out.extend(
                             p.set_state(PeerState::Gone, Reason::AsleepTooLong, now)
                                 .map(Due::Changed),
@@ -568,12 +595,57 @@ impl PeerTable {
         self.peers.remove(id)
     }
 
-    /// Inserts a peer as restored from saved state: asleep, to be proxied again after a restart.
-    pub fn restore_sleeper(&mut self, now: Instant, id: NodeId, host: HostInfo) {
-        self.peers
-            .entry(id)
-            .or_insert_with(|| Peer::new(id, host, PeerState::Asleep, Reason::Announced, now));
+    /// Inserts a peer as restored from saved state: asleep for `asleep_for` already, to be
+    /// proxied again after a restart. A peer heard since start is left as it is.
+    pub fn restore_sleeper(
+        &mut self,
+        now: Instant,
+        id: NodeId,
+        host: HostInfo,
+        asleep_for: Duration,
+    ) {
+        self.peers.entry(id).or_insert_with(|| {
+            let mut p = Peer::new(id, host, PeerState::Asleep, Reason::Restored, now);
+            p.carried = asleep_for;
+            p
+        });
         self.note_deadline(&id);
+    }
+
+    /// Another node's signed ProxyClaim says `id` sleeps, with its host information. First-hand
+    /// knowledge wins: only a peer unknown here is created (asleep for `asleep_for` already),
+    /// and only a peer already asleep here has its host information refreshed. A peer this node
+    /// believes awake, suspect or gone is left alone.
+    pub fn on_claimed_sleeper(
+        &mut self,
+        now: Instant,
+        id: NodeId,
+        host: &HostInfo,
+        asleep_for: Duration,
+    ) -> Option<Transition> {
+        let t = match self.peers.get_mut(&id) {
+            Some(p) if p.state == PeerState::Asleep => {
+                if p.host != *host {
+                    p.host.clone_from(host);
+                }
+                None
+            }
+            Some(_) => return None,
+            None => {
+                let mut p = Peer::new(id, host.clone(), PeerState::Asleep, Reason::Claimed, now);
+                p.carried = asleep_for;
+                self.peers.insert(id, p);
+                Some(Transition {
+                    peer: id,
+                    mac: host.mac,
+                    from: None,
+                    to: PeerState::Asleep,
+                    reason: Reason::Claimed,
+                })
+            }
+        };
+        self.note_deadline(&id);
+        t
     }
 }
 
@@ -589,7 +661,7 @@ fn deadline(p: &Peer, cfg: &LivenessConfig) -> Option<Instant> {
             Probe::HostUp => Some(p.last_heard + cfg.gone_after),
         },
         PeerState::Asleep => {
-            let ttl = p.since + cfg.sleeper_ttl;
+            let ttl = p.since + cfg.sleeper_ttl.saturating_sub(p.carried);
             match (p.owner_seen, p.probe) {
                 (Some(seen), Probe::Idle) => Some(ttl.min(seen + cfg.suspect_after)),
                 _ => Some(ttl),
@@ -613,6 +685,7 @@ mod tests {
             term: 1,
             boot_time_s: 100,
             caps: Capabilities::CAN_PROXY,
+            peers_heard: None,
         }
     }
 

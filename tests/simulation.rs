@@ -91,6 +91,7 @@ fn forged_wrong_key_and_replayed_messages_change_nothing_but_counters() {
         term: 1_000,
         boot_time_s: 1,
         caps: Capabilities::CAN_PROXY.union(Capabilities::PREFERS_GUARDIAN),
+        peers_heard: Some(3),
     };
     let header = Header { sender: NodeId::from_u128(0x66), seq: 1, timestamp_ms: now_ms };
     let mut forged = Vec::new();
@@ -110,12 +111,14 @@ fn forged_wrong_key_and_replayed_messages_change_nothing_but_counters() {
     altered[50] ^= 1;
     sim.inject_datagram(target, from, &altered);
 
-    // A genuine message from another node, replayed.
+    // A genuine message from another node, replayed from its own address (from anywhere else
+    // it would not even be on-link).
     let genuine = sim.capture_from(1, H + Duration::from_millis(100));
     assert!(!genuine.is_empty());
     sim.run_for(Duration::from_millis(10));
+    let from1 = SocketAddr::new(IpAddr::V4(sim.hosts()[1].ip), 25536);
     for bytes in &genuine {
-        sim.inject_datagram(target, from, bytes);
+        sim.inject_datagram(target, from1, bytes);
     }
     sim.run_for(Duration::from_millis(10));
 

@@ -141,6 +141,22 @@ pub fn render_event(event: &Value) -> String {
         "wake-gave-up" => {
             format!("{} no answer after {} packets", f.text("mac"), f.text("attempts"))
         }
+        "claim-missing" => format!(
+            "{} {} was not claimed in time by {}: passed over",
+            f.iface(),
+            f.id("sleeper"),
+            f.id("by")
+        ),
+        "hearing-changed" => match f.get("deaf").cloned() {
+            Some(Value::Null) | None => format!("{} hears its peers again", f.iface()),
+            Some(why) => format!(
+                "{} DEAF: {}",
+                f.iface(),
+                serde_json::from_value::<crate::node::Deafness>(why)
+                    .map(|d| d.explain(crate::proto::DEFAULT_PEER_PORT))
+                    .unwrap_or_else(|_| "cannot hear its peers".into())
+            ),
+        },
         "impersonated" => format!(
             "{} from {}: someone holding the site key uses this node's id",
             f.iface(),
@@ -360,6 +376,9 @@ fn iface_block(out: &mut Lines, iface: &IfaceStatus, me: NodeId) {
     out.push(format!("  manager    {}", iface.manager.map_or_else(|| "none yet".into(), mine)));
     let guardians: Vec<String> = iface.guardians.iter().map(|g| mine(*g)).collect();
     out.wrapped("  guardians ", if guardians.is_empty() { vec!["none".into()] } else { guardians });
+    if let Some(why) = &iface.deaf {
+        out.wrapped("  DEAF:     ", vec![why.explain(crate::proto::DEFAULT_PEER_PORT)]);
+    }
     out.push(format!("  peers      {}", peer_summary(&iface.peers)));
     peers_table(out, &iface.peers);
     let n = iface.proxied.len();
@@ -443,6 +462,13 @@ fn proxied_table(out: &mut Lines, proxied: &[ProxiedStatus]) {
             s.stats.syns_seen,
             s.stats.wakes_sent
         ));
+        if let Some(to) = s.handing_over_to {
+            out.push(format!(
+                "  {:<8} handing over to {} (answering until it claims)",
+                "",
+                short(to)
+            ));
+        }
     }
 }
 
@@ -470,6 +496,13 @@ fn counters(out: &mut Lines, c: &crate::node::Counters) {
         ("ns", c.ns_answered),
         ("syns", c.syns_seen),
         ("conflicts", c.address_conflicts),
+        ("off-link", c.off_link),
+        ("seq-ahead", c.seq_ahead),
+        ("too-many-senders", c.too_many_senders),
+        ("peer-table-full", c.peer_table_full),
+        ("claims-missing", c.claims_missing),
+        ("handovers", c.handovers),
+        ("wakes-refused", c.wakes_refused),
     ];
     let items = always
         .iter()

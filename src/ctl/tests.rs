@@ -77,7 +77,9 @@ pub(super) fn sample(insecure: bool) -> DaemonStatus {
                 syns_seen: 2,
                 wakes_sent: 1,
             },
+            handing_over_to: None,
         }],
+        deaf: None,
     };
     let wlan = IfaceStatus {
         id: crate::node::IfaceId(2),
@@ -91,6 +93,7 @@ pub(super) fn sample(insecure: bool) -> DaemonStatus {
         guardians: vec![],
         peers: vec![],
         proxied: vec![],
+        deaf: None,
     };
     DaemonStatus {
         version: "0.1.0".into(),

@@ -709,6 +709,23 @@ fn log_event(e: &Event, d: &Daemon) {
         Event::ClaimBlocked { iface, sleeper, mac, why } => {
             info!(iface = d.iface_name(*iface), %mac, "not answering for {sleeper:?} ({mac}) now: {why:?}")
         }
+        Event::ClaimMissing { iface, sleeper, by } => warn!(
+            iface = d.iface_name(*iface),
+            "{by:?} was given sleeper {sleeper:?} but did not claim it in time: passing it over for that sleeper"
+        ),
+        Event::HearingChanged { iface, deaf: Some(why) } => warn!(
+            iface = d.iface_name(*iface),
+            "this node cannot hear its peers on {}: {}; it takes no role and answers for no sleeper there",
+            d.iface_name(*iface),
+            why.explain(d.opts.peer_port)
+        ),
+        Event::HearingChanged { iface, deaf: None } => {
+            info!(
+                iface = d.iface_name(*iface),
+                "this node hears its peers on {} again",
+                d.iface_name(*iface)
+            )
+        }
         Event::Impersonated { iface, from } => warn!(
             iface = d.iface_name(*iface),
             "a message signed with the site key claims to come from this node (sent from {from}): someone holding the key is impersonating it"

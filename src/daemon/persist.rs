@@ -55,10 +55,13 @@ impl Daemon {
             warn!("{w}");
         }
         let now = self.now();
+        let wall = unix_ms();
         let mut restored = 0;
         for s in &loaded.value {
             if let Some(&iface) = self.names.get(&s.interface) {
-                self.node.restore_sleeper(now, iface, s.node_id, s.host_info());
+                // Its age keeps counting across restarts (the 7-day sleeper expiry included).
+                let asleep_for = std::time::Duration::from_millis(wall.saturating_sub(s.since_ms));
+                self.node.restore_sleeper(now, iface, s.node_id, s.host_info(), asleep_for);
                 restored += 1;
             }
         }

@@ -91,8 +91,12 @@ pub enum StopReason {
     Leaving,
     /// The sleeper is no longer tracked (gone).
     Forgotten,
-    /// Another station, not a wakeproxy peer, uses the sleeper's address (DHCP gave it away).
+    /// Another station, not a proxy for it, uses the sleeper's address (DHCP gave it away, or
+    /// the address floated to another host).
     AddressInUse,
+    /// This node cannot hear its LAN (a firewall drops its inbound peer traffic, or it does
+    /// not understand its peers): it takes no duty there.
+    Deaf,
 }
 
 /// Why a wake was sent.
@@ -207,6 +211,23 @@ pub enum Event {
         mac: MacAddr,
         /// What the probe found.
         why: super::ClaimBlocked,
+    },
+    /// The node this node's election named for a sleeper did not claim it in time: it is passed
+    /// over for that sleeper for a while, and the next node on the ring takes it.
+    ClaimMissing {
+        /// On which interface.
+        iface: IfaceId,
+        /// The sleeper.
+        sleeper: NodeId,
+        /// The node that was expected to claim it.
+        by: NodeId,
+    },
+    /// This node stopped or started hearing its LAN.
+    HearingChanged {
+        /// On which interface.
+        iface: IfaceId,
+        /// Why it is deaf now; `None`: it hears again.
+        deaf: Option<super::Deafness>,
     },
     /// A signed message claimed to come from this node but was not sent by it: someone holding
     /// the site key is impersonating it. This node re-announces itself.

@@ -1,39 +1,69 @@
-//! Claiming a sleeper: look before answering.
+//! Claiming a sleeper: look before answering, tell everyone, and hand over before letting go.
 //!
 //! When the election gives this node a sleeper, it does not answer for it at once. It first
 //! asks the LAN whether anyone uses the sleeper's addresses: an RFC 5227 ARP probe per IPv4
-//! address, a duplicate-address-detection probe per IPv6 address, and an ICMP echo. For one
-//! probe window (the liveness probe timeout, `min(1 s, H/2)`) the sleeper is *pending*: its
-//! frames are recognised, but nothing is answered and no SYN wakes it. Then:
+//! address, a duplicate-address-detection probe per IPv6 address, and a liveness probe (ICMP
+//! echo, plus a TCP connection to ports the sleeper listened on, unless another proxy answers
+//! for it right now: its answers would turn that SYN into a wake). For one probe window (the
+//! liveness probe timeout, `min(1 s, H/2)`) the sleeper is *pending*: its frames are
+//! recognised, but nothing is answered and no SYN wakes it. Then:
 //!
 //! - a frame comes from the sleeper's own MAC → its owner is awake: the peer table hears so
 //!   (nobody may answer for it) and the claim is dropped;
-//! - the echo answers → the host is still up: a host that announced its sleep takes a moment to
-//!   suspend, a host whose daemon hung never does. The claim is deferred and retried after one
-//!   heartbeat interval, as long as the election still assigns it here, so a host that keeps
-//!   answering is never answered for;
-//! - someone else answers the ARP / DAD probe for one of its addresses → the address is in use
-//!   (another proxy has not let go yet, or DHCP gave the address away): deferred the same way;
-//! - the window passes quietly → the claim: ProxyClaim, and a gratuitous ARP / unsolicited NA
-//!   that points every cache at the answering MAC.
+//! - the probe answers → the host is still up: a host that announced its sleep takes a moment
+//!   to suspend, a host whose daemon hung never does. The claim is deferred and retried after
+//!   one heartbeat interval, as long as the election still assigns it here, so a host that
+//!   keeps answering is never answered for;
+//! - a station that is not another proxy answers the ARP / DAD probe for one of its addresses
+//!   → the address is in use (DHCP gave it away, an address floated to another host): deferred
+//!   the same way. Another proxy answering (an awake, proxy-capable peer, with its own MAC, for
+//!   an address it does not announce as its own) is expected: it is handing the sleeper over;
+//! - the window passes quietly → the claim: a ProxyClaim carrying the sleeper's host
+//!   information, and a gratuitous ARP / unsolicited NA that points every cache at the
+//!   answering MAC.
 //!
-//! While claimed, an address conflict from a station that is not a wakeproxy peer (DHCP reuse)
-//! makes the proxy stand down the same way. A peer answering with its own MAC is another proxy;
-//! ProxyClaims settle that (the one closer on the ring keeps the sleeper).
+//! **Make before break.** A proxy whose election moves a sleeper to another node keeps
+//! answering for it and announces its claim (with the sleeper's host information, so a node
+//! that never heard the sleeper's SleepNotice can serve it) until it hears the new proxy's
+//! claim; the claims then settle it (the one closer on the ring keeps the sleeper). Every node
+//! expects the node its election names to claim within [`claim_timeout`]; one that does not
+//! (deaf, its capture broken, gone mid-claim) is passed over for that sleeper for
+//! [`PASS_OVER_FOR`], and the next on the ring takes it. Claims are announced again every
+//! [`REFRESH_EVERY`] heartbeats, and at the next heartbeat after a new peer appears, so every
+//! node learns every sleeper.
+//!
+//! While claimed, an address conflict from a station that is not another proxy makes the
+//! proxy stand down the same way.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
-use super::{Action, Destination, Event, Node, ProxyStats, StopReason};
+use super::{Action, Destination, Event, MAX_PEERS_PER_LAN, Node, ProxyStats, StopReason};
 use crate::addr::{MacAddr, NodeId};
+use crate::election::proxy_distance;
 use crate::frame::{self, Sleeper};
-use crate::proto::{Message, ProxyClaim};
+use crate::proto::{self, Message, ProxyClaim};
 use crate::time::Instant;
+
+/// Bytes of a claim's body before the sleeper's host information: id, MAC, term, age.
+const CLAIM_FIXED: usize = 16 + 6 + 8 + 4;
+/// Heartbeats between two announcements of the same claim.
+pub(crate) const REFRESH_EVERY: u32 = 6;
+/// How long a node that did not claim a sleeper assigned to it is passed over for it.
+pub(crate) const PASS_OVER_FOR: Duration = Duration::from_secs(60);
+
+/// How long the node an election names may take to claim a sleeper before it is passed over:
+/// two heartbeat intervals (it may have to hear the change, and end its startup grace) plus
+/// two probe windows.
+pub(crate) fn claim_timeout(heartbeat: Duration, probe: Duration) -> Duration {
+    heartbeat * 2 + probe * 2
+}
 
 /// Why a claim did not go ahead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum ClaimBlocked {
-    /// The sleeper still answers pings.
+    /// The sleeper still answers its liveness probe (ping or TCP).
     PingAnswered,
     /// Another station answered for one of its addresses.
     AddressInUse {
@@ -44,16 +74,29 @@ pub enum ClaimBlocked {
     },
 }
 
+/// Whom the election names for a sleeper, since when, and whether it was heard claiming.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Expected {
+    pub(crate) assignee: NodeId,
+    pub(crate) since: Instant,
+    pub(crate) claimed: bool,
+}
+
 impl Node {
     /// Starts the probe for a sleeper the election gave this node.
     pub(super) fn begin_claim(&mut self, now: Instant, li: usize, sleeper: Sleeper) {
         let window = self.cfg.liveness.probe_timeout;
         let first_v4 = sleeper.ipv4.first().copied();
-        let tcp_ports = self.lans[li]
-            .peers
-            .get(&sleeper.id)
-            .map(|p| super::probe_ports(&p.host))
-            .unwrap_or_default();
+        let lan = &self.lans[li];
+        // Another proxy answering for it right now would take our SYN for a caller's and wake
+        // it; its answers also say the sleeper is asleep in its view.
+        let answered = lan.claims.get(&sleeper.id).is_some_and(|by| {
+            *by != self.cfg.id && lan.peers.get(by).is_some_and(|p| p.is_candidate())
+        });
+        let tcp_ports = match lan.peers.get(&sleeper.id) {
+            Some(p) if !answered => super::probe_ports(&p.host),
+            _ => Vec::new(),
+        };
         let lan = &mut self.lans[li];
         let (iface, mac) = (lan.cfg.id, lan.cfg.mac);
         let probes: Vec<_> = sleeper
@@ -110,18 +153,53 @@ impl Node {
         self.lans[li].dirty = true;
     }
 
-    /// The earliest pending probe window or deferred retry, for `poll_timeout`.
+    /// The earliest pending probe window, deferred retry, claim expectation or pass-over, for
+    /// `poll_timeout`.
     pub(super) fn next_claim_deadline(&self) -> Option<Instant> {
-        self.lans.iter().flat_map(|l| l.pending.values().chain(l.deferred.values())).copied().min()
+        let timeout = self.claim_timeout();
+        self.lans
+            .iter()
+            .flat_map(|l| {
+                let expect =
+                    l.expected.values().filter(|e| !e.claimed).map(move |e| e.since + timeout);
+                let passed = l.passed_over.values().flatten().map(|(_, until)| *until);
+                l.pending.values().chain(l.deferred.values()).copied().chain(expect).chain(passed)
+            })
+            .min()
     }
 
-    /// Forgets deferrals that are due, so the next election may try again.
-    pub(super) fn expire_deferrals(&mut self, now: Instant, li: usize) {
+    pub(super) fn claim_timeout(&self) -> Duration {
+        claim_timeout(self.cfg.heartbeat_interval(), self.cfg.liveness.probe_timeout)
+    }
+
+    /// Forgets deferrals and pass-overs that are due, so the next election may try again, and
+    /// passes over the nodes that did not claim what they were given in time.
+    pub(super) fn expire_claim_timers(&mut self, now: Instant, li: usize) {
+        let timeout = self.claim_timeout();
         let lan = &mut self.lans[li];
-        let before = lan.deferred.len();
+        let before = (lan.deferred.len(), lan.passed_over.values().map(Vec::len).sum::<usize>());
         lan.deferred.retain(|_, at| *at > now);
-        if lan.deferred.len() != before {
+        for list in lan.passed_over.values_mut() {
+            list.retain(|(_, until)| *until > now);
+        }
+        lan.passed_over.retain(|_, list| !list.is_empty());
+        let after = (lan.deferred.len(), lan.passed_over.values().map(Vec::len).sum::<usize>());
+        lan.dirty |= before != after;
+
+        let missing: Vec<(NodeId, NodeId)> = lan
+            .expected
+            .iter()
+            .filter(|(_, e)| !e.claimed && now.saturating_since(e.since) >= timeout)
+            .map(|(s, e)| (*s, e.assignee))
+            .collect();
+        let iface = lan.cfg.id;
+        for (sleeper, by) in missing {
+            let lan = &mut self.lans[li];
+            lan.expected.remove(&sleeper);
+            lan.passed_over.entry(sleeper).or_default().push((by, now + PASS_OVER_FOR));
             lan.dirty = true;
+            self.counters.claims_missing += 1;
+            self.emit(Event::ClaimMissing { iface, sleeper, by });
         }
     }
 
@@ -134,9 +212,8 @@ impl Node {
             id,
             ProxyStats { since: now, arp_answered: 0, ns_answered: 0, syns_seen: 0, wakes_sent: 0 },
         );
-        let (iface, term) = (lan.cfg.id, lan.term);
-        let msg = Message::ProxyClaim(ProxyClaim { sleeper: id, sleeper_mac: mac, term });
-        self.send(now, li, Destination::Broadcast, &msg);
+        let iface = lan.cfg.id;
+        self.send_claim(now, li, id);
         // Point every cache on the LAN at the answering MAC now, instead of when entries expire.
         let answer = self.answer_mac(li, &id);
         for ip in ipv4 {
@@ -149,5 +226,122 @@ impl Node {
         }
         self.counters.proxy_started += 1;
         self.emit(Event::ProxyStarted { iface, sleeper: id, mac });
+    }
+
+    /// Broadcasts this node's claim on `id`, with the sleeper's host information and age.
+    pub(super) fn send_claim(&mut self, now: Instant, li: usize, id: NodeId) {
+        let me = self.cfg.id;
+        let lan = &mut self.lans[li];
+        let Some(peer) = lan.peers.get(&id) else { return };
+        let mut host = peer.host.clone();
+        let asleep_for_s = u32::try_from(peer.state_for(now).as_secs()).unwrap_or(u32::MAX);
+        let sleeper_mac = host.mac;
+        lan.claims.insert(id, me);
+        if let Some(e) = lan.expected.get_mut(&id) {
+            e.claimed |= e.assignee == me;
+        }
+        let term = lan.term;
+        // A host with the most addresses and ports the protocol allows does not fit beside a
+        // claim's own fields: send as many of its ports as fit.
+        let fixed = proto::MIN_DATAGRAM
+            + CLAIM_FIXED
+            + 6
+            + 1
+            + 5 * host.ipv4.len()
+            + 1
+            + 17 * host.ipv6.len()
+            + 2;
+        let room = proto::MAX_DATAGRAM.saturating_sub(fixed) / 2;
+        host.tcp_ports.truncate(room);
+        let claim = ProxyClaim { sleeper: id, sleeper_mac, term, asleep_for_s, host };
+        self.send(now, li, Destination::Broadcast, &Message::ProxyClaim(claim));
+    }
+
+    /// Another proxy answers for a sleeper this node claimed: announce the claim again (once
+    /// per change of claimant), so the two settle it.
+    pub(super) fn reclaim(&mut self, now: Instant, li: usize, id: NodeId) {
+        if self.lans[li].claims.get(&id) != Some(&self.cfg.id) {
+            self.send_claim(now, li, id);
+        }
+    }
+
+    /// A signed ProxyClaim from `claimant` (already checked to be on-link and fresh).
+    pub(super) fn on_claim(
+        &mut self,
+        now: Instant,
+        li: usize,
+        claimant: NodeId,
+        claim: &ProxyClaim,
+    ) {
+        let sleeper = claim.sleeper;
+        if sleeper == self.cfg.id || sleeper == claimant {
+            return;
+        }
+        self.learn_from_claim(now, li, claim);
+        let lan = &mut self.lans[li];
+        if lan.peers.get(&sleeper).is_none() {
+            return;
+        }
+        lan.claims.insert(sleeper, claimant);
+        if let Some(e) = lan.expected.get_mut(&sleeper) {
+            e.claimed |= e.assignee == claimant;
+        }
+        if let Some(list) = lan.passed_over.get_mut(&sleeper) {
+            // It claims after all: it is no longer passed over.
+            let before = list.len();
+            list.retain(|(n, _)| *n != claimant);
+            lan.dirty |= list.len() != before;
+        }
+        if lan.proxied.get(&sleeper).is_none() {
+            return;
+        }
+        let pending = lan.pending.contains_key(&sleeper);
+        // Two nodes answer for one sleeper: their views differ (or one is handing it over to
+        // the other). The one closer on the ring keeps it; both sides compute the same answer
+        // without agreeing on a view first.
+        let me = proxy_distance(sleeper, self.cfg.id);
+        let them = proxy_distance(sleeper, claimant);
+        if (them, claimant) < (me, self.cfg.id) {
+            let lan = &mut self.lans[li];
+            lan.yielded.insert(sleeper, claimant);
+            if lan.handing_over.remove(&sleeper).is_some() {
+                self.counters.handovers += 1;
+            }
+            self.stop_proxy(now, li, sleeper, StopReason::Yielded, false);
+        } else if !pending {
+            self.send_claim(now, li, sleeper);
+        }
+    }
+
+    /// What a claim teaches about its sleeper: a node that never heard the sleeper's own
+    /// SleepNotice learns its addresses, ports and age here. Addresses off this link are
+    /// dropped; a claim from a v1.0 node (no host information) teaches nothing.
+    fn learn_from_claim(&mut self, now: Instant, li: usize, claim: &ProxyClaim) {
+        let lan = &self.lans[li];
+        let mut host = claim.host.clone();
+        host.ipv4.retain(|p| lan.on_link(IpAddr::V4(p.addr)));
+        host.ipv6.retain(|p| lan.on_link(IpAddr::V6(p.addr)));
+        if host.ipv4.is_empty() && host.ipv6.is_empty() {
+            return;
+        }
+        if lan.peers.get(&claim.sleeper).is_none() && lan.peers.len() >= MAX_PEERS_PER_LAN {
+            self.counters.peer_table_full += 1;
+            return;
+        }
+        let asleep_for = Duration::from_secs(u64::from(claim.asleep_for_s));
+        let iface = lan.cfg.id;
+        let t = self.lans[li].peers.on_claimed_sleeper(now, claim.sleeper, &host, asleep_for);
+        self.lans[li].dirty |= t.is_some();
+        self.transition_event(iface, t);
+    }
+
+    /// Announces every sleeper this node answers for (claimed, not pending) on LAN `li`.
+    pub(super) fn announce_claims(&mut self, now: Instant, li: usize) {
+        let lan = &self.lans[li];
+        let ids: Vec<NodeId> =
+            lan.proxied.iter().map(|s| s.id).filter(|id| !lan.pending.contains_key(id)).collect();
+        for id in ids {
+            self.send_claim(now, li, id);
+        }
     }
 }

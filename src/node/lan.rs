@@ -1,8 +1,12 @@
 //! One interface's LAN as this node sees it: its peers, its election and the sleepers this node
 //! answers for there.
 
+use std::net::IpAddr;
+
 use rustc_hash::FxHashMap;
 
+use super::claim::Expected;
+use super::hearing::Hearing;
 use crate::addr::{MacAddr, NodeId};
 use crate::election::{Outcome, Scratch};
 use crate::frame::SleeperTable;
@@ -52,6 +56,23 @@ pub(crate) struct Lan {
     pub(crate) pending: FxHashMap<NodeId, Instant>,
     /// Sleepers whose claim a probe blocked, and when to try again.
     pub(crate) deferred: FxHashMap<NodeId, Instant>,
+    /// Who was last heard claiming each sleeper (their ProxyClaims, and this node's own).
+    pub(crate) claims: FxHashMap<NodeId, NodeId>,
+    /// For each assigned sleeper: whom the election names, since when, whether it claimed.
+    pub(crate) expected: FxHashMap<NodeId, Expected>,
+    /// Nodes passed over for a sleeper (they did not claim it in time), and until when.
+    pub(crate) passed_over: FxHashMap<NodeId, Vec<(NodeId, Instant)>>,
+    /// Sleepers this node keeps answering for until the node the election now names claims
+    /// them (make before break), and that node.
+    pub(crate) handing_over: FxHashMap<NodeId, NodeId>,
+    /// Whether this node hears the LAN.
+    pub(crate) hearing: Hearing,
+    /// Announce every claim with the next heartbeat (a new peer appeared).
+    pub(crate) claims_due: bool,
+    /// Heartbeats sent since the claims were last announced.
+    pub(crate) since_refresh: u32,
+    /// When a forgery in this node's name was last answered.
+    pub(crate) last_reannounce: Option<Instant>,
 }
 
 impl Lan {
@@ -71,6 +92,69 @@ impl Lan {
             wake_seen: FxHashMap::default(),
             pending: FxHashMap::default(),
             deferred: FxHashMap::default(),
+            claims: FxHashMap::default(),
+            expected: FxHashMap::default(),
+            passed_over: FxHashMap::default(),
+            handing_over: FxHashMap::default(),
+            hearing: Hearing::new(now),
+            claims_due: false,
+            since_refresh: 0,
+            last_reannounce: None,
         }
+    }
+
+    /// Whether `ip` is on this interface's link: inside one of its prefixes, or IPv6
+    /// link-local (scoped to the interface the datagram arrived on).
+    pub(crate) fn on_link(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(a) => {
+                self.cfg.ipv4.iter().any(|p| same_prefix(&p.addr.octets(), &a.octets(), p.len))
+            }
+            IpAddr::V6(a) => {
+                a.segments()[0] & 0xffc0 == 0xfe80
+                    || self
+                        .cfg
+                        .ipv6
+                        .iter()
+                        .any(|p| same_prefix(&p.addr.octets(), &a.octets(), p.len))
+            }
+        }
+    }
+
+    /// Whether `ip` is one of this interface's own addresses.
+    pub(crate) fn on_own_addr(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(a) => self.cfg.ipv4.iter().any(|p| p.addr == a),
+            IpAddr::V6(a) => self.cfg.ipv6.iter().any(|p| p.addr == a),
+        }
+    }
+}
+
+/// Whether the first `len` bits of `a` and `b` agree (`len` beyond their width: all of them).
+fn same_prefix(a: &[u8], b: &[u8], len: u8) -> bool {
+    let len = usize::from(len).min(a.len() * 8);
+    let (whole, rest) = (len / 8, len % 8);
+    if a[..whole] != b[..whole] {
+        return false;
+    }
+    rest == 0 || {
+        let mask = 0xffu8 << (8 - rest);
+        a[whole] & mask == b[whole] & mask
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_compare_bit_by_bit() {
+        assert!(same_prefix(&[10, 0, 0, 1], &[10, 0, 0, 200], 24));
+        assert!(!same_prefix(&[10, 0, 0, 1], &[10, 0, 1, 1], 24));
+        assert!(same_prefix(&[10, 0, 0, 1], &[10, 0, 1, 1], 23));
+        assert!(!same_prefix(&[10, 0, 0, 1], &[10, 0, 0, 129], 25));
+        assert!(same_prefix(&[10, 0, 0, 1], &[99, 9, 9, 9], 0));
+        assert!(!same_prefix(&[10, 0, 0, 1], &[10, 0, 0, 2], 32));
+        assert!(!same_prefix(&[10, 0, 0, 1], &[10, 0, 0, 2], 200), "lengths are clamped");
     }
 }

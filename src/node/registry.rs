@@ -34,7 +34,7 @@ impl Node {
                         id: p.id,
                         host: p.host.clone(),
                         proxied_by: lan.outcome.proxy_of(&p.id),
-                        asleep_for: now.saturating_since(p.since),
+                        asleep_for: p.state_for(now),
                     }
                 })
             })
@@ -48,14 +48,25 @@ impl Node {
         self.lans.iter().find(|l| l.peers.by_mac(mac).is_some()).map(|l| l.cfg.id)
     }
 
-    /// Restores a sleeper saved before a restart: it is proxied again after the startup grace
-    /// unless it speaks (then it is simply awake). Unknown interfaces are ignored.
-    pub fn restore_sleeper(&mut self, now: Instant, iface: IfaceId, id: NodeId, host: HostInfo) {
+    /// Restores a sleeper saved before a restart, asleep for `asleep_for` already (so its
+    /// `sleeper_ttl` keeps counting across restarts): it is proxied again after the startup
+    /// grace unless it speaks (then it is simply awake). Unknown interfaces are ignored.
+    pub fn restore_sleeper(
+        &mut self,
+        now: Instant,
+        iface: IfaceId,
+        id: NodeId,
+        host: HostInfo,
+        asleep_for: std::time::Duration,
+    ) {
         if id == self.cfg.id {
             return;
         }
         if let Some(li) = self.lan_index(iface) {
-            self.lans[li].peers.restore_sleeper(now, id, host);
+            if self.lans[li].peers.len() >= super::MAX_PEERS_PER_LAN {
+                return;
+            }
+            self.lans[li].peers.restore_sleeper(now, id, host, asleep_for);
             self.lans[li].dirty = true;
         }
     }

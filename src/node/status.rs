@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::wake::WakeJob;
-use super::{Node, ProxyMode, WakeCause};
+use super::{Deafness, Node, ProxyMode, WakeCause};
 use crate::addr::{MacAddr, NodeId};
 use crate::node::config::IfaceId;
 use crate::node::lan::ProxyStats;
@@ -72,6 +72,28 @@ pub struct Counters {
     pub proxy_started: u64,
     /// Sleepers this node stopped answering for.
     pub proxy_stopped: u64,
+    /// Authentic messages whose source is not on the receiving interface's link, or not an
+    /// address their sender announces (relayed from another subnet).
+    #[serde(default)]
+    pub off_link: u64,
+    /// Authentic messages with a sequence number beyond any clock (forged).
+    #[serde(default)]
+    pub seq_ahead: u64,
+    /// Authentic messages from new senders refused because the replay window is full.
+    #[serde(default)]
+    pub too_many_senders: u64,
+    /// Authentic messages from new senders refused because the peer table is full.
+    #[serde(default)]
+    pub peer_table_full: u64,
+    /// Nodes passed over for a sleeper because they did not claim it in time.
+    #[serde(default)]
+    pub claims_missing: u64,
+    /// Sleepers this node handed over to their new proxy after it claimed them.
+    #[serde(default)]
+    pub handovers: u64,
+    /// Wakes not started because too many are in flight.
+    #[serde(default)]
+    pub wakes_refused: u64,
 }
 
 /// One peer, as `status` shows it.
@@ -117,6 +139,10 @@ pub struct ProxiedStatus {
     /// What this node did for it.
     #[serde(flatten)]
     pub stats: ProxyStats,
+    /// The node it is being handed over to: the election now names that node, and this one
+    /// keeps answering until it claims (make before break).
+    #[serde(default)]
+    pub handing_over_to: Option<NodeId>,
 }
 
 /// One interface.
@@ -144,6 +170,10 @@ pub struct IfaceStatus {
     pub peers: Vec<PeerStatus>,
     /// The sleepers this node answers for here.
     pub proxied: Vec<ProxiedStatus>,
+    /// Why this node cannot hear its peers here, if it cannot (it then takes no role and
+    /// answers for nobody here).
+    #[serde(default)]
+    pub deaf: Option<Deafness>,
 }
 
 /// A wake, finished or given up.
@@ -231,7 +261,7 @@ impl Node {
                         state: p.state,
                         reason: p.reason,
                         last_heard_ago: now.saturating_since(p.last_heard),
-                        state_for: now.saturating_since(p.since),
+                        state_for: p.state_for(now),
                         rtt: p.rtt,
                         probe: p.probe,
                         role: p.role,
@@ -251,6 +281,7 @@ impl Node {
                             mode: self.cfg.proxy_mode,
                             since_ago: now.saturating_since(stats.since),
                             stats,
+                            handing_over_to: lan.handing_over.get(&s.id).copied(),
                         })
                     })
                     .collect();
@@ -267,6 +298,7 @@ impl Node {
                     guardians: lan.outcome.guardians.clone(),
                     peers,
                     proxied,
+                    deaf: lan.hearing.deaf,
                 }
             })
             .collect();

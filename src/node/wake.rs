@@ -24,6 +24,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(8);
 const MAX_HELD_SYNS: usize = 4;
 /// How long a guardian waits before acting on a WakeRequest the manager should have served.
 const GUARDIAN_DEFER: Duration = Duration::from_millis(250);
+/// The most wakes in flight at once. A wake lasts `wake_retry_for` (30 s); a key holder asking
+/// for wakes of made-up MACs could otherwise grow the list without bound. Beyond it, wakes
+/// are refused and counted (`wakes_refused`).
+pub const MAX_WAKES: usize = 256;
 
 /// A wake in flight.
 #[derive(Debug, Clone)]
@@ -72,6 +76,12 @@ pub enum WakeError {
     /// The node is asleep or leaving.
     #[error("this node is going to sleep or shutting down")]
     NotRunning,
+    /// Too many wakes are in flight.
+    #[error(
+        "{MAX_WAKES} wakes are already in flight (each is retried for up to 30 s): try again \
+         in a moment"
+    )]
+    TooManyWakes,
 }
 
 impl From<WakePassword> for Option<SecureOn> {
@@ -108,12 +118,15 @@ impl Node {
         if self.lans.is_empty() {
             return Err(WakeError::NoInterface);
         }
+        if self.wakes.len() >= MAX_WAKES {
+            return Err(WakeError::TooManyWakes);
+        }
         let found = self.lans.iter().enumerate().find_map(|(li, lan)| {
             lan.peers
                 .iter()
                 .find(|p| match target {
                     WakeTarget::Mac(m) => p.host.mac == m,
-                    WakeTarget::Ip(ip) => super::host_has_ip(&p.host, ip),
+                    WakeTarget::Ip(ip) => super::intake::host_has_addr(&p.host, ip),
                     WakeTarget::Node(id) => p.id == id,
                 })
                 .map(|p| (li, p.host.mac, p.host.ipv4.first().map(|a| a.addr)))
@@ -240,6 +253,10 @@ impl Node {
             self.counters.wakes_deduplicated += 1;
             return;
         }
+        if self.wakes.len() >= MAX_WAKES {
+            self.counters.wakes_refused += 1;
+            return;
+        }
         self.wakes.push(WakeJob {
             mac,
             iface,
@@ -297,6 +314,10 @@ impl Node {
             for (mac, unicast) in targets {
                 if self.wakes.iter().any(|w| w.mac == mac && w.iface == iface) {
                     continue;
+                }
+                if self.wakes.len() >= MAX_WAKES {
+                    self.counters.wakes_refused += 1;
+                    break;
                 }
                 let at = now + self.jitter(window);
                 self.wakes.push(WakeJob {

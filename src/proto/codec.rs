@@ -13,7 +13,7 @@ use super::message::{
     Capabilities, Heartbeat, HostInfo, Ipv4Prefix, Ipv6Prefix, Message, MessageKind, ProxyClaim,
     ProxyRelease, ReleaseReason, Role, WakePassword, WakeReason, WakeRequest,
 };
-use super::{MAX_IPV4, MAX_IPV6, MAX_TCP_PORTS};
+use super::{MAX_IPV4, MAX_IPV6, MAX_TCP_PORTS, VERSION_MINOR};
 use crate::addr::{MacAddr, NodeId};
 
 /// Wire size of one IPv4 list item: address and prefix length.
@@ -22,6 +22,9 @@ const IPV4_ITEM: usize = 4 + 1;
 const IPV6_ITEM: usize = 16 + 1;
 /// Wire size of one TCP port.
 const PORT_ITEM: usize = 2;
+
+/// `peers_heard` on the wire when the sender does not say (never sent by v1.1).
+const PEERS_HEARD_UNKNOWN: u16 = u16::MAX;
 
 /// Appends the body of `msg` to `out`. On error `out` is unchanged.
 pub(crate) fn encode_body(msg: &Message, out: &mut Vec<u8>) -> Result<(), EncodeError> {
@@ -33,15 +36,19 @@ pub(crate) fn encode_body(msg: &Message, out: &mut Vec<u8>) -> Result<(), Encode
             out.extend_from_slice(&hb.term.to_be_bytes());
             out.extend_from_slice(&hb.boot_time_s.to_be_bytes());
             put_host(&hb.host, out);
+            out.extend_from_slice(&hb.peers_heard.unwrap_or(PEERS_HEARD_UNKNOWN).to_be_bytes());
         }
         Message::SleepNotice(host) | Message::ResumeNotice(host) => {
             check_host(host)?;
             put_host(host, out);
         }
         Message::ProxyClaim(c) => {
+            check_host(&c.host)?;
             out.extend_from_slice(&c.sleeper.0);
             out.extend_from_slice(&c.sleeper_mac.0);
             out.extend_from_slice(&c.term.to_be_bytes());
+            out.extend_from_slice(&c.asleep_for_s.to_be_bytes());
+            put_host(&c.host, out);
         }
         Message::ProxyRelease(r) => {
             out.extend_from_slice(&r.sleeper.0);
@@ -102,15 +109,19 @@ fn put_host(host: &HostInfo, out: &mut Vec<u8>) {
     }
 }
 
-/// Parses the body of an authenticated message of a known kind.
+/// Parses the body of an authenticated message of a known kind, sent by a node speaking minor
+/// version `minor` of major 1.
 ///
-/// `allow_trailing` is true when the sender speaks a newer minor version, whose extensions
-/// follow the fields this version knows.
+/// Fields appended by v1.1 are read from senders of minor 1 and later (and must be there);
+/// from a v1.0 sender they take their documented defaults. A sender with a newer minor version
+/// than ours may append more fields, which are skipped.
 pub(crate) fn decode_body(
     kind: MessageKind,
     body: &[u8],
-    allow_trailing: bool,
+    minor: u8,
 ) -> Result<Message, DecodeError> {
+    let allow_trailing = minor > VERSION_MINOR;
+    let v1_1 = minor >= 1;
     let mut r = Reader { rest: body, kind: kind as u8 };
     let msg = match kind {
         MessageKind::Heartbeat => {
@@ -120,7 +131,13 @@ pub(crate) fn decode_body(
             let term = r.u64("body ends inside the term")?;
             let boot_time_s = r.u64("body ends inside the boot time")?;
             let host = get_host(&mut r)?;
-            Message::Heartbeat(Heartbeat { host, role, term, boot_time_s, caps })
+            let peers_heard = if v1_1 {
+                Some(r.u16("body ends inside the count of peers heard")?)
+                    .filter(|&n| n != PEERS_HEARD_UNKNOWN)
+            } else {
+                None
+            };
+            Message::Heartbeat(Heartbeat { host, role, term, boot_time_s, caps, peers_heard })
         }
         MessageKind::SleepNotice => Message::SleepNotice(get_host(&mut r)?),
         MessageKind::ResumeNotice => Message::ResumeNotice(get_host(&mut r)?),
@@ -128,7 +145,12 @@ pub(crate) fn decode_body(
             let sleeper = NodeId(r.array("body ends inside the sleeper's node id")?);
             let sleeper_mac = MacAddr(r.array("body ends inside the sleeper's MAC")?);
             let term = r.u64("body ends inside the term")?;
-            Message::ProxyClaim(ProxyClaim { sleeper, sleeper_mac, term })
+            let (asleep_for_s, host) = if v1_1 {
+                (r.u32("body ends inside the sleep duration")?, get_host(&mut r)?)
+            } else {
+                (0, HostInfo { mac: sleeper_mac, ..HostInfo::default() })
+            };
+            Message::ProxyClaim(ProxyClaim { sleeper, sleeper_mac, term, asleep_for_s, host })
         }
         MessageKind::ProxyRelease => {
             let sleeper = NodeId(r.array("body ends inside the sleeper's node id")?);
@@ -272,7 +294,7 @@ mod tests {
     }
 
     fn malformed(kind: MessageKind, body: &[u8]) -> &'static str {
-        match decode_body(kind, body, false) {
+        match decode_body(kind, body, VERSION_MINOR) {
             Err(DecodeError::Malformed { kind: k, what }) => {
                 assert_eq!(k, kind as u8);
                 what
@@ -287,6 +309,8 @@ mod tests {
             Message::Heartbeat(Heartbeat { host: host(), ..Heartbeat::default() }),
             Message::SleepNotice(host()),
             Message::ProxyClaim(ProxyClaim::default()),
+            Message::ProxyClaim(ProxyClaim { asleep_for_s: 7, host: host(), ..Default::default() }),
+            Message::Heartbeat(Heartbeat { peers_heard: Some(3), ..Heartbeat::default() }),
             Message::ProxyRelease(ProxyRelease {
                 sleeper: NodeId::default(),
                 sleeper_mac: MacAddr::ZERO,
@@ -302,7 +326,7 @@ mod tests {
         ];
         for msg in msgs {
             let b = body(&msg);
-            assert_eq!(decode_body(msg.kind(), &b, false).unwrap(), msg);
+            assert_eq!(decode_body(msg.kind(), &b, VERSION_MINOR).unwrap(), msg);
             for cut in 0..b.len() {
                 malformed(msg.kind(), &b[..cut]);
             }
@@ -314,9 +338,49 @@ mod tests {
         let mut b = body(&Message::SleepNotice(host()));
         b.extend_from_slice(&[0xde, 0xad]);
         assert_eq!(malformed(MessageKind::SleepNotice, &b), "bytes after the last field");
-        let msg = decode_body(MessageKind::SleepNotice, &b, true).unwrap();
+        let msg = decode_body(MessageKind::SleepNotice, &b, VERSION_MINOR + 1).unwrap();
         assert_eq!(msg, Message::SleepNotice(host()));
         assert_eq!(malformed(MessageKind::Leave, &[0]), "bytes after the last field");
+    }
+
+    #[test]
+    fn v1_0_bodies_decode_with_the_v1_1_fields_defaulted() {
+        // A v1.0 heartbeat ends after the host info; a v1.0 claim after the term.
+        let hb = Heartbeat { host: host(), peers_heard: Some(2), ..Heartbeat::default() };
+        let mut b = body(&Message::Heartbeat(hb.clone()));
+        b.truncate(b.len() - 2);
+        let old = decode_body(MessageKind::Heartbeat, &b, 0).unwrap();
+        assert_eq!(old, Message::Heartbeat(Heartbeat { peers_heard: None, ..hb }));
+
+        let mac = MacAddr([2, 0, 0, 0, 0, 9]);
+        let claim = ProxyClaim {
+            sleeper_mac: mac,
+            term: 4,
+            asleep_for_s: 60,
+            host: host(),
+            ..Default::default()
+        };
+        let b = body(&Message::ProxyClaim(claim.clone()));
+        let old = decode_body(MessageKind::ProxyClaim, &b[..30], 0).unwrap();
+        let want = ProxyClaim {
+            asleep_for_s: 0,
+            host: HostInfo { mac, ..HostInfo::default() },
+            ..claim.clone()
+        };
+        assert_eq!(old, Message::ProxyClaim(want));
+        // From a v1.1 sender the appended fields must be there.
+        assert_eq!(
+            malformed(MessageKind::ProxyClaim, &b[..30]),
+            "body ends inside the sleep duration"
+        );
+    }
+
+    #[test]
+    fn peers_heard_unknown_is_0xffff_on_the_wire() {
+        let hb = Heartbeat { host: host(), peers_heard: None, ..Heartbeat::default() };
+        let b = body(&Message::Heartbeat(hb.clone()));
+        assert_eq!(b[b.len() - 2..], [0xff, 0xff]);
+        assert_eq!(decode_body(MessageKind::Heartbeat, &b, 1).unwrap(), Message::Heartbeat(hb));
     }
 
     #[test]

@@ -50,11 +50,26 @@ fn examples() -> Vec<(&'static str, Header, Message)> {
                 term: 7,
                 boot_time_s: 1_735_686_000,
                 caps: Capabilities::CAN_PROXY,
+                peers_heard: Some(5),
             }),
         ),
         ("sleep-notice", Message::SleepNotice(example_host())),
         ("resume-notice", Message::ResumeNotice(example_host())),
-        ("proxy-claim", Message::ProxyClaim(ProxyClaim { sleeper, sleeper_mac, term: 7 })),
+        (
+            "proxy-claim",
+            Message::ProxyClaim(ProxyClaim {
+                sleeper,
+                sleeper_mac,
+                term: 7,
+                asleep_for_s: 3600,
+                host: HostInfo {
+                    mac: sleeper_mac,
+                    ipv4: vec![Ipv4Prefix { addr: Ipv4Addr::new(192, 168, 1, 40), len: 24 }],
+                    ipv6: vec![],
+                    tcp_ports: vec![445],
+                },
+            }),
+        ),
         (
             "proxy-release",
             Message::ProxyRelease(ProxyRelease {
@@ -131,12 +146,17 @@ fn fields(header: &Header, msg: &Message, body_len: usize) -> Vec<(usize, String
             f.push((8, format!("term {}", hb.term)));
             f.push((8, format!("boot_time_s {}", hb.boot_time_s)));
             host(&mut f, &hb.host);
+            let heard = hb.peers_heard.map_or("unknown".to_owned(), |n| n.to_string());
+            f.push((2, format!("peers_heard {heard} (v1.1)")));
         }
         Message::SleepNotice(h) | Message::ResumeNotice(h) => host(&mut f, h),
         Message::ProxyClaim(c) => {
             f.push((16, format!("sleeper node id {}", c.sleeper)));
             f.push((6, format!("sleeper mac {}", c.sleeper_mac)));
             f.push((8, format!("term {}", c.term)));
+            f.push((4, format!("asleep_for_s {} (v1.1)", c.asleep_for_s)));
+            f.push((0, "the sleeper's host info (v1.1):".to_owned()));
+            host(&mut f, &c.host);
         }
         Message::ProxyRelease(r) => {
             f.push((16, format!("sleeper node id {}", r.sleeper)));
@@ -168,6 +188,9 @@ fn render(header: &Header, msg: &Message) -> String {
     for (len, what) in fields(header, msg, bytes.len() - MIN_DATAGRAM) {
         let (field, tail) = rest.split_at(len);
         rest = tail;
+        if field.is_empty() {
+            writeln!(out, "{:<47}  # {what}", "").unwrap();
+        }
         for (i, line) in field.chunks(16).enumerate() {
             if i == 0 {
                 writeln!(out, "{:<47}  # {what}", hex(line)).unwrap();

@@ -113,7 +113,7 @@ pub fn decode(key: &SiteKey, datagram: &[u8]) -> Result<Decoded, DecodeError> {
     if raw.flags != 0 && !newer_minor {
         return Err(DecodeError::Malformed { kind: raw.kind, what: "reserved flags set" });
     }
-    let msg = decode_body(kind, body, newer_minor)?;
+    let msg = decode_body(kind, body, raw.minor)?;
     Ok(Decoded::Message(raw.header, msg))
 }
 
@@ -209,6 +209,8 @@ mod tests {
             sleeper: NodeId::from_u128(5),
             sleeper_mac: MacAddr([2, 0, 0, 0, 0, 5]),
             term: 3,
+            asleep_for_s: 0,
+            host: HostInfo::default(),
         })
     }
 
@@ -218,17 +220,20 @@ mod tests {
         out
     }
 
+    /// The length of `claim()`'s body: id, MAC, term, age, and an empty host info.
+    const CLAIM_BODY: usize = 16 + 6 + 8 + 4 + 6 + 1 + 1 + 2;
+
     /// ProxyClaim's body, for sealing with unusual headers.
     fn claim_body() -> Vec<u8> {
-        enc(&claim())[HEADER_LEN..][..30].to_vec()
+        enc(&claim())[HEADER_LEN..][..CLAIM_BODY].to_vec()
     }
 
     #[test]
     fn round_trip_and_layout() {
         let d = enc(&claim());
-        assert_eq!(d.len(), HEADER_LEN + 30 + TAG_LEN);
-        assert_eq!(&d[..8], b"WKPX\x01\x00\x04\x00");
-        assert_eq!(&d[40..42], &[0, 30]);
+        assert_eq!(d.len(), HEADER_LEN + CLAIM_BODY + TAG_LEN);
+        assert_eq!(&d[..8], b"WKPX\x01\x01\x04\x00");
+        assert_eq!(&d[40..42], &[0, CLAIM_BODY as u8]);
         assert_eq!(decode(&key(), &d).unwrap(), Decoded::Message(header(), claim()));
     }
 
@@ -256,7 +261,7 @@ mod tests {
         let err = decode(&key(), &d).unwrap_err();
         assert_eq!(err, DecodeError::UnsupportedVersion { major: 2, minor: 1 });
         assert_eq!(err.class(), ErrorClass::Version);
-        assert!(err.to_string().contains("v2.1, this node speaks v1.0: upgrade this node"));
+        assert!(err.to_string().contains("v2.1, this node speaks v1.1: upgrade this node"));
 
         // Even with a wrong tag and a nonsense body: the version is judged first.
         let mut d = seal_raw(&key(), [2, 0, 99, 0xff], &header(), &[1, 2, 3]);
@@ -273,14 +278,15 @@ mod tests {
     fn length_mismatch() {
         let mut d = enc(&claim());
         d.push(0);
+        let declared = CLAIM_BODY;
         assert_eq!(
             decode(&key(), &d),
-            Err(DecodeError::LengthMismatch { declared: 30, actual: 31 })
+            Err(DecodeError::LengthMismatch { declared, actual: declared + 1 })
         );
         d.truncate(d.len() - 2);
         assert_eq!(
             decode(&key(), &d),
-            Err(DecodeError::LengthMismatch { declared: 30, actual: 29 })
+            Err(DecodeError::LengthMismatch { declared, actual: declared - 1 })
         );
     }
 
@@ -316,7 +322,7 @@ mod tests {
     fn newer_minor_may_append_fields_and_set_flags() {
         let mut body = claim_body();
         body.extend_from_slice(b"future extension");
-        let d = seal_raw(&key(), [1, 1, 4, 0x01], &header(), &body);
+        let d = seal_raw(&key(), [1, VERSION_MINOR + 1, 4, 0x01], &header(), &body);
         assert_eq!(decode(&key(), &d), Ok(Decoded::Message(header(), claim())));
     }
 
@@ -324,12 +330,12 @@ mod tests {
     fn same_or_older_minor_may_not() {
         let mut body = claim_body();
         body.push(0);
-        let d = seal_raw(&key(), [1, 0, 4, 0], &header(), &body);
+        let d = seal_raw(&key(), [1, VERSION_MINOR, 4, 0], &header(), &body);
         assert_eq!(
             decode(&key(), &d),
             Err(DecodeError::Malformed { kind: 4, what: "bytes after the last field" })
         );
-        let d = seal_raw(&key(), [1, 0, 4, 0x01], &header(), &claim_body());
+        let d = seal_raw(&key(), [1, VERSION_MINOR, 4, 0x01], &header(), &claim_body());
         assert_eq!(
             decode(&key(), &d),
             Err(DecodeError::Malformed { kind: 4, what: "reserved flags set" })
@@ -369,7 +375,7 @@ mod tests {
         let msg = Message::Heartbeat(Heartbeat { host, ..Heartbeat::default() });
         let mut out = vec![1, 2, 3];
         let err = encode(&key(), &header(), &msg, &mut out).unwrap_err();
-        let len = HEADER_LEN + 18 + 6 + 1 + 80 + 1 + 272 + 2 + 1024 + TAG_LEN;
+        let len = HEADER_LEN + 18 + 6 + 1 + 80 + 1 + 272 + 2 + 1024 + 2 + TAG_LEN;
         assert_eq!(err, EncodeError::TooLarge { len, max: MAX_DATAGRAM });
         assert!(out.is_empty());
     }

@@ -149,7 +149,7 @@ mod tests {
         let newer = DecodeError::UnsupportedVersion { major: 2, minor: 3 }.to_string();
         assert_eq!(
             newer,
-            "peer speaks wakeproxy protocol v2.3, this node speaks v1.0: upgrade this node"
+            "peer speaks wakeproxy protocol v2.3, this node speaks v1.1: upgrade this node"
         );
         let older = DecodeError::UnsupportedVersion { major: 0, minor: 9 }.to_string();
         assert!(older.ends_with("upgrade the peer"), "{older}");

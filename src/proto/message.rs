@@ -253,17 +253,29 @@ pub struct Heartbeat {
     pub boot_time_s: u64,
     /// What the sender can do.
     pub caps: Capabilities,
+    /// How many peers the sender heard (accepted a signed message from) on this LAN within the
+    /// last 2.5 heartbeat intervals; `Some(0)` from a node that hears nobody (alone, just
+    /// started, or deaf: a firewall drops its inbound UDP), which is then no candidate for any
+    /// role. `None` from a v1.0 sender, which does not say (on the wire: `0xffff`). Since v1.1.
+    pub peers_heard: Option<u16>,
 }
 
-/// The manager's announcement that it now answers for `sleeper`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+/// A proxy's announcement that it answers for `sleeper`, with everything another node needs to
+/// answer for it in its place (v1.1): a node that never heard the sleeper's own SleepNotice
+/// (it joined later, or lost its state) learns the sleeper from the claims of others.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ProxyClaim {
     /// The sleeping node.
     pub sleeper: NodeId,
     /// Its MAC address.
     pub sleeper_mac: MacAddr,
-    /// The claimant's election term; a claim with a higher term wins.
+    /// The claimant's election term.
     pub term: u64,
+    /// How long the sleeper has been asleep, in seconds (saturating). Since v1.1; 0 from v1.0.
+    pub asleep_for_s: u32,
+    /// The sleeper's MAC, addresses and wake ports, as its SleepNotice said. Since v1.1; from a
+    /// v1.0 sender only `mac` is set (to `sleeper_mac`) and the lists are empty.
+    pub host: HostInfo,
 }
 
 /// The manager's announcement that it stopped answering for `sleeper`.

@@ -37,14 +37,14 @@ pub use message::{
     MessageKind, ProxyClaim, ProxyRelease, ReleaseReason, Role, WakePassword, WakeReason,
     WakeRequest,
 };
-pub use replay::{DEFAULT_REPLAY_WINDOW, ReplayError, ReplayGuard};
+pub use replay::{DEFAULT_REPLAY_WINDOW, MAX_SENDERS, ReplayError, ReplayGuard};
 
 /// The first four bytes of every datagram.
 pub const MAGIC: [u8; 4] = *b"WKPX";
 /// Incompatible changes bump the major version; peers refuse every other major.
 pub const VERSION_MAJOR: u8 = 1;
 /// Compatible additions (new kinds, appended fields, flags) bump the minor version.
-pub const VERSION_MINOR: u8 = 0;
+pub const VERSION_MINOR: u8 = 1;
 /// The UDP port peers listen on and send to.
 pub const DEFAULT_PEER_PORT: u16 = 25536;
 /// Length of the message tag: HMAC-SHA256 truncated to its leftmost 16 bytes (128 bits).

@@ -15,6 +15,12 @@
 //! without any persisted state. The guard relies on it: a restarted sender that counted from
 //! zero would be refused until [`ReplayGuard::prune`] or [`ReplayGuard::forget`] dropped it.
 //!
+//! A sequence number is also bounded by time: one beyond the receiver's clock plus the window
+//! (in µs) cannot come from a real sender, and adopting it would make the real sender's numbers
+//! look like replays until it caught up, which at one a datagram is never
+//! ([`ReplayError::SeqAhead`]). The guard remembers at most [`MAX_SENDERS`] senders; beyond
+//! that, new senders are refused until entries age out ([`ReplayError::TooManySenders`]).
+//!
 //! Limits: the guarantee holds while the receiver's clock does not step backwards by more than
 //! the slack between a pruned sender's last timestamp and the window; a clock stepped back far
 //! can let a pruned sender's old datagrams in again. Memory is one small entry per sender
@@ -56,6 +62,30 @@ pub enum ReplayError {
         /// The refused sequence number.
         seq: u64,
     },
+    /// The sequence number is above any a sender could have reached by now: senders start at
+    /// their clock in microseconds and count one per datagram, so a number beyond the
+    /// receiver's clock plus the window (in µs) was made up. Adopting it would refuse the real
+    /// sender's datagrams as replays until it caught up: never.
+    #[error(
+        "sequence number {seq} is ahead of every clock (at most {bound} now): a forged \
+         datagram, dropped"
+    )]
+    SeqAhead {
+        /// The refused sequence number.
+        seq: u64,
+        /// The highest acceptable now.
+        bound: u64,
+    },
+    /// The guard already remembers as many senders as it may, all heard within one window: a
+    /// key holder inventing node ids. Known senders are still served.
+    #[error(
+        "more than {max} senders within one replay window: a key holder is inventing node \
+         ids; datagrams from new senders are dropped until the window passes"
+    )]
+    TooManySenders {
+        /// The limit.
+        max: usize,
+    },
 }
 
 /// What the guard remembers about one sender.
@@ -68,6 +98,10 @@ struct Window {
     /// The newest timestamp accepted, to know when the entry may be forgotten.
     newest_ms: u64,
 }
+
+/// The most senders a guard remembers (all within one window): far more nodes than a subnet
+/// holds, few enough that a key holder inventing ids cannot grow memory without bound.
+pub const MAX_SENDERS: usize = 8192;
 
 /// Accepts each `(sender, seq)` at most once; see the module documentation for the rules.
 #[derive(Debug, Clone)]
@@ -100,14 +134,12 @@ impl ReplayGuard {
     /// after [`decode`](super::decode) succeeded: unauthenticated headers must not move the
     /// window.
     pub fn check(&mut self, header: &Header, now_unix_ms: u64) -> Result<(), ReplayError> {
-        let ts = header.timestamp_ms;
-        if ts.abs_diff(now_unix_ms) > self.window_ms {
-            let skew = i128::from(ts) - i128::from(now_unix_ms);
-            let skew_ms = i64::try_from(skew).unwrap_or(if skew < 0 { i64::MIN } else { i64::MAX });
-            return Err(ReplayError::Stale { skew_ms });
-        }
-        let seq = header.seq;
+        self.check_fresh(header, now_unix_ms)?;
+        let (seq, ts) = (header.seq, header.timestamp_ms);
         let Some(w) = self.senders.get_mut(&header.sender) else {
+            if self.senders.len() >= MAX_SENDERS {
+                return Err(ReplayError::TooManySenders { max: MAX_SENDERS });
+            }
             // The only allocation: a sender seen for the first time in this window.
             self.senders.insert(header.sender, Window { highest: seq, seen: 1, newest_ms: ts });
             return Ok(());
@@ -125,6 +157,29 @@ impl ReplayGuard {
         }
         w.newest_ms = w.newest_ms.max(ts);
         Ok(())
+    }
+
+    /// The checks that need no memory: the timestamp is within the window of `now_unix_ms`,
+    /// and the sequence number is not beyond what any sender's clock allows (a sender starts at
+    /// its wall clock in µs and counts up by one a datagram; the bound is the receiver's clock
+    /// plus the window, in µs). Records nothing; [`check`](Self::check) runs it first.
+    pub fn check_fresh(&self, header: &Header, now_unix_ms: u64) -> Result<(), ReplayError> {
+        let ts = header.timestamp_ms;
+        if ts.abs_diff(now_unix_ms) > self.window_ms {
+            let skew = i128::from(ts) - i128::from(now_unix_ms);
+            let skew_ms = i64::try_from(skew).unwrap_or(if skew < 0 { i64::MIN } else { i64::MAX });
+            return Err(ReplayError::Stale { skew_ms });
+        }
+        let bound = now_unix_ms.saturating_add(self.window_ms).saturating_mul(1000);
+        if header.seq > bound {
+            return Err(ReplayError::SeqAhead { seq: header.seq, bound });
+        }
+        Ok(())
+    }
+
+    /// Whether `sender` was accepted within the window and is remembered.
+    pub fn knows(&self, sender: &NodeId) -> bool {
+        self.senders.contains_key(sender)
     }
 
     /// Forgets a sender, e.g. after its `Leave`. Its next header is accepted as if it were new,

@@ -173,6 +173,10 @@ pub struct Host {
     pub proxied: FxHashSet<NodeId>,
     /// The TCP ports it listens on.
     pub tcp_ports: Vec<u16>,
+    /// Its firewall drops every inbound peer datagram (its own echoes too).
+    pub deaf: bool,
+    /// Its firewall drops ICMP echo requests (the Windows default).
+    pub echo_blocked: bool,
     cfg: NodeConfig,
     timer: Option<Instant>,
     resume_at: Option<Instant>,
@@ -309,6 +313,8 @@ impl Sim {
                 role: Role::Member,
                 proxied: FxHashSet::default(),
                 tcp_ports,
+                deaf: false,
+                echo_blocked: false,
                 cfg: node_cfg,
                 timer: None,
                 resume_at: None,
@@ -590,7 +596,10 @@ impl Sim {
                         _ => Vec::new(),
                     };
                     for to in targets {
-                        if self.reachable(i, to) && !self.lost() {
+                        // A broadcast comes back to its sender's own socket, as on Linux; that
+                        // echo is how a node knows it hears its LAN.
+                        let echo = to == i && dst == Destination::Broadcast;
+                        if (echo || self.reachable(i, to) && !self.lost()) && !self.hosts[to].deaf {
                             let at = self.now + self.delay();
                             self.push(at, Ev::Datagram { to, from, bytes: bytes.clone() });
                         }
@@ -630,14 +639,19 @@ impl Sim {
                         }
                     }
                 }
-                Action::Probe { ip, timeout, .. } => {
+                Action::Probe { ip, timeout, tcp_ports, .. } => {
                     let target = match ip {
                         IpAddr::V4(v4) => self.by_ip.get(&v4).copied(),
                         IpAddr::V6(_) => None,
                     };
+                    // An awake host answers the echo, unless its firewall drops echo requests;
+                    // then only a TCP connection to a port it listens on (SYN-ACK) tells.
                     let answers = target.is_some_and(|t| {
-                        matches!(self.hosts[t].state, HostState::Up | HostState::DaemonDead)
+                        let h = &self.hosts[t];
+                        matches!(h.state, HostState::Up | HostState::DaemonDead)
                             && self.reachable(i, t)
+                            && (!h.echo_blocked
+                                || tcp_ports.iter().any(|p| h.tcp_ports.contains(p)))
                     });
                     // Three echo requests; each needs both directions to get through.
                     let got = answers && (0..3).any(|_| !self.lost() && !self.lost());
@@ -906,6 +920,16 @@ impl Sim {
             node.request_remote_wake(now, to, mac, None)
         };
         self.drain(from);
+    }
+
+    /// Host `i`'s firewall starts (or stops) dropping every inbound peer datagram.
+    pub fn set_deaf(&mut self, i: usize, deaf: bool) {
+        self.hosts[i].deaf = deaf;
+    }
+
+    /// Host `i`'s firewall starts (or stops) dropping ICMP echo requests.
+    pub fn set_echo_blocked(&mut self, i: usize, blocked: bool) {
+        self.hosts[i].echo_blocked = blocked;
     }
 
     /// Splits the network: hosts in `side` can only reach each other.

@@ -1,0 +1,279 @@
+//! Peer datagrams in: what a datagram must pass before it may change anything.
+//!
+//! In this order, each failure counted by reason and nothing else done:
+//!
+//! 1. **Decode**: length, magic, version, the HMAC tag; only then the body (`proto::decode`).
+//! 2. **Fresh**: the timestamp within the replay window of this node's clock, the sequence
+//!    number below what any clock allows (`ReplayGuard::check_fresh`). A stale capture of this
+//!    node's own datagram stops here, before anything could take it for an impersonation.
+//! 3. **Own id**: a datagram carrying this node's id is its own broadcast heard back if it
+//!    sent that number (`SentLog`), else a forgery by a key holder: counted, answered by
+//!    re-announcing the truth at most once a second, never more.
+//! 4. **On-link** (every kind but `WakeRequest`, which crosses routers by design): the source
+//!    address is inside one of the receiving interface's prefixes *and* is one of the addresses
+//!    the sender announces (its heartbeat or notice, or its last heartbeat for kinds that carry
+//!    none). A keyless station relaying another subnet's heartbeats cannot meet both: their
+//!    signed contents announce the other subnet's addresses.
+//! 5. **Once**: the replay window (`ReplayGuard::check`), which records the number.
+//! 6. **Room**: a sender this LAN never heard needs room in the peer table.
+//!
+//! Checks 4 to 6 come after 3 and before the number is recorded, so a relayed or refused copy
+//! of a datagram can never burn the number its genuine copy needs.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use super::hearing::Refusal;
+use super::{Destination, Event, IfaceId, MAX_PEERS_PER_LAN, Node};
+use crate::addr::NodeId;
+use crate::proto::{
+    self, DecodeError, Decoded, ErrorClass, Header, HostInfo, Message, ReplayError, Role,
+};
+use crate::time::Instant;
+
+/// At most one re-announcement a second answers forgeries in this node's name, however many
+/// arrive.
+const REANNOUNCE_EVERY: Duration = Duration::from_secs(1);
+
+impl Node {
+    /// A UDP datagram arrived on the peer port of `iface`, from `from`.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        iface: IfaceId,
+        from: SocketAddr,
+        bytes: &[u8],
+    ) {
+        let Some(li) = self.lan_index(iface) else {
+            return;
+        };
+        if self.asleep {
+            return;
+        }
+        self.counters.datagrams += 1;
+        let (header, msg) = match proto::decode(&self.key, bytes) {
+            Ok(Decoded::Message(h, m)) => (h, m),
+            Ok(Decoded::Unknown { .. }) => {
+                self.counters.unknown_kind += 1;
+                return;
+            }
+            Err(e) => {
+                self.refused(now, li, &e);
+                return;
+            }
+        };
+        let now_ms = self.unix_ms(now);
+        if let Err(e) = self.replay.check_fresh(&header, now_ms) {
+            match e {
+                ReplayError::Stale { .. } => {
+                    self.counters.stale += 1;
+                    if header.sender != self.cfg.id {
+                        self.lans[li].hearing.refused = Some((now, Refusal::Stale));
+                    }
+                }
+                _ => self.counters.seq_ahead += 1,
+            }
+            return;
+        }
+        if header.sender == self.cfg.id {
+            self.own_id(now, li, &header, from);
+            return;
+        }
+        if !matches!(msg, Message::WakeRequest(_)) && !self.on_link(li, &header, &msg, from.ip()) {
+            self.counters.off_link += 1;
+            return;
+        }
+        let known = self.lans[li].peers.get(&header.sender).is_some();
+        if !known && self.lans[li].peers.len() >= MAX_PEERS_PER_LAN {
+            self.counters.peer_table_full += 1;
+            return;
+        }
+        if let Err(e) = self.replay.check(&header, now_ms) {
+            match e {
+                ReplayError::Replayed { .. } => self.counters.replayed += 1,
+                ReplayError::TooManySenders { .. } => self.counters.too_many_senders += 1,
+                ReplayError::Stale { .. } | ReplayError::SeqAhead { .. } => {
+                    self.counters.seq_ahead += 1
+                }
+            }
+            return;
+        }
+        self.counters.accepted += 1;
+        self.lans[li].hearing.peer = Some(now);
+        self.apply(now, li, &header, msg);
+        self.after_input(now);
+    }
+
+    /// Counts a datagram `decode` refused; one that looks like the peer protocol but cannot be
+    /// understood is evidence for `hearing`.
+    fn refused(&mut self, now: Instant, li: usize, e: &DecodeError) {
+        let why = match e.class() {
+            ErrorClass::Malformed => {
+                self.counters.malformed += 1;
+                return;
+            }
+            ErrorClass::Unauthenticated => {
+                self.counters.unauthenticated += 1;
+                Refusal::BadTag
+            }
+            ErrorClass::Version => {
+                self.counters.version_mismatch += 1;
+                Refusal::Version
+            }
+        };
+        self.lans[li].hearing.refused = Some((now, why));
+    }
+
+    /// A fresh, authentic datagram carrying this node's id.
+    fn own_id(&mut self, now: Instant, li: usize, header: &Header, from: SocketAddr) {
+        if self.sent.contains(header.seq) {
+            // Our own broadcast heard back (or a replay of one: it says what we said).
+            self.counters.own_echo += 1;
+            self.lans[li].hearing.own_echo = Some(now);
+            return;
+        }
+        // Someone holding the key speaks in our name. Replays of the same forgery are dropped
+        // by the window like any other.
+        if self.replay.check(header, self.unix_ms(now)).is_err() {
+            self.counters.replayed += 1;
+            return;
+        }
+        self.counters.impersonated += 1;
+        // Peers took the forgery's number as our newest: continue above it, or they would
+        // refuse the truth as a replay. `check_fresh` bounded it by the clock, so this can
+        // never run the counter into its ceiling.
+        self.seq = self.seq.max(header.seq);
+        let lan = &mut self.lans[li];
+        if lan.last_reannounce.is_some_and(|t| now.saturating_since(t) < REANNOUNCE_EVERY) {
+            return;
+        }
+        lan.last_reannounce = Some(now);
+        let iface = lan.cfg.id;
+        self.emit(Event::Impersonated { iface, from });
+        // Whatever the forgery said, say the truth again at once.
+        self.lans[li].next_heartbeat = now;
+        if !self.leaving {
+            let host = self.host_info(li);
+            self.send(now, li, Destination::Broadcast, &Message::ResumeNotice(host));
+        }
+    }
+
+    /// Whether `src` may have sent `msg` from this LAN's own link: inside one of the
+    /// interface's prefixes, and one of the addresses the sender announces.
+    fn on_link(&self, li: usize, header: &Header, msg: &Message, src: IpAddr) -> bool {
+        let lan = &self.lans[li];
+        if !lan.on_link(src) {
+            return false;
+        }
+        let announced = match msg {
+            Message::Heartbeat(hb) => &hb.host,
+            Message::SleepNotice(host) | Message::ResumeNotice(host) => host,
+            // Kinds without host information: the sender's last heartbeat says where it is.
+            _ => match lan.peers.get(&header.sender) {
+                Some(p) => &p.host,
+                None => return false,
+            },
+        };
+        host_has_addr(announced, src)
+    }
+
+    fn apply(&mut self, now: Instant, li: usize, header: &Header, msg: Message) {
+        let sender = header.sender;
+        let iface = self.lans[li].cfg.id;
+        match msg {
+            Message::Heartbeat(hb) => {
+                let lan = &mut self.lans[li];
+                let new_peer = lan.peers.get(&sender).is_none_or(|p| !p.heard_heartbeat);
+                let (t, changed) = lan.peers.on_heartbeat(now, sender, &hb);
+                lan.dirty |= changed;
+                if hb.role == Role::Manager && hb.term > lan.term {
+                    lan.term = hb.term;
+                } else if hb.role == Role::Manager
+                    && lan.role == Role::Manager
+                    && hb.term >= lan.term
+                {
+                    // Two managers with the same view can't happen; with different views the
+                    // rank decides. Raise the term so the other side sees a newer manager.
+                    lan.term = hb.term.saturating_add(1);
+                    lan.next_heartbeat = now;
+                }
+                if new_peer {
+                    self.greet(now, li);
+                }
+                self.transition_event(iface, t);
+                self.confirm_wake(now, hb.host.mac);
+            }
+            Message::SleepNotice(host) => {
+                let t = self.lans[li].peers.on_sleep_notice(now, sender, &host);
+                self.lans[li].dirty |= t.is_some();
+                self.transition_event(iface, t);
+            }
+            Message::ResumeNotice(host) => {
+                let t = self.lans[li].peers.on_resume_notice(now, sender, &host);
+                self.lans[li].dirty |= t.is_some();
+                self.lans[li].claims.remove(&sender);
+                self.transition_event(iface, t);
+                self.confirm_wake(now, host.mac);
+            }
+            Message::ProxyClaim(claim) => {
+                self.heard_from(now, li, sender);
+                self.on_claim(now, li, sender, &claim);
+            }
+            Message::ProxyRelease(release) => {
+                self.heard_from(now, li, sender);
+                let lan = &mut self.lans[li];
+                if lan.claims.get(&release.sleeper) == Some(&sender) {
+                    lan.claims.remove(&release.sleeper);
+                    lan.dirty = true;
+                }
+                if lan.yielded.get(&release.sleeper) == Some(&sender) {
+                    lan.yielded.remove(&release.sleeper);
+                    lan.dirty = true;
+                }
+            }
+            Message::WakeRequest(req) => {
+                self.heard_from(now, li, sender);
+                self.counters.wake_requests += 1;
+                self.on_wake_request(now, li, sender, &req);
+            }
+            Message::Leave => {
+                let lan = &mut self.lans[li];
+                let t = lan.peers.on_leave(now, sender);
+                lan.dirty |= t.is_some();
+                lan.yielded.retain(|_, to| *to != sender);
+                lan.claims.retain(|_, by| *by != sender);
+                self.transition_event(iface, t);
+            }
+        }
+    }
+
+    /// Any signed message proves its sender awake.
+    fn heard_from(&mut self, now: Instant, li: usize, sender: NodeId) {
+        let t = self.lans[li].peers.on_other_message(now, sender);
+        self.lans[li].dirty |= t.is_some();
+        let iface = self.lans[li].cfg.id;
+        self.transition_event(iface, t);
+    }
+
+    /// A peer was heard for the first time: heartbeat soon (so it counts this node before its
+    /// grace ends) and announce every sleeper this node answers for with that heartbeat (so it
+    /// learns the sleepers it never heard go to sleep).
+    fn greet(&mut self, now: Instant, li: usize) {
+        let soon = now + self.jitter(GREET_JITTER);
+        let lan = &mut self.lans[li];
+        lan.next_heartbeat = lan.next_heartbeat.min(soon);
+        lan.claims_due = true;
+    }
+}
+
+/// How soon, at most, after hearing a new peer a node sends its heartbeat: spread so that a
+/// subnet greeting one newcomer does not answer in one burst.
+const GREET_JITTER: Duration = Duration::from_millis(200);
+
+/// True if `host` announces `ip` as one of its own addresses.
+pub(super) fn host_has_addr(host: &HostInfo, ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => host.ipv4.iter().any(|p| p.addr == v4),
+        IpAddr::V6(v6) => host.ipv6.iter().any(|p| p.addr == v6),
+    }
+}
