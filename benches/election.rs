@@ -17,6 +17,7 @@ fn bench(c: &mut Criterion) {
             id: id(i),
             prefers_guardian: i % 97 == 0,
             can_proxy: i % 10 != 0,
+            listening: false,
             boot_time_s: 1_700_000_000 + (i * 7919) % 100_000,
         })
         .collect();

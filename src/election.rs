@@ -35,6 +35,10 @@ pub struct Candidate {
     pub prefers_guardian: bool,
     /// The node can answer for sleepers (has a working layer-2 backend).
     pub can_proxy: bool,
+    /// The node is still in its startup (or resume) grace, listening only: it ranks as usual
+    /// (it is about to act) but owns no point on the ring yet, so nobody expects it to answer
+    /// for a sleeper before it could.
+    pub listening: bool,
     /// When the node booted, in Unix seconds: earlier ranks higher.
     pub boot_time_s: u64,
 }
@@ -115,7 +119,7 @@ pub fn elect_into(
 
     let ring = &mut scratch.ring;
     ring.clear();
-    for (i, c) in candidates.iter().enumerate().filter(|(_, c)| c.can_proxy) {
+    for (i, c) in candidates.iter().enumerate().filter(|(_, c)| c.can_proxy && !c.listening) {
         ring.extend((0..VNODES).map(|v| (ring_point(c.id, v), i as u32)));
     }
     ring.sort_unstable();
@@ -197,6 +201,7 @@ mod tests {
             id: NodeId::from_u128(id),
             prefers_guardian: false,
             can_proxy: true,
+            listening: false,
             boot_time_s: 1000,
         }
     }

@@ -74,6 +74,9 @@ pub enum Reason {
     AsleepTooLong,
     /// Did not answer the daily reconciliation wake: no longer treated as asleep.
     NoAnswer,
+    /// Silent for `gone_after`, and its host is known not to answer probes, so its sleep could
+    /// not be confirmed: nobody answers for a host that may be awake.
+    Unconfirmed,
     /// Learned second-hand: another node's signed ProxyClaim said it sleeps (this node never
     /// heard its SleepNotice: it joined later, or restarted without its state).
     Claimed,
@@ -130,6 +133,9 @@ pub enum Probe {
     Pending(#[serde(skip)] Instant),
     /// The host answered: it is up, but its daemon is silent.
     HostUp,
+    /// No answer, but this node saw the host not answer a probe while it was awake (echo
+    /// dropped, no open port): silence cannot prove it asleep, so it is not declared so.
+    Unconfirmed,
 }
 
 /// One peer as this node knows it.
@@ -170,6 +176,20 @@ pub struct Peer {
     /// Time it spent in its state before `since`, when the state was learned second-hand (a
     /// restored registry, another proxy's claim): a sleeper's age survives restarts.
     pub carried: Duration,
+    /// Whether its host answers liveness probes: `Some(true)` once any probe of it answered,
+    /// `Some(false)` if one sent while it was awake got no answer (its firewall drops echo and
+    /// it has no open port), `None` before either. A host known not to answer probes is never
+    /// proven asleep by a failed one.
+    pub answers_probes: Option<bool>,
+    /// When this node last sent a probe just to learn `answers_probes`.
+    pub calibrated_at: Option<Instant>,
+    /// A calibration probe got no answer: when it was sent, and when the peer had last been
+    /// heard before. It proves the host drops probes only once the peer is heard again soon
+    /// enough to have been awake throughout (see [`PeerTable::on_calibration`]).
+    pub unanswered: Option<(Instant, Instant)>,
+    /// When a datagram signed in its name last arrived from its own address but had to be
+    /// refused (stale: its clock is off): a sign that it is up, though not heard.
+    pub sign_of_life: Option<Instant>,
 }
 
 /// A change of a peer's state, for logs and events.
@@ -206,7 +226,27 @@ impl Peer {
             heard_heartbeat: false,
             peers_heard: None,
             carried: Duration::ZERO,
+            answers_probes: None,
+            calibrated_at: None,
+            unanswered: None,
+            sign_of_life: None,
         }
+    }
+
+    /// A signed message arrived at `now`: settles a calibration probe left unanswered, if the
+    /// peer was heard just before it and now again within 1.5 intervals, so it was awake while
+    /// the probe went unanswered.
+    fn heard_after_calibration(&mut self, now: Instant, interval: Duration) {
+        if let Some((sent, before)) = self.unanswered.take() {
+            if now >= sent && now.saturating_since(before) <= interval + interval / 2 {
+                self.answers_probes = Some(false);
+            }
+        }
+    }
+
+    /// Whether it gave a sign of life (a refused but authentic datagram) within `within`.
+    pub fn alive_lately(&self, now: Instant, within: Duration) -> bool {
+        self.sign_of_life.is_some_and(|t| now.saturating_since(t) < within)
     }
 
     /// True if the election counts this peer as awake: Awake, or Suspect (benefit of the doubt
@@ -231,6 +271,7 @@ impl Peer {
     /// What the election needs to know.
     pub fn candidate(&self) -> Candidate {
         Candidate {
+            listening: self.caps.listening(),
             id: self.id,
             prefers_guardian: self.caps.prefers_guardian(),
             can_proxy: self.caps.can_proxy(),
@@ -322,9 +363,11 @@ impl PeerTable {
         id: NodeId,
         hb: &Heartbeat,
     ) -> (Option<Transition>, bool) {
+        let interval = self.cfg.heartbeat_interval;
         let out = match self.peers.get_mut(&id) {
             Some(p) => {
-                let hearing_changed = (p.peers_heard == Some(0)) != (hb.peers_heard == Some(0));
+                let hearing_changed = (p.peers_heard == Some(0)) != (hb.peers_heard == Some(0))
+                    || p.caps.listening() != hb.caps.listening();
                 let rank_changed = !p.heard_heartbeat
                     || p.caps != hb.caps
                     || p.boot_time_s != hb.boot_time_s
@@ -339,6 +382,7 @@ impl PeerTable {
                 p.heard_heartbeat = true;
                 p.peers_heard = hb.peers_heard;
                 p.last_heard = now;
+                p.heard_after_calibration(now, interval);
                 p.owner_seen = None;
                 let t = p.set_state(PeerState::Awake, Reason::Heartbeat, now);
                 p.probe = Probe::Idle;
@@ -375,8 +419,10 @@ impl PeerTable {
     /// A signed message other than a heartbeat or notice arrived from a known peer: proof that
     /// it is awake, but it carries no host information.
     pub fn on_other_message(&mut self, now: Instant, id: NodeId) -> Option<Transition> {
+        let interval = self.cfg.heartbeat_interval;
         let p = self.peers.get_mut(&id)?;
         p.last_heard = now;
+        p.heard_after_calibration(now, interval);
         p.owner_seen = None;
         let t = p.set_state(PeerState::Awake, Reason::Message, now);
         self.note_deadline(&id);
@@ -413,12 +459,14 @@ impl PeerTable {
         to: PeerState,
         reason: Reason,
     ) -> Option<Transition> {
+        let interval = self.cfg.heartbeat_interval;
         let t = match self.peers.get_mut(&id) {
             Some(p) => {
                 if p.host != *host {
                     p.host.clone_from(host);
                 }
                 p.last_heard = now;
+                p.heard_after_calibration(now, interval);
                 p.owner_seen = None;
                 p.set_state(to, reason, now)
             }
@@ -429,6 +477,40 @@ impl PeerTable {
         };
         self.note_deadline(&id);
         t
+    }
+
+    /// The answer to a probe sent only to learn whether `id`'s host answers probes at all, while
+    /// it is heard (see [`Peer::answers_probes`]).
+    /// `answered: false` is only noted: it proves nothing until the peer is heard again soon
+    /// enough to show it was awake all along (a peer that fell asleep just before the probe is
+    /// still "awake" in this node's view for a while).
+    pub fn on_calibration(&mut self, id: NodeId, answered: bool) {
+        if let Some(p) = self.peers.get_mut(&id) {
+            if answered {
+                p.answers_probes = Some(true);
+                p.unanswered = None;
+            } else if let Some(sent) = p.calibrated_at {
+                p.unanswered = Some((sent, p.last_heard.min(sent)));
+            }
+        }
+    }
+
+    /// A datagram signed in `id`'s name came from its address but was refused as stale. It
+    /// counts only while `id` is believed awake or suspect: after its SleepNotice (or a failed
+    /// probe) a stale datagram is more likely a replay than a sign of life.
+    pub fn on_sign_of_life(&mut self, now: Instant, id: NodeId) {
+        if let Some(p) = self.peers.get_mut(&id) {
+            if matches!(p.state, PeerState::Awake | PeerState::Suspect) {
+                p.sign_of_life = Some(now);
+            }
+        }
+    }
+
+    /// Marks that a calibration probe of `id` was sent at `now`.
+    pub fn calibrating(&mut self, id: NodeId, now: Instant) {
+        if let Some(p) = self.peers.get_mut(&id) {
+            p.calibrated_at = Some(now);
+        }
     }
 
     /// A signed Leave arrived.
@@ -448,9 +530,16 @@ impl PeerTable {
         rtt: Option<Duration>,
     ) -> Option<Transition> {
         let p = self.peers.get_mut(&id)?;
+        if rtt.is_some() {
+            p.answers_probes = Some(true);
+        }
         let Probe::Pending(_) = p.probe else {
             return None;
         };
+        // Only a host known to answer probes, and that shows no other sign of life, is proven
+        // asleep by a probe that gets no answer.
+        let provable =
+            p.answers_probes != Some(false) && !p.alive_lately(now, self.cfg.suspect_after);
         let t = match (p.state, rtt) {
             (PeerState::Suspect, Some(rtt)) => {
                 // Up, but its daemon is silent.
@@ -466,9 +555,17 @@ impl PeerTable {
                 p.probe = Probe::Idle;
                 None
             }
-            (PeerState::Suspect, None) => p.set_state(PeerState::Asleep, Reason::ProbeFailed, now),
+            (PeerState::Suspect, None) if provable => {
+                p.set_state(PeerState::Asleep, Reason::ProbeFailed, now)
+            }
+            (PeerState::Suspect, None) => {
+                // A host that never answered a probe may just be one that drops them.
+                p.probe = Probe::Unconfirmed;
+                None
+            }
             (PeerState::Asleep, None) => {
-                // Seen on the wire, but asleep again: answer for it again.
+                // Seen on the wire, then nothing from it for `suspect_after`, and no answer:
+                // asleep again, answer for it again.
                 p.owner_seen = None;
                 p.probe = Probe::Idle;
                 None
@@ -483,12 +580,14 @@ impl PeerTable {
     }
 
     /// A frame from `id`'s real MAC was seen while it is asleep: its owner is using the address,
-    /// so nobody may answer for it. Returns true if this is news.
+    /// so nobody may answer for it until `suspect_after` passes without another such frame
+    /// and a probe fails. Returns true if this is news.
     pub fn on_owner_frame(&mut self, now: Instant, id: NodeId) -> bool {
         let news = match self.peers.get_mut(&id) {
-            Some(p) if p.state == PeerState::Asleep && p.owner_seen.is_none() => {
+            Some(p) if p.state == PeerState::Asleep => {
+                let news = p.owner_seen.is_none();
                 p.owner_seen = Some(now);
-                true
+                news
             }
             _ => false,
         };
@@ -516,9 +615,12 @@ impl PeerTable {
                     out.push(Due::Probe(p.id));
                 }
                 PeerState::Suspect if silent >= cfg.gone_after => {
-                    out.extend(
-                        p.set_state(PeerState::Gone, Reason::DaemonSilent, now).map(Due::Changed),
-                    );
+                    let why = if p.probe == Probe::Unconfirmed {
+                        Reason::Unconfirmed
+                    } else {
+                        Reason::DaemonSilent
+                    };
+                    out.extend(p.set_state(PeerState::Gone, why, now).map(Due::Changed));
                 }
                 PeerState::Suspect => match p.probe {
                     Probe::Idle => {
@@ -528,10 +630,14 @@ impl PeerTable {
                     Probe::Pending(at) if now.saturating_since(at) >= cfg.probe_timeout * 2 => {
                         // The driver must answer every probe within its timeout; if it never
                         // does, count the probe as failed rather than wait forever.
-                        out.extend(
-                            p.set_state(PeerState::Asleep, Reason::ProbeFailed, now)
-                                .map(Due::Changed),
-                        );
+                        if p.answers_probes != Some(false) {
+                            out.extend(
+                                p.set_state(PeerState::Asleep, Reason::ProbeFailed, now)
+                                    .map(Due::Changed),
+                            );
+                        } else {
+                            p.probe = Probe::Unconfirmed;
+                        }
                     }
                     _ => {}
                 },
@@ -612,10 +718,12 @@ impl PeerTable {
         self.note_deadline(&id);
     }
 
-    /// Another node's signed ProxyClaim says `id` sleeps, with its host information. First-hand
-    /// knowledge wins: only a peer unknown here is created (asleep for `asleep_for` already),
-    /// and only a peer already asleep here has its host information refreshed. A peer this node
-    /// believes awake, suspect or gone is left alone.
+    /// Another node's signed ProxyClaim (or SleeperInfo) says `id` sleeps, with its host
+    /// information. First-hand knowledge wins: a peer unknown here is created (asleep for
+    /// `asleep_for` already), a peer asleep here has its host information refreshed, and a peer
+    /// that fell silent here without this node being able to confirm its sleep (it never saw
+    /// its host answer a probe; the claimant, which probed it, did) is taken as asleep. A peer
+    /// heard lately, or whose host answered this node's probe, is left alone.
     pub fn on_claimed_sleeper(
         &mut self,
         now: Instant,
@@ -629,6 +737,12 @@ impl PeerTable {
                     p.host.clone_from(host);
                 }
                 None
+            }
+            Some(p)
+                if (p.state == PeerState::Suspect && p.probe != Probe::HostUp)
+                    || (p.state == PeerState::Gone && p.reason == Reason::Unconfirmed) =>
+            {
+                p.set_state(PeerState::Asleep, Reason::Claimed, now)
             }
             Some(_) => return None,
             None => {
@@ -658,7 +772,7 @@ fn deadline(p: &Peer, cfg: &LivenessConfig) -> Option<Instant> {
             Probe::Pending(at) => {
                 Some((at + cfg.probe_timeout * 2).min(p.last_heard + cfg.gone_after))
             }
-            Probe::HostUp => Some(p.last_heard + cfg.gone_after),
+            Probe::HostUp | Probe::Unconfirmed => Some(p.last_heard + cfg.gone_after),
         },
         PeerState::Asleep => {
             let ttl = p.since + cfg.sleeper_ttl.saturating_sub(p.carried);
@@ -704,6 +818,7 @@ mod tests {
         let mut t = PeerTable::new(LivenessConfig::for_interval(H));
         let t0 = Instant::ZERO;
         assert!(t.on_heartbeat(t0, id(1), &hb(1)).1);
+        t.on_calibration(id(1), true);
         assert!(poll(&mut t, t0 + H * 2).is_empty(), "two intervals of silence are normal");
         let due = poll(&mut t, t0 + H * 5 / 2);
         assert!(matches!(due[0], Due::Changed(Transition { to: PeerState::Suspect, .. })));
@@ -740,12 +855,68 @@ mod tests {
         let mut t = PeerTable::new(cfg);
         let t0 = Instant::ZERO;
         t.on_sleep_notice(t0, id(1), &hb(1).host);
+        t.on_calibration(id(1), true);
         assert!(t.on_owner_frame(t0 + H, id(1)));
         assert!(!t.on_owner_frame(t0 + H, id(1)), "only news once");
         assert!(!t.get(&id(1)).unwrap().is_proxiable());
         assert_eq!(poll(&mut t, t0 + H + cfg.suspect_after), vec![Due::Probe(id(1))]);
         t.on_probe_result(t0 + H * 4, id(1), None);
         assert!(t.get(&id(1)).unwrap().is_proxiable());
+    }
+
+    #[test]
+    fn a_host_that_never_answered_a_probe_is_not_declared_asleep_by_silence() {
+        let cfg = LivenessConfig::for_interval(H);
+        let mut t = PeerTable::new(cfg);
+        let t0 = Instant::ZERO;
+        t.on_heartbeat(t0, id(1), &hb(1));
+        // Probed while it spoke: no answer. Its firewall drops echo, and no port is open.
+        t.calibrating(id(1), t0 + H / 2);
+        t.on_calibration(id(1), false);
+        assert_eq!(t.get(&id(1)).unwrap().answers_probes, None, "it may have just slept");
+        t.on_heartbeat(t0 + H, id(1), &hb(1));
+        assert_eq!(t.get(&id(1)).unwrap().answers_probes, Some(false), "awake all along");
+        let t0 = t0 + H;
+        poll(&mut t, t0 + cfg.suspect_after);
+        assert!(t.on_probe_result(t0 + H * 3, id(1), None).is_none(), "not asleep");
+        assert_eq!(t.get(&id(1)).unwrap().probe, Probe::Unconfirmed);
+        let due = poll(&mut t, t0 + cfg.gone_after);
+        assert!(matches!(
+            due[0],
+            Due::Changed(Transition { to: PeerState::Gone, reason: Reason::Unconfirmed, .. })
+        ));
+        assert!(!t.get(&id(1)).unwrap().is_proxiable());
+        // A proxy that did see it answer probes, and claims it, is believed.
+        let t1 = t0 + cfg.gone_after + H;
+        let tr = t.on_claimed_sleeper(t1, id(1), &hb(1).host, H).unwrap();
+        assert_eq!((tr.to, tr.reason), (PeerState::Asleep, Reason::Claimed));
+        assert!(t.get(&id(1)).unwrap().is_proxiable());
+    }
+
+    #[test]
+    fn an_unanswered_calibration_of_a_peer_that_then_falls_silent_proves_nothing() {
+        let cfg = LivenessConfig::for_interval(H);
+        let mut t = PeerTable::new(cfg);
+        let t0 = Instant::ZERO;
+        t.on_heartbeat(t0, id(1), &hb(1));
+        t.calibrating(id(1), t0 + H / 2);
+        t.on_calibration(id(1), false);
+        // It slept just before the probe, and speaks again only much later (woken).
+        t.on_heartbeat(t0 + H * 10, id(1), &hb(1));
+        assert_eq!(t.get(&id(1)).unwrap().answers_probes, None);
+    }
+
+    #[test]
+    fn a_claim_never_puts_a_peer_heard_lately_or_seen_up_to_sleep() {
+        let mut t = PeerTable::new(LivenessConfig::for_interval(H));
+        t.on_heartbeat(Instant::ZERO, id(1), &hb(1));
+        assert!(t.on_claimed_sleeper(Instant::ZERO + H, id(1), &hb(1).host, H).is_none());
+        assert_eq!(t.get(&id(1)).unwrap().state, PeerState::Awake);
+        // Silent, but its host answered the probe: up.
+        poll(&mut t, Instant::ZERO + H * 3);
+        t.on_probe_result(Instant::ZERO + H * 3, id(1), Some(H / 100));
+        assert!(t.on_claimed_sleeper(Instant::ZERO + H * 3, id(1), &hb(1).host, H).is_none());
+        assert_eq!(t.get(&id(1)).unwrap().state, PeerState::Suspect);
     }
 
     #[test]

@@ -13,10 +13,19 @@ use crate::peers::PeerState;
 use crate::proto::{Message, ProxyRelease, ReleaseReason, Role};
 use crate::time::Instant;
 
+/// The most calibration probes one heartbeat sends.
+const CALIBRATE_PER_ELECTION: usize = 8;
+/// How long before a host that did not answer its calibration probe is tried again (its
+/// firewall may change; the probe may have been lost).
+const CALIBRATE_AGAIN: std::time::Duration = std::time::Duration::from_secs(600);
+/// How long before a host that answered is tried again (its firewall may start dropping).
+const RECALIBRATE_AFTER: std::time::Duration = std::time::Duration::from_secs(1800);
+
 impl Node {
     /// This node as a candidate on LAN `li`, unless it cannot be one there (deaf).
-    fn me_as_candidate(&self, li: usize) -> Option<Candidate> {
+    pub(super) fn me_as_candidate(&self, li: usize) -> Option<Candidate> {
         (self.lans[li].hearing.deaf.is_none()).then_some(Candidate {
+            listening: false,
             id: self.cfg.id,
             prefers_guardian: self.cfg.prefers_guardian,
             can_proxy: self.cfg.can_proxy,
@@ -81,6 +90,66 @@ impl Node {
             self.emit(e);
         }
         self.apply_assignment(now, li);
+    }
+
+    /// Probes a few awake peers, to learn whether their host answers probes at all while it is
+    /// up: a failed probe proves asleep only a host not known to drop them. A host that drops
+    /// echo and has no open port is so never declared asleep by silence, so never claimed
+    /// unless it announces its sleep. At each heartbeat, at most [`CALIBRATE_PER_ELECTION`]:
+    /// first the peers this node would answer for if they slept now (it is their owner on the
+    /// ring: one election over them, as if they slept), then the others; each peer again after
+    /// [`RECALIBRATE_AFTER`] (or [`CALIBRATE_AGAIN`] if it did not answer).
+    pub(super) fn calibrate(&mut self, now: Instant, li: usize, me: Option<Candidate>) {
+        let Some(me) = me.filter(|m| m.can_proxy) else { return };
+        let lan = &self.lans[li];
+        let uncertain: Vec<NodeId> = lan
+            .peers
+            .iter()
+            .filter(|p| {
+                p.state == PeerState::Awake
+                    && p.heard_heartbeat
+                    && !lan.calibrating.contains_key(&p.id)
+                    && p.calibrated_at.is_none_or(|t| {
+                        let again = if p.answers_probes == Some(false) {
+                            CALIBRATE_AGAIN
+                        } else {
+                            RECALIBRATE_AFTER
+                        };
+                        now.saturating_since(t) >= again
+                    })
+            })
+            .map(|p| p.id)
+            .collect();
+        if uncertain.is_empty() {
+            return;
+        }
+        let candidates: Vec<Candidate> = lan
+            .peers
+            .iter()
+            .filter(|p| p.is_candidate())
+            .map(|p| p.candidate())
+            .chain(std::iter::once(me))
+            .collect();
+        // Who would answer for each of them if it slept now (never itself).
+        let what_if = election::elect(&candidates, &uncertain, 1);
+        let mine = |id: &NodeId| what_if.proxy_of(id) == Some(me.id);
+        let first = uncertain.iter().filter(|id| mine(id));
+        let due: Vec<(NodeId, IpAddr, Vec<u16>)> = first
+            .chain(uncertain.iter().filter(|id| !mine(id)))
+            .filter_map(|id| {
+                let p = lan.peers.get(id)?;
+                let ip = p.host.ipv4.first().map(|a| IpAddr::V4(a.addr))?;
+                Some((p.id, ip, super::probe_ports(&p.host)))
+            })
+            .take(CALIBRATE_PER_ELECTION)
+            .collect();
+        let (iface, timeout) = (self.lans[li].cfg.id, self.cfg.liveness.probe_timeout);
+        for (id, ip, tcp_ports) in due {
+            self.lans[li].calibrating.insert(id, now);
+            self.lans[li].peers.calibrating(id, now);
+            self.counters.probes += 1;
+            self.actions.push_back(Action::Probe { iface, ip, timeout, tcp_ports });
+        }
     }
 
     /// Starts and stops answering for sleepers so that this node answers for exactly those the
@@ -216,6 +285,7 @@ impl Node {
         }
         let lan = &mut self.lans[li];
         lan.stats.remove(&id);
+        lan.reclaimed.remove(&id);
         if lan.claims.get(&id) == Some(&self.cfg.id) {
             lan.claims.remove(&id);
         }
@@ -254,11 +324,11 @@ impl Node {
     }
 
     /// Lets go of every sleeper on LAN `li` and drops the role there (this node sleeps, leaves
-    /// or went deaf). Each claim is announced once more first, so every node holds the
-    /// sleepers' host information when it elects their next proxy.
+    /// or went deaf). What it knows of each is announced first (SleeperInfo), so every node
+    /// holds the sleepers' host information when it elects their next proxy.
     pub(super) fn release_all(&mut self, now: Instant, li: usize, reason: StopReason) {
         self.lans[li].deferred.clear();
-        self.announce_claims(now, li);
+        self.announce_sleepers_held(now, li);
         let ids: Vec<NodeId> = self.lans[li].proxied.iter().map(|s| s.id).collect();
         for id in ids {
             self.stop_proxy(now, li, id, reason, false);

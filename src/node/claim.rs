@@ -47,6 +47,8 @@ use crate::time::Instant;
 
 /// Bytes of a claim's body before the sleeper's host information: id, MAC, term, age.
 const CLAIM_FIXED: usize = 16 + 6 + 8 + 4;
+/// The shortest time between two claims of one sleeper sent in answer to another proxy's.
+const RECLAIM_EVERY: Duration = Duration::from_millis(500);
 /// Heartbeats between two announcements of the same claim.
 pub(crate) const REFRESH_EVERY: u32 = 6;
 /// How long a node that did not claim a sleeper assigned to it is passed over for it.
@@ -156,12 +158,15 @@ impl Node {
     /// The earliest pending probe window, deferred retry, claim expectation or pass-over, for
     /// `poll_timeout`.
     pub(super) fn next_claim_deadline(&self) -> Option<Instant> {
-        let timeout = self.claim_timeout();
+        let (timeout, me) = (self.claim_timeout(), self.cfg.id);
         self.lans
             .iter()
             .flat_map(|l| {
-                let expect =
-                    l.expected.values().filter(|e| !e.claimed).map(move |e| e.since + timeout);
+                let expect = l
+                    .expected
+                    .values()
+                    .filter(move |e| !e.claimed && e.assignee != me)
+                    .map(move |e| e.since + timeout);
                 let passed = l.passed_over.values().flatten().map(|(_, until)| *until);
                 l.pending.values().chain(l.deferred.values()).copied().chain(expect).chain(passed)
             })
@@ -179,6 +184,9 @@ impl Node {
         let lan = &mut self.lans[li];
         let before = (lan.deferred.len(), lan.passed_over.values().map(Vec::len).sum::<usize>());
         lan.deferred.retain(|_, at| *at > now);
+        // A calibration the driver never answered says nothing.
+        let stale = self.cfg.liveness.probe_timeout * 2;
+        lan.calibrating.retain(|_, at| now.saturating_since(*at) < stale);
         for list in lan.passed_over.values_mut() {
             list.retain(|(_, until)| *until > now);
         }
@@ -186,10 +194,14 @@ impl Node {
         let after = (lan.deferred.len(), lan.passed_over.values().map(Vec::len).sum::<usize>());
         lan.dirty |= before != after;
 
+        // This node never passes itself over: it knows why it has not claimed (its probe found
+        // the host up, or the address in use) and tries again when that deferral ends.
+        let me = self.cfg.id;
         let missing: Vec<(NodeId, NodeId)> = lan
             .expected
             .iter()
-            .filter(|(_, e)| !e.claimed && now.saturating_since(e.since) >= timeout)
+            .filter(|(_, e)| e.assignee != me && !e.claimed)
+            .filter(|(_, e)| now.saturating_since(e.since) >= timeout)
             .map(|(s, e)| (*s, e.assignee))
             .collect();
         let iface = lan.cfg.id;
@@ -257,12 +269,16 @@ impl Node {
         self.send(now, li, Destination::Broadcast, &Message::ProxyClaim(claim));
     }
 
-    /// Another proxy answers for a sleeper this node claimed: announce the claim again (once
-    /// per change of claimant), so the two settle it.
+    /// Another proxy answers for a sleeper this node claimed: announce the claim again, so the
+    /// two settle it — at most once per [`RECLAIM_EVERY`] per sleeper, so that no exchange of
+    /// claims (two nodes each believing it keeps the sleeper) can become a storm.
     pub(super) fn reclaim(&mut self, now: Instant, li: usize, id: NodeId) {
-        if self.lans[li].claims.get(&id) != Some(&self.cfg.id) {
-            self.send_claim(now, li, id);
+        let lan = &mut self.lans[li];
+        if lan.reclaimed.get(&id).is_some_and(|t| now.saturating_since(*t) < RECLAIM_EVERY) {
+            return;
         }
+        lan.reclaimed.insert(id, now);
+        self.send_claim(now, li, id);
     }
 
     /// A signed ProxyClaim from `claimant` (already checked to be on-link and fresh).
@@ -301,47 +317,110 @@ impl Node {
         // without agreeing on a view first.
         let me = proxy_distance(sleeper, self.cfg.id);
         let them = proxy_distance(sleeper, claimant);
-        if (them, claimant) < (me, self.cfg.id) {
+        // Yield only to a node that can hold the sleeper: a candidate here (one that is deaf,
+        // still listening or gone cannot).
+        let able = self.lans[li].peers.get(&claimant).is_some_and(|p| p.is_candidate());
+        if able && (them, claimant) < (me, self.cfg.id) {
             let lan = &mut self.lans[li];
             lan.yielded.insert(sleeper, claimant);
+            lan.dirty = true;
             if lan.handing_over.remove(&sleeper).is_some() {
                 self.counters.handovers += 1;
             }
             self.stop_proxy(now, li, sleeper, StopReason::Yielded, false);
-        } else if !pending {
-            self.send_claim(now, li, sleeper);
+        } else if !pending && (me, self.cfg.id) < (them, claimant) {
+            // We are closer: say so, so that it yields. (If it is closer but cannot hold the
+            // sleeper in our view, answering it would only start an exchange of claims.)
+            self.reclaim(now, li, sleeper);
         }
     }
 
-    /// What a claim teaches about its sleeper: a node that never heard the sleeper's own
+    /// What a claim teaches about its sleeper.
+    fn learn_from_claim(&mut self, now: Instant, li: usize, claim: &ProxyClaim) {
+        self.learn_sleeper(now, li, claim.sleeper, &claim.host, claim.asleep_for_s);
+    }
+
+    /// What a claim or a SleeperInfo teaches: a node that never heard the sleeper's own
     /// SleepNotice learns its addresses, ports and age here. Addresses off this link are
     /// dropped; a claim from a v1.0 node (no host information) teaches nothing.
-    fn learn_from_claim(&mut self, now: Instant, li: usize, claim: &ProxyClaim) {
+    pub(super) fn learn_sleeper(
+        &mut self,
+        now: Instant,
+        li: usize,
+        sleeper: NodeId,
+        host: &crate::proto::HostInfo,
+        asleep_for_s: u32,
+    ) {
         let lan = &self.lans[li];
-        let mut host = claim.host.clone();
+        let mut host = host.clone();
         host.ipv4.retain(|p| lan.on_link(IpAddr::V4(p.addr)));
         host.ipv6.retain(|p| lan.on_link(IpAddr::V6(p.addr)));
         if host.ipv4.is_empty() && host.ipv6.is_empty() {
             return;
         }
-        if lan.peers.get(&claim.sleeper).is_none() && lan.peers.len() >= MAX_PEERS_PER_LAN {
+        if lan.peers.get(&sleeper).is_none() && lan.peers.len() >= MAX_PEERS_PER_LAN {
             self.counters.peer_table_full += 1;
             return;
         }
-        let asleep_for = Duration::from_secs(u64::from(claim.asleep_for_s));
+        let asleep_for = Duration::from_secs(u64::from(asleep_for_s));
         let iface = lan.cfg.id;
-        let t = self.lans[li].peers.on_claimed_sleeper(now, claim.sleeper, &host, asleep_for);
+        let t = self.lans[li].peers.on_claimed_sleeper(now, sleeper, &host, asleep_for);
         self.lans[li].dirty |= t.is_some();
         self.transition_event(iface, t);
     }
 
-    /// Announces every sleeper this node answers for (claimed, not pending) on LAN `li`.
+    /// Tells the LAN what this node knows of every sleeper it answers for (SleeperInfo, not a
+    /// claim: it is letting go), so their next proxy can serve them.
+    pub(super) fn announce_sleepers_held(&mut self, now: Instant, li: usize) {
+        for id in self.claimed_here(li) {
+            self.send_sleeper_info(now, li, id);
+        }
+    }
+
+    /// Announces every sleeper this node answers for (claimed, not pending) on LAN `li`; the
+    /// manager also tells what it knows of every other sleeper (SleeperInfo).
     pub(super) fn announce_claims(&mut self, now: Instant, li: usize) {
+        let ids = self.claimed_here(li);
         let lan = &self.lans[li];
-        let ids: Vec<NodeId> =
-            lan.proxied.iter().map(|s| s.id).filter(|id| !lan.pending.contains_key(id)).collect();
+        let others: Vec<NodeId> = if lan.role == crate::proto::Role::Manager {
+            lan.peers
+                .iter()
+                .filter(|p| p.is_proxiable() && !ids.contains(&p.id))
+                .map(|p| p.id)
+                .collect()
+        } else {
+            Vec::new()
+        };
         for id in ids {
             self.send_claim(now, li, id);
         }
+        for id in others {
+            self.send_sleeper_info(now, li, id);
+        }
+    }
+
+    /// The sleepers this node answers for on LAN `li` (claimed, not being probed).
+    fn claimed_here(&self, li: usize) -> Vec<NodeId> {
+        let lan = &self.lans[li];
+        lan.proxied.iter().map(|s| s.id).filter(|id| !lan.pending.contains_key(id)).collect()
+    }
+
+    /// Broadcasts what this node knows of sleeper `id`.
+    fn send_sleeper_info(&mut self, now: Instant, li: usize, id: NodeId) {
+        let Some(peer) = self.lans[li].peers.get(&id) else { return };
+        let mut host = peer.host.clone();
+        let asleep_for_s = u32::try_from(peer.state_for(now).as_secs()).unwrap_or(u32::MAX);
+        let fixed = proto::MIN_DATAGRAM
+            + 16
+            + 4
+            + 6
+            + 1
+            + 5 * host.ipv4.len()
+            + 1
+            + 17 * host.ipv6.len()
+            + 2;
+        host.tcp_ports.truncate(proto::MAX_DATAGRAM.saturating_sub(fixed) / 2);
+        let info = proto::SleeperInfo { sleeper: id, asleep_for_s, host };
+        self.send(now, li, Destination::Broadcast, &Message::SleeperInfo(info));
     }
 }

@@ -8,6 +8,7 @@ use super::intake::host_has_addr;
 use super::{Action, IfaceId, Node, StopReason, WakeCause};
 use crate::addr::{MacAddr, NodeId};
 use crate::frame::{self, Classified, FromSleeperKind, NaFlags};
+use crate::peers::PeerState;
 use crate::time::Instant;
 use crate::wol;
 
@@ -163,16 +164,35 @@ impl Node {
         let Some(li) = self.lan_index(iface) else {
             return;
         };
-        let Some(id) =
-            self.lans[li].peers.iter().find(|p| host_has_addr(&p.host, ip)).map(|p| p.id)
-        else {
-            return;
-        };
+        // Every peer that announces the address hears the answer: two may (DHCP reuse, a
+        // key holder's forgery), and an answer must never be credited to the wrong one only.
+        let ids: Vec<NodeId> = self.lans[li]
+            .peers
+            .iter()
+            .filter(|p| host_has_addr(&p.host, ip))
+            .map(|p| p.id)
+            .collect();
+        for id in ids {
+            self.probe_answered(now, li, id, rtt);
+        }
+        self.after_input(now);
+    }
+
+    fn probe_answered(&mut self, now: Instant, li: usize, id: NodeId, rtt: Option<Duration>) {
+        let lan = &mut self.lans[li];
+        if lan.calibrating.remove(&id).is_some() {
+            // Silence from a host that speaks: it drops probes. Only then is it evidence.
+            let heard = lan.peers.get(&id).is_some_and(|p| p.state == PeerState::Awake);
+            if rtt.is_some() || heard {
+                lan.peers.on_calibration(id, rtt.is_some());
+            }
+        } else if rtt.is_some() {
+            lan.peers.on_calibration(id, true);
+        }
         if self.is_pending(li, &id) {
             // The probe before a claim: an answer means the host is still up.
             if rtt.is_some() {
                 self.block_claim(now, li, id, ClaimBlocked::PingAnswered);
-                self.after_input(now);
             }
             return;
         }
@@ -181,7 +201,7 @@ impl Node {
         let t = self.lans[li].peers.on_probe_result(now, id, rtt);
         // A sleeper whose owner was seen becomes proxiable again without a state change.
         self.lans[li].dirty |= t.is_some() || proxiable(self) != before;
+        let iface = self.lans[li].cfg.id;
         self.transition_event(iface, t);
-        self.after_input(now);
     }
 }

@@ -7,12 +7,17 @@
 //!
 //! The evidence, per LAN, over the last [`DEAF_AFTER`] heartbeat intervals:
 //!
-//! - its own broadcasts come back (Linux loops a broadcast back to the sender's own sockets, so
-//!   a firewall that drops inbound peer traffic drops those too), or a peer's message is
-//!   accepted: the node hears;
-//! - neither, while datagrams from others that look like ours are refused (wrong key, another
+//! - a peer's message is accepted: the node hears;
+//! - none is, while datagrams from others that look like ours are refused (wrong key, another
 //!   major version, a clock out of the window): it hears the subnet but understands nobody;
-//! - neither, and nothing refused: it hears nothing at all.
+//! - none is and nothing is refused, but its own broadcasts come back (Linux loops a broadcast
+//!   back to the sender's own sockets, so a firewall that drops inbound peer traffic drops
+//!   those too): it is alone, and hears;
+//! - nothing at all: it hears nothing.
+//!
+//! A keyless station can make a node that hears no peer count as deaf by sending it
+//! datagrams with a bad tag (or replaying stale ones): the node then stands down, as it does
+//! when a station claims a sleeper's address in ARP. Neither makes it answer for anyone.
 //!
 //! Right after start (or resume) the node only listens for one interval; its first heartbeat
 //! goes out within a tenth of it, so by the end of the grace its echo is back: a node that has
@@ -28,7 +33,7 @@ use std::time::Duration;
 use crate::time::Instant;
 
 /// Heartbeat intervals without hearing anything before a node counts as deaf.
-pub(crate) const DEAF_AFTER: u32 = 2;
+pub const DEAF_AFTER: u32 = 2;
 
 /// Why a node counts as deaf on a LAN.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -116,21 +121,23 @@ impl Hearing {
     pub(crate) fn judge(&mut self, now: Instant, interval: Duration, grace: Duration) -> bool {
         let window = interval * DEAF_AFTER;
         let recent = |t: Option<Instant>| t.is_some_and(|t| now.saturating_since(t) < window);
-        let heard = recent(self.own_echo) || recent(self.peer);
+        let refused = self.refused.filter(|(at, _)| recent(Some(*at))).map(|(_, why)| why);
         let listened = now.saturating_since(self.since);
         let ever = self.own_echo.is_some() || self.peer.is_some();
-        let verdict = if heard {
+        let verdict = if recent(self.peer) {
+            None
+        } else if let Some(why) = refused {
+            // Peers speak, and this node understands none of them (its own echo, with its own
+            // key and clock, proves nothing about that).
+            Some(Deafness::PeersRefused { why })
+        } else if recent(self.own_echo) {
+            // Alone on the LAN, but hearing it.
             None
         } else if !ever && listened < grace {
             // Still in the first interval: no verdict yet.
             self.deaf
         } else {
-            match self.refused {
-                Some((at, why)) if now.saturating_since(at) < window => {
-                    Some(Deafness::PeersRefused { why })
-                }
-                _ => Some(Deafness::NothingHeard),
-            }
+            Some(Deafness::NothingHeard)
         };
         let changed = verdict != self.deaf;
         self.deaf = verdict;

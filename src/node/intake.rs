@@ -68,7 +68,17 @@ impl Node {
                 ReplayError::Stale { .. } => {
                     self.counters.stale += 1;
                     if header.sender != self.cfg.id {
-                        self.lans[li].hearing.refused = Some((now, Refusal::Stale));
+                        let lan = &mut self.lans[li];
+                        lan.hearing.refused = Some((now, Refusal::Stale));
+                        // Authentic, from the sender's own address: it is up, its clock is off.
+                        // Silence from it proves no sleep.
+                        let from_it = lan
+                            .peers
+                            .get(&header.sender)
+                            .is_some_and(|p| host_has_addr(&p.host, from.ip()));
+                        if from_it {
+                            lan.peers.on_sign_of_life(now, header.sender);
+                        }
                     }
                 }
                 _ => self.counters.seq_ahead += 1,
@@ -183,7 +193,19 @@ impl Node {
         match msg {
             Message::Heartbeat(hb) => {
                 let lan = &mut self.lans[li];
-                let new_peer = lan.peers.get(&sender).is_none_or(|p| !p.heard_heartbeat);
+                // A peer heard for the first time, or one that (re)started (listening again:
+                // a restarted daemon, a resumed host) or went deaf (`peers_heard` 0): it holds
+                // no claim any more, and may not know the sleepers.
+                let fresh = match lan.peers.get(&sender) {
+                    Some(p) if p.heard_heartbeat => {
+                        (hb.peers_heard == Some(0) && p.peers_heard != Some(0))
+                            || (hb.caps.listening() && !p.caps.listening())
+                    }
+                    _ => true,
+                };
+                if fresh {
+                    lan.forget_claims_of(sender, now);
+                }
                 let (t, changed) = lan.peers.on_heartbeat(now, sender, &hb);
                 lan.dirty |= changed;
                 if hb.role == Role::Manager && hb.term > lan.term {
@@ -197,7 +219,7 @@ impl Node {
                     lan.term = hb.term.saturating_add(1);
                     lan.next_heartbeat = now;
                 }
-                if new_peer {
+                if fresh {
                     self.greet(now, li);
                 }
                 self.transition_event(iface, t);
@@ -241,8 +263,14 @@ impl Node {
                 let t = lan.peers.on_leave(now, sender);
                 lan.dirty |= t.is_some();
                 lan.yielded.retain(|_, to| *to != sender);
-                lan.claims.retain(|_, by| *by != sender);
+                lan.forget_claims_of(sender, now);
                 self.transition_event(iface, t);
+            }
+            Message::SleeperInfo(info) => {
+                self.heard_from(now, li, sender);
+                if info.sleeper != self.cfg.id && info.sleeper != sender {
+                    self.learn_sleeper(now, li, info.sleeper, &info.host, info.asleep_for_s);
+                }
             }
         }
     }
@@ -255,14 +283,16 @@ impl Node {
         self.transition_event(iface, t);
     }
 
-    /// A peer was heard for the first time: heartbeat soon (so it counts this node before its
-    /// grace ends) and announce every sleeper this node answers for with that heartbeat (so it
-    /// learns the sleepers it never heard go to sleep).
+    /// A peer was heard for the first time (or restarted): heartbeat soon (so it counts this
+    /// node before its grace ends) and announce every sleeper this node answers for (the
+    /// manager: every sleeper it knows) with that heartbeat, so the newcomer learns the
+    /// sleepers it never heard go to sleep.
     fn greet(&mut self, now: Instant, li: usize) {
         let soon = now + self.jitter(GREET_JITTER);
         let lan = &mut self.lans[li];
         lan.next_heartbeat = lan.next_heartbeat.min(soon);
-        lan.claims_due = true;
+        // Twice: at the next heartbeat and the one after, so one lost datagram loses nothing.
+        lan.claims_due = 2;
     }
 }
 

@@ -67,12 +67,16 @@ pub(crate) struct Lan {
     pub(crate) handing_over: FxHashMap<NodeId, NodeId>,
     /// Whether this node hears the LAN.
     pub(crate) hearing: Hearing,
-    /// Announce every claim with the next heartbeat (a new peer appeared).
-    pub(crate) claims_due: bool,
+    /// Announce every claim with the next this many heartbeats (a new peer appeared).
+    pub(crate) claims_due: u8,
     /// Heartbeats sent since the claims were last announced.
     pub(crate) since_refresh: u32,
     /// When a forgery in this node's name was last answered.
     pub(crate) last_reannounce: Option<Instant>,
+    /// Peers probed only to learn whether their host answers probes, and since when.
+    pub(crate) calibrating: FxHashMap<NodeId, Instant>,
+    /// When this node last re-sent its claim on a sleeper in answer to another proxy.
+    pub(crate) reclaimed: FxHashMap<NodeId, Instant>,
 }
 
 impl Lan {
@@ -97,9 +101,21 @@ impl Lan {
             passed_over: FxHashMap::default(),
             handing_over: FxHashMap::default(),
             hearing: Hearing::new(now),
-            claims_due: false,
+            claims_due: 0,
             since_refresh: 0,
             last_reannounce: None,
+            calibrating: FxHashMap::default(),
+            reclaimed: FxHashMap::default(),
+        }
+    }
+
+    /// `node` holds no claim any more (it left, restarted or went deaf): nobody expects a
+    /// claim it already made to stand.
+    pub(crate) fn forget_claims_of(&mut self, node: NodeId, now: Instant) {
+        self.claims.retain(|_, by| *by != node);
+        for e in self.expected.values_mut().filter(|e| e.assignee == node && e.claimed) {
+            e.claimed = false;
+            e.since = now;
         }
     }
 

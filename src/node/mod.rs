@@ -33,7 +33,7 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 pub use action::{Action, Destination, Event, MAX_PROBE_PORTS, StopReason, WakeCause};
 pub use claim::ClaimBlocked;
 pub use config::{DEFAULT_WAKE_DENY, IfaceConfig, IfaceId, NodeConfig, ProxyMode};
-pub use hearing::{Deafness, Refusal};
+pub use hearing::{DEAF_AFTER, Deafness, Refusal};
 pub use lan::ProxyStats;
 pub use registry::KnownSleeper;
 pub use status::{Counters, IfaceStatus, PeerStatus, ProxiedStatus, Status, WakeRecord};
@@ -331,6 +331,9 @@ impl Node {
         if self.cfg.prefers_guardian {
             caps = caps.union(Capabilities::PREFERS_GUARDIAN);
         }
+        if !self.grace_done {
+            caps = caps.union(Capabilities::LISTENING);
+        }
         caps
     }
 
@@ -357,10 +360,15 @@ impl Node {
     }
 
     /// The header of the next datagram.
+    /// The header of the next datagram. The sequence number follows the wall clock in µs
+    /// (one more than the last if the clock has not moved on), so it stays within the bound
+    /// receivers enforce, and a forgery that pushed a receiver's window ahead of this node's
+    /// numbers (one this node never saw) is overtaken within the replay window.
     fn next_header(&mut self, now: Instant) -> Header {
-        self.seq = self.seq.saturating_add(1);
+        let timestamp_ms = self.unix_ms(now);
+        self.seq = self.seq.saturating_add(1).max(timestamp_ms.saturating_mul(1000));
         self.sent.record(self.seq);
-        Header { sender: self.cfg.id, seq: self.seq, timestamp_ms: self.unix_ms(now) }
+        Header { sender: self.cfg.id, seq: self.seq, timestamp_ms }
     }
 
     fn send(&mut self, now: Instant, li: usize, dst: Destination, msg: &Message) {

@@ -336,6 +336,21 @@ impl Node {
             .unwrap_or_default()
     }
 
+    /// The addresses this node answers ARP / neighbour solicitations for on `iface` now (claimed
+    /// sleepers only, not those still being probed), by sleeper.
+    pub fn answered_addresses(&self, iface: IfaceId) -> Vec<(NodeId, Vec<std::net::IpAddr>)> {
+        let Some(li) = self.lan_index(iface) else { return Vec::new() };
+        let lan = &self.lans[li];
+        lan.proxied
+            .iter()
+            .filter(|s| lan.stats.contains_key(&s.id))
+            .map(|s| {
+                let v4 = s.ipv4.iter().map(|a| std::net::IpAddr::V4(*a));
+                (s.id, v4.chain(s.ipv6.iter().map(|a| std::net::IpAddr::V6(*a))).collect())
+            })
+            .collect()
+    }
+
     /// Counters so far.
     pub fn counters(&self) -> Counters {
         self.counters

@@ -43,10 +43,12 @@ impl Node {
             self.next_prune = now + PRUNE_EVERY;
         }
         if !self.grace_done && now >= self.listen_until {
-            // The end of the grace period is when the first election may act.
+            // The end of the grace period is when the first election may act; peers count this
+            // node from its next heartbeat on (it said 0 peers heard until now), so send it.
             self.grace_done = true;
             for lan in &mut self.lans {
                 lan.dirty = true;
+                lan.next_heartbeat = now;
             }
         }
         self.after_input(now);
@@ -103,18 +105,34 @@ impl Node {
         let lan = &mut self.lans[li];
         lan.next_heartbeat = next;
         lan.since_refresh += 1;
-        if lan.claims_due || lan.since_refresh >= REFRESH_EVERY {
-            lan.claims_due = false;
+        if lan.claims_due > 0 || lan.since_refresh >= REFRESH_EVERY {
+            lan.claims_due = lan.claims_due.saturating_sub(1);
             lan.since_refresh = 0;
             self.announce_claims(now, li);
         } else {
-            let handing: Vec<NodeId> = lan.handing_over.keys().copied().collect();
-            for id in handing {
+            // A claim lost on its way would leave another proxy answering too until the next
+            // refresh: claims made since the last heartbeat are said once more, and so are
+            // those being handed over (their new proxy needs them).
+            let since = now - (interval + interval / 2);
+            let again: Vec<NodeId> = lan
+                .proxied
+                .iter()
+                .map(|s| s.id)
+                .filter(|id| {
+                    lan.handing_over.contains_key(id)
+                        || lan.stats.get(id).is_some_and(|st| st.since >= since)
+                })
+                .collect();
+            for id in again {
                 self.send_claim(now, li, id);
             }
         }
         if self.cfg.proxy_mode == ProxyMode::MacTakeover {
             self.refresh_takeover(li);
+        }
+        if self.acting(now) {
+            let me = self.me_as_candidate(li);
+            self.calibrate(now, li, me);
         }
     }
 }

@@ -11,7 +11,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use super::error::{DecodeError, EncodeError};
 use super::message::{
     Capabilities, Heartbeat, HostInfo, Ipv4Prefix, Ipv6Prefix, Message, MessageKind, ProxyClaim,
-    ProxyRelease, ReleaseReason, Role, WakePassword, WakeReason, WakeRequest,
+    ProxyRelease, ReleaseReason, Role, SleeperInfo, WakePassword, WakeReason, WakeRequest,
 };
 use super::{MAX_IPV4, MAX_IPV6, MAX_TCP_PORTS, VERSION_MINOR};
 use crate::addr::{MacAddr, NodeId};
@@ -66,6 +66,12 @@ pub(crate) fn encode_body(msg: &Message, out: &mut Vec<u8>) -> Result<(), Encode
             out.extend_from_slice(pw);
         }
         Message::Leave => {}
+        Message::SleeperInfo(i) => {
+            check_host(&i.host)?;
+            out.extend_from_slice(&i.sleeper.0);
+            out.extend_from_slice(&i.asleep_for_s.to_be_bytes());
+            put_host(&i.host, out);
+        }
     }
     Ok(())
 }
@@ -172,6 +178,12 @@ pub(crate) fn decode_body(
             Message::WakeRequest(WakeRequest { target, password, request_id, reason })
         }
         MessageKind::Leave => Message::Leave,
+        MessageKind::SleeperInfo => {
+            let sleeper = NodeId(r.array("body ends inside the sleeper's node id")?);
+            let asleep_for_s = r.u32("body ends inside the sleep duration")?;
+            let host = get_host(&mut r)?;
+            Message::SleeperInfo(SleeperInfo { sleeper, asleep_for_s, host })
+        }
     };
     if !allow_trailing && !r.rest.is_empty() {
         return Err(r.malformed("bytes after the last field"));
@@ -310,6 +322,11 @@ mod tests {
             Message::SleepNotice(host()),
             Message::ProxyClaim(ProxyClaim::default()),
             Message::ProxyClaim(ProxyClaim { asleep_for_s: 7, host: host(), ..Default::default() }),
+            Message::SleeperInfo(SleeperInfo {
+                asleep_for_s: 9,
+                host: host(),
+                ..Default::default()
+            }),
             Message::Heartbeat(Heartbeat { peers_heard: Some(3), ..Heartbeat::default() }),
             Message::ProxyRelease(ProxyRelease {
                 sleeper: NodeId::default(),

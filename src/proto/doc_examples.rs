@@ -89,6 +89,19 @@ fn examples() -> Vec<(&'static str, Header, Message)> {
             }),
         ),
         ("leave", Message::Leave),
+        (
+            "sleeper-info",
+            Message::SleeperInfo(SleeperInfo {
+                sleeper,
+                asleep_for_s: 3600,
+                host: HostInfo {
+                    mac: sleeper_mac,
+                    ipv4: vec![Ipv4Prefix { addr: Ipv4Addr::new(192, 168, 1, 40), len: 24 }],
+                    ipv6: vec![],
+                    tcp_ports: vec![445],
+                },
+            }),
+        ),
     ];
     msgs.into_iter()
         .zip(1..)
@@ -174,6 +187,11 @@ fn fields(header: &Header, msg: &Message, body_len: usize) -> Vec<(usize, String
             }
         }
         Message::Leave => {}
+        Message::SleeperInfo(i) => {
+            f.push((16, format!("sleeper node id {}", i.sleeper)));
+            f.push((4, format!("asleep_for_s {}", i.asleep_for_s)));
+            host(&mut f, &i.host);
+        }
     }
     f.push((TAG_LEN, "tag: HMAC-SHA256(key, all bytes above), leftmost 16".to_owned()));
     f

@@ -38,6 +38,9 @@ pub enum Message {
     /// The sender is shutting down its wakeproxy (not going to sleep): forget it now rather
     /// than after it stops sending heartbeats.
     Leave,
+    /// What the sender knows of a sleeper nobody may have told a newcomer about: the subnet's
+    /// manager sends it for the sleepers it knows and does not answer for itself (since v1.1).
+    SleeperInfo(SleeperInfo),
 }
 
 impl Message {
@@ -51,6 +54,7 @@ impl Message {
             Self::ProxyRelease(_) => MessageKind::ProxyRelease,
             Self::WakeRequest(_) => MessageKind::WakeRequest,
             Self::Leave => MessageKind::Leave,
+            Self::SleeperInfo(_) => MessageKind::SleeperInfo,
         }
     }
 }
@@ -73,11 +77,13 @@ pub enum MessageKind {
     WakeRequest = 6,
     /// [`Message::Leave`].
     Leave = 7,
+    /// [`Message::SleeperInfo`].
+    SleeperInfo = 8,
 }
 
 impl MessageKind {
     /// Every kind this version knows, in wire order.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Heartbeat,
         Self::SleepNotice,
         Self::ResumeNotice,
@@ -85,6 +91,7 @@ impl MessageKind {
         Self::ProxyRelease,
         Self::WakeRequest,
         Self::Leave,
+        Self::SleeperInfo,
     ];
 
     /// The kind for a wire byte, or `None` for a kind this version does not know.
@@ -97,6 +104,7 @@ impl MessageKind {
             5 => Self::ProxyRelease,
             6 => Self::WakeRequest,
             7 => Self::Leave,
+            8 => Self::SleeperInfo,
             _ => return None,
         })
     }
@@ -111,6 +119,7 @@ impl MessageKind {
             Self::ProxyRelease => "proxy-release",
             Self::WakeRequest => "wake-request",
             Self::Leave => "leave",
+            Self::SleeperInfo => "sleeper-info",
         }
     }
 }
@@ -210,6 +219,9 @@ impl Capabilities {
     pub const CAN_PROXY: Self = Self(1 << 0);
     /// The administrator prefers this node as guardian.
     pub const PREFERS_GUARDIAN: Self = Self(1 << 1);
+    /// The node is in its startup (or resume) grace: it only listens for now. It ranks as
+    /// usual but is given no sleeper until it sends a heartbeat without this bit (since v1.1).
+    pub const LISTENING: Self = Self(1 << 2);
 
     /// True if every bit of `other` is set.
     pub const fn contains(self, other: Self) -> bool {
@@ -230,6 +242,11 @@ impl Capabilities {
     /// See [`Self::PREFERS_GUARDIAN`].
     pub const fn prefers_guardian(self) -> bool {
         self.contains(Self::PREFERS_GUARDIAN)
+    }
+
+    /// See [`Self::LISTENING`].
+    pub const fn listening(self) -> bool {
+        self.contains(Self::LISTENING)
     }
 }
 
@@ -275,6 +292,19 @@ pub struct ProxyClaim {
     pub asleep_for_s: u32,
     /// The sleeper's MAC, addresses and wake ports, as its SleepNotice said. Since v1.1; from a
     /// v1.0 sender only `mac` is set (to `sleeper_mac`) and the lists are empty.
+    pub host: HostInfo,
+}
+
+/// A sleeper's host information, from a node that knows it (v1.1): the subnet's manager
+/// announces every sleeper it does not answer for itself when a node joins (or restarts) and
+/// every few heartbeats, so no node is left unable to serve a sleeper it never heard sleep.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SleeperInfo {
+    /// The sleeping node.
+    pub sleeper: NodeId,
+    /// How long it has been asleep, in seconds (saturating).
+    pub asleep_for_s: u32,
+    /// Its MAC, addresses and wake ports, as its SleepNotice said.
     pub host: HostInfo,
 }
 
@@ -506,7 +536,7 @@ mod tests {
             assert_eq!(MessageKind::from_u8(k as u8), Some(k));
         }
         assert_eq!(MessageKind::from_u8(0), None);
-        assert_eq!(MessageKind::from_u8(8), None);
+        assert_eq!(MessageKind::from_u8(9), None);
     }
 
     #[test]

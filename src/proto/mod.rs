@@ -34,8 +34,8 @@ pub use envelope::{HEADER_LEN, MIN_DATAGRAM, decode, encode};
 pub use error::{DecodeError, EncodeError, ErrorClass};
 pub use message::{
     Capabilities, Decoded, Header, Heartbeat, HostInfo, Ipv4Prefix, Ipv6Prefix, Message,
-    MessageKind, ProxyClaim, ProxyRelease, ReleaseReason, Role, WakePassword, WakeReason,
-    WakeRequest,
+    MessageKind, ProxyClaim, ProxyRelease, ReleaseReason, Role, SleeperInfo, WakePassword,
+    WakeReason, WakeRequest,
 };
 pub use replay::{DEFAULT_REPLAY_WINDOW, MAX_SENDERS, ReplayError, ReplayGuard};
 

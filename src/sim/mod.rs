@@ -11,6 +11,8 @@
 //! after a magic packet with their MAC, and a capture path that hands every frame sent on a
 //! subnet to every node on it. What it does not: switches, ARP caches, TCP retransmission.
 
+pub mod chaos;
+mod invariants;
 mod report;
 mod scenario;
 pub mod wire;
@@ -25,6 +27,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rustc_hash::{FxHashMap, FxHashSet};
 
+pub use invariants::{DUAL_GRACE, Violation};
 pub use report::{FaultRecord, Report};
 pub use scenario::{ScenarioConfig, run_scenario};
 
@@ -177,6 +180,8 @@ pub struct Host {
     pub deaf: bool,
     /// Its firewall drops ICMP echo requests (the Windows default).
     pub echo_blocked: bool,
+    /// Since when the host has been up (awake, daemon running or not), if it is.
+    pub up_since: Option<Instant>,
     cfg: NodeConfig,
     timer: Option<Instant>,
     resume_at: Option<Instant>,
@@ -186,11 +191,28 @@ pub struct Host {
 }
 
 enum Ev {
-    Datagram { to: usize, from: SocketAddr, bytes: Rc<[u8]> },
-    Frame { to: usize, bytes: Rc<[u8]> },
-    Timer { to: usize },
-    Probe { to: usize, ip: IpAddr, rtt: Option<Duration> },
-    Resume { to: usize },
+    /// `origin`: the host whose node sent it, `None` for datagrams injected by tests.
+    Datagram {
+        to: usize,
+        from: SocketAddr,
+        bytes: Rc<[u8]>,
+        origin: Option<usize>,
+    },
+    Frame {
+        to: usize,
+        bytes: Rc<[u8]>,
+    },
+    Timer {
+        to: usize,
+    },
+    Probe {
+        to: usize,
+        ip: IpAddr,
+        rtt: Option<Duration>,
+    },
+    Resume {
+        to: usize,
+    },
     Sample,
 }
 
@@ -244,6 +266,12 @@ pub struct Sim {
     sent: u64,
     /// A partition is in force: two managers or proxies are then expected, and counted apart.
     partitioned: bool,
+    /// Invariant checks after every event, when enabled (`enable_checks`).
+    checks: Option<invariants::Checks>,
+    /// Every node event, when tracing (`enable_trace`).
+    trace: Option<Vec<String>>,
+    /// Probes are never lost (see `set_truthful_probes`).
+    truthful_probes: bool,
 }
 
 impl std::fmt::Debug for Sim {
@@ -280,6 +308,9 @@ impl Sim {
             last_converged_at: Instant::ZERO,
             sent: 0,
             partitioned: false,
+            checks: None,
+            trace: None,
+            truthful_probes: false,
             rng: ChaCha8Rng::seed_from_u64(rng.next_u64()),
             cfg: cfg.clone(),
         };
@@ -315,6 +346,7 @@ impl Sim {
                 tcp_ports,
                 deaf: false,
                 echo_blocked: false,
+                up_since: Some(Instant::ZERO),
                 cfg: node_cfg,
                 timer: None,
                 resume_at: None,
@@ -481,11 +513,22 @@ impl Sim {
     }
 
     fn step(&mut self, ev: Ev) {
+        self.handle(ev);
+        if self.checks.is_some() {
+            self.check_after_event();
+        }
+    }
+
+    fn handle(&mut self, ev: Ev) {
         match ev {
-            Ev::Datagram { to, from, bytes } => {
+            Ev::Datagram { to, from, bytes, origin } => {
                 if self.hosts[to].state == HostState::Up {
                     let now = self.now;
+                    let before = self.hosts[to].node.counters().accepted;
                     self.hosts[to].node.handle_datagram(now, IFACE, from, &bytes);
+                    if self.hosts[to].node.counters().accepted > before {
+                        self.note_accepted(to, origin);
+                    }
                     self.drain(to);
                 }
             }
@@ -503,6 +546,9 @@ impl Sim {
                     if h.state == HostState::Up {
                         let now = self.now;
                         h.node.handle_timeout(now);
+                        if self.checks.is_some() {
+                            self.check_timer_advanced(to);
+                        }
                         self.drain(to);
                     }
                 }
@@ -518,6 +564,7 @@ impl Sim {
                 let h = &mut self.hosts[to];
                 if h.state == HostState::Asleep && h.resume_at == Some(self.now) {
                     h.state = HostState::Up;
+                    h.up_since = Some(self.now);
                     h.resume_at = None;
                     h.mute = false;
                     let (now, unix) = (self.now, wall(self.now, h.skew_ms));
@@ -546,7 +593,14 @@ impl Sim {
     fn reschedule(&mut self, i: usize) {
         let h = &mut self.hosts[i];
         if let Some(t) = h.node.poll_timeout() {
-            let t = t.max(self.now);
+            // A deadline that does not move past a timeout just handled would spin forever;
+            // with checks on it is reported (`check_timer_advanced`) and stepped over.
+            let floor = if self.checks.is_some() && t <= self.now {
+                self.now + Duration::from_millis(1)
+            } else {
+                self.now
+            };
+            let t = t.max(floor);
             if h.timer.is_none_or(|cur| t < cur) {
                 h.timer = Some(t);
                 self.push(t, Ev::Timer { to: i });
@@ -595,13 +649,16 @@ impl Sim {
                         },
                         _ => Vec::new(),
                     };
+                    self.note_sent(i, from, &bytes);
                     for to in targets {
                         // A broadcast comes back to its sender's own socket, as on Linux; that
                         // echo is how a node knows it hears its LAN.
                         let echo = to == i && dst == Destination::Broadcast;
                         if (echo || self.reachable(i, to) && !self.lost()) && !self.hosts[to].deaf {
                             let at = self.now + self.delay();
-                            self.push(at, Ev::Datagram { to, from, bytes: bytes.clone() });
+                            let ev =
+                                Ev::Datagram { to, from, bytes: bytes.clone(), origin: Some(i) };
+                            self.push(at, ev);
                         }
                     }
                 }
@@ -653,8 +710,10 @@ impl Sim {
                             && (!h.echo_blocked
                                 || tcp_ports.iter().any(|p| h.tcp_ports.contains(p)))
                     });
-                    // Three echo requests; each needs both directions to get through.
-                    let got = answers && (0..3).any(|_| !self.lost() && !self.lost());
+                    // Three echo requests; each needs both directions to get through (unless
+                    // probes are taken as truthful: see `set_truthful_probes`).
+                    let got = answers
+                        && (self.truthful_probes || (0..3).any(|_| !self.lost() && !self.lost()));
                     let (at, rtt) = if got {
                         let rtt = self.delay() + self.delay();
                         (self.now + rtt, Some(rtt))
@@ -683,12 +742,18 @@ impl Sim {
 
     /// Follows roles and proxies through the nodes' events.
     fn track(&mut self, i: usize, e: Event) {
+        if let Some(t) = &mut self.trace {
+            t.push(format!("{:?} host {i}: {e:?}", self.now));
+        }
         match e {
             Event::ElectionChanged { role, .. } => {
                 self.hosts[i].role = role;
                 self.update_manager(i);
             }
             Event::ProxyStarted { sleeper, .. } => {
+                if self.checks.is_some() {
+                    self.check_claim(i, sleeper);
+                }
                 self.hosts[i].proxied.insert(sleeper);
                 self.proxies.entry(sleeper).or_default().insert(i);
                 self.update_dual_proxy(sleeper);
@@ -834,6 +899,7 @@ impl Sim {
     /// Host `i` loses power (or freezes): no notice, answers nothing, its NIC is dead too.
     pub fn crash(&mut self, i: usize) {
         self.hosts[i].state = HostState::Down;
+        self.hosts[i].up_since = None;
         self.vanish(i);
     }
 
@@ -847,6 +913,9 @@ impl Sim {
     pub fn restart(&mut self, i: usize) {
         let h = &mut self.hosts[i];
         h.node = Self::boot(&self.key, &h.cfg, self.now, h.skew_ms, h.ip, h.mac, &h.tcp_ports);
+        if h.state != HostState::DaemonDead {
+            h.up_since = Some(self.now);
+        }
         h.state = HostState::Up;
         h.timer = None;
         h.resume_at = None;
@@ -865,6 +934,7 @@ impl Sim {
         self.hosts[i].node.going_to_sleep(now);
         self.drain(i);
         self.hosts[i].state = HostState::Asleep;
+        self.hosts[i].up_since = None;
         self.hosts[i].mute = true;
         self.vanish(i);
     }
@@ -932,6 +1002,72 @@ impl Sim {
         self.hosts[i].echo_blocked = blocked;
     }
 
+    /// Probes tell the truth from now on: a probe of a host that is up and reachable always
+    /// answers, whatever the loss. This is the driver's contract with the core (its probe
+    /// retries within the window); without it, a lossy network can make an awake host look
+    /// asleep to any prober, which the property tests measure separately.
+    pub fn set_truthful_probes(&mut self, on: bool) {
+        self.truthful_probes = on;
+    }
+
+    /// Records every node event from now on (see [`Sim::trace`]).
+    pub fn enable_trace(&mut self) {
+        self.trace = Some(Vec::new());
+    }
+
+    /// The events recorded since [`Sim::enable_trace`], one line each; the caller may add
+    /// lines of its own (`note`).
+    pub fn trace(&self) -> &[String] {
+        self.trace.as_deref().unwrap_or(&[])
+    }
+
+    /// Adds a line to the trace, if tracing.
+    pub fn note(&mut self, what: impl FnOnce() -> String) {
+        let now = self.now;
+        if let Some(t) = &mut self.trace {
+            t.push(format!("{now:?} {}", what()));
+        }
+    }
+
+    /// Host `i`'s wall clock is stepped by `ms` (NTP correcting it, an administrator setting
+    /// it): its node is told, as the daemon tells it every 10 s.
+    pub fn jump_clock(&mut self, i: usize, ms: i64) {
+        let h = &mut self.hosts[i];
+        h.skew_ms = h.skew_ms.saturating_add(ms);
+        if h.state == HostState::Up {
+            let (now, unix) = (self.now, wall(self.now, h.skew_ms));
+            h.node.handle_wall_clock(now, unix);
+        }
+    }
+
+    /// Sets the probability that any one packet is lost from now on.
+    pub fn set_loss(&mut self, loss: f64) {
+        self.cfg.loss = loss.clamp(0.0, 0.99);
+    }
+
+    /// Puts a raw frame on subnet `s` as if a station there had sent it (tests: a hostile or
+    /// confused station): every node's capture sees it.
+    pub fn inject_frame(&mut self, s: usize, bytes: &[u8]) {
+        let bytes: Rc<[u8]> = bytes.into();
+        for k in 0..self.subnet_hosts[s].len() {
+            let to = self.subnet_hosts[s][k];
+            let at = self.now + self.delay();
+            self.push(at, Ev::Frame { to, bytes: bytes.clone() });
+        }
+    }
+
+    /// Host `i`'s daemon starts again with the sleeper registry its last run saved, as a
+    /// daemon with its state directory does (`restart` is one without it).
+    pub fn restart_with_state(&mut self, i: usize) {
+        let saved = self.hosts[i].node.known_sleepers(self.now);
+        self.restart(i);
+        let now = self.now;
+        for s in saved {
+            self.hosts[i].node.restore_sleeper(now, s.iface, s.id, s.host, s.asleep_for);
+        }
+        self.drain(i);
+    }
+
     /// Splits the network: hosts in `side` can only reach each other.
     pub fn partition(&mut self, side: &[usize]) {
         for &i in side {
@@ -951,7 +1087,7 @@ impl Sim {
     /// Hands a raw datagram to host `to` as if `from` had sent it (tests: forgeries, replays).
     pub fn inject_datagram(&mut self, to: usize, from: SocketAddr, bytes: &[u8]) {
         let at = self.now;
-        self.push(at, Ev::Datagram { to, from, bytes: bytes.into() });
+        self.push(at, Ev::Datagram { to, from, bytes: bytes.into(), origin: None });
     }
 
     /// Records every datagram host `i` sends from now on for `d`, and returns them (tests).
