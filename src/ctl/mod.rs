@@ -40,8 +40,10 @@ pub mod server;
 mod tests;
 
 pub use client::{EventStream, call, follow_events, status};
-pub use protocol::{CTL_VERSION, DaemonStatus, MAX_REQUEST_LINE, ProtocolError, Request};
-pub use render::{render_event, render_peers, render_status};
+pub use protocol::{
+    CTL_VERSION, DaemonStatus, KeyStatus, MAX_REQUEST_LINE, ProtocolError, ReloadReply, Request,
+};
+pub use render::{render_event, render_peers, render_reload, render_status};
 pub use server::{Caller, ControlListener, CtlCall, ServeConfig, authorize, serve, serve_with};
 
 /// Where the daemon listens unless its configuration says otherwise.

@@ -5,7 +5,7 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use super::protocol::DaemonStatus;
+use super::protocol::{DaemonStatus, KeyStatus};
 use crate::addr::{MacAddr, NodeId};
 use crate::node::{
     Counters, IfaceStatus, PeerStatus, ProxiedStatus, ProxyMode, ProxyStats, Status, WakeCause,
@@ -96,6 +96,16 @@ pub(super) fn sample(insecure: bool) -> DaemonStatus {
         version: "0.1.0".into(),
         insecure,
         config_path: "/etc/wakeproxy/wakeproxy.toml".into(),
+        key: Some(if insecure {
+            let lab = crate::proto::SiteKey::new(crate::keys::INSECURE_LAB_KEY).unwrap();
+            KeyStatus { id: lab.key_id().to_string(), accepted_id: None, file: None }
+        } else {
+            KeyStatus {
+                id: "1a2b3c4d".into(),
+                accepted_id: Some("5e6f7a8b".into()),
+                file: Some("/etc/wakeproxy/site.key".into()),
+            }
+        }),
         uptime_s: 3 * 3600 + 12 * 60 + 5,
         node: Status {
             id: me,
@@ -241,6 +251,7 @@ mod socket {
                 ),
                 Request::Wake { target, .. } => Ok(json!({"woke": target, "uid": call.caller.uid})),
                 Request::SleepNotice | Request::ResumeNotice => Ok(Value::Null),
+                Request::Reload => Err("no key file in this test".into()),
             };
             let _ = call.reply.send(answer);
         }
