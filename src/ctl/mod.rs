@@ -23,6 +23,8 @@
 //! < {"v":1,"ok":true,"data":{"version":"0.1.0","insecure":false,...}}
 //! > {"v":1,"cmd":"wake","target":"aa:bb:cc:dd:ee:ff","password":null}
 //! < {"v":1,"ok":false,"error":"wake needs root: run it with sudo"}
+//! > {"v":1,"cmd":"reload"}
+//! < {"v":1,"ok":false,"error":"reload needs root: run it with sudo"}
 //! ```
 
 use std::io;

@@ -279,7 +279,7 @@ mod tests {
         let full = mac.finalize().into_bytes();
         assert_eq!(id.0, full[..4]);
         let shown = id.to_string();
-        assert_eq!(shown.len(), 8);
+        assert_eq!(shown, "416960b0", "the id docs/protocol.md gives for its example key");
         assert!(shown.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         assert_eq!(format!("{id:?}"), format!("KeyId({shown})"));
         // The id is not a tag of the label: a datagram never starts with it anyway (magic).
