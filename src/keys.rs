@@ -548,6 +548,11 @@ fn open_checked(path: &Path) -> Result<File, KeyError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
+        // The mode first: for a file others may read, `chmod 600` is the fix whoever checks.
+        let mode = meta.mode() & 0o7777;
+        if mode & 0o077 != 0 {
+            return Err(KeyError::TooOpen { path: path.to_path_buf(), mode });
+        }
         let expected = crate::sys::unix::effective_uid();
         if meta.uid() != expected {
             return Err(KeyError::WrongOwner {
@@ -555,10 +560,6 @@ fn open_checked(path: &Path) -> Result<File, KeyError> {
                 owner: meta.uid(),
                 expected,
             });
-        }
-        let mode = meta.mode() & 0o7777;
-        if mode & 0o077 != 0 {
-            return Err(KeyError::TooOpen { path: path.to_path_buf(), mode });
         }
     }
     Ok(file)
