@@ -63,8 +63,12 @@ enum Command {
     /// Work with the configuration file.
     #[command(subcommand)]
     Config(ConfigCommand),
-    /// Create a new site key file (every node of a site needs the same one).
+    /// Create a new site key file (every node of a site needs the same one), or change the
+    /// site's key in three steps without splitting the site: --add-next, --promote, --retire.
     Keygen(KeygenArgs),
+    /// Make the daemon re-read its site key file (only the key; other settings need a
+    /// restart). Needs root. On Unix, SIGHUP does the same.
+    Reload(ConfigArg),
     /// The firewall exceptions wakeproxy needs (its configured ports, ICMP echo): print them
     /// for a firewall, or install / remove them on this machine.
     #[command(subcommand)]
@@ -411,13 +415,26 @@ enum ConfigCommand {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(group = clap::ArgGroup::new("rollover").multiple(false))]
 struct KeygenArgs {
-    /// Where to write the key [default: the default key_file, /etc/wakeproxy/site.key;
+    /// Where to write a new key [default: the default key_file, /etc/wakeproxy/site.key;
     /// Windows: %ProgramData%\wakeproxy\site.key].
+    #[arg(conflicts_with = "rollover")]
     path: Option<PathBuf>,
-    /// Replace an existing key file (then copy the new one to every node).
-    #[arg(long)]
+    /// Replace an existing key file outright: every node then needs the new file at once (to
+    /// change a site's key without splitting it, use --add-next).
+    #[arg(long, conflicts_with = "rollover")]
     force: bool,
+    /// Key rollover, phase 1 of 3: add a fresh key to FILE as the next key, which nodes accept
+    /// but do not sign with yet.
+    #[arg(long, value_name = "FILE", group = "rollover")]
+    add_next: Option<PathBuf>,
+    /// Phase 2 of 3: make FILE's next key the current one; the old key stays accepted.
+    #[arg(long, value_name = "FILE", group = "rollover")]
+    promote: Option<PathBuf>,
+    /// Phase 3 of 3: drop FILE's previous key.
+    #[arg(long, value_name = "FILE", group = "rollover")]
+    retire: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -470,6 +487,7 @@ fn main() -> ExitCode {
         Command::Lab(cmd) => lab(cmd),
         Command::Config(ConfigCommand::Check { path }) => config_check(path),
         Command::Keygen(args) => keygen(args),
+        Command::Reload(args) => reload(args),
         Command::Firewall(cmd) => firewall(cmd),
         #[cfg(windows)]
         Command::Service(cmd) => service(cmd),
@@ -631,6 +649,21 @@ fn config_check(path: Option<PathBuf>) -> ExitCode {
 }
 
 fn keygen(args: KeygenArgs) -> ExitCode {
+    let rollover = [
+        (args.add_next, keys::add_next as fn(&std::path::Path) -> _),
+        (args.promote, keys::promote),
+        (args.retire, keys::retire),
+    ];
+    if let Some((path, step)) = rollover.into_iter().find_map(|(p, f)| Some((p?, f))) {
+        return match step(&path) {
+            Ok(done) => {
+                print!("{}", done.report(&path));
+                ExitCode::SUCCESS
+            }
+            Err(e @ (KeyError::Write { .. } | KeyError::Random(_))) => fail(&e, 1),
+            Err(e) => fail(&e, EXIT_BAD_INPUT),
+        };
+    }
     let path = args.path.unwrap_or_else(|| Config::default().key_file);
     match keys::write_new(&path, args.force) {
         Ok(()) => {
@@ -643,6 +676,30 @@ fn keygen(args: KeygenArgs) -> ExitCode {
         }
         Err(e @ KeyError::Exists { .. }) => fail(&e, EXIT_BAD_INPUT),
         Err(e) => fail(&e, 1),
+    }
+}
+
+fn reload(args: ConfigArg) -> ExitCode {
+    let socket = match socket_of(&args) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let reply = match block_on(ctl::call(&socket, &Request::Reload)) {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => return fail(&e, 1),
+        Err(code) => return code,
+    };
+    match serde_json::from_value::<ctl::ReloadReply>(reply) {
+        Ok(r) => {
+            print!("{}", ctl::render_reload(&r));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!(
+                "error: the daemon's answer is not what this wakeproxy expects ({e}): is it the same version?"
+            );
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -48,3 +48,90 @@ fn simulate_rejects_impossible_arguments_with_exit_code_2() {
         assert!(err.contains(says), "{args:?}: {err}");
     }
 }
+
+/// The key lines of a key file (comments and blank lines left out).
+fn key_lines(path: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Runs wakeproxy, expecting success; its standard output.
+fn ok(args: &[&str]) -> String {
+    let out = wakeproxy(args);
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs wakeproxy, expecting exit code 2 and `says` in the error.
+fn refused(args: &[&str], says: &str) -> String {
+    let out = wakeproxy(args);
+    assert_eq!(out.status.code(), Some(2), "{args:?}");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.starts_with("error: ") && err.contains(says), "{args:?}: {err}");
+    err
+}
+
+#[test]
+fn keygen_rolls_a_key_file_through_three_phases_and_refuses_steps_out_of_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("site.key");
+    let k = key.to_str().unwrap();
+    // A configuration that names the file: `config check` reads it as the daemon would.
+    let cfg = dir.path().join("wakeproxy.toml");
+    std::fs::write(&cfg, format!("key_file = {k:?}\n")).unwrap();
+    let c = cfg.to_str().unwrap();
+    let mode = || {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+    };
+
+    ok(&["keygen", k]);
+    let a = key_lines(&key);
+    assert_eq!(a.len(), 1);
+    refused(&["keygen", "--promote", k], &format!("start with `wakeproxy keygen --add-next {k}`"));
+    refused(&["keygen", "--retire", k], "no key rollover is under way");
+    assert_eq!(key_lines(&key), a, "a refused step writes nothing");
+
+    let out = ok(&["keygen", "--add-next", k]);
+    assert!(out.starts_with(&format!("phase 1 of 3 done: {k} holds the current key")), "{out}");
+    assert!(out.ends_with(&format!("run:\n  wakeproxy keygen --promote {k}\n")), "{out}");
+    let after1 = key_lines(&key);
+    assert_eq!((after1.len(), &after1[0]), (2, &a[0]), "the next key is added second");
+    mode();
+    ok(&["config", "check", c]);
+    refused(&["keygen", "--add-next", k], "is in phase 1 of a key rollover");
+    refused(&["keygen", "--retire", k], "would drop the key every node signs with");
+
+    let out = ok(&["keygen", "--promote", k]);
+    assert!(out.starts_with(&format!("phase 2 of 3 done: {k} signs with")), "{out}");
+    assert!(out.ends_with(&format!("run:\n  wakeproxy keygen --retire {k}\n")), "{out}");
+    assert_eq!(key_lines(&key), [after1[1].clone(), after1[0].clone()]);
+    mode();
+    ok(&["config", "check", c]);
+    refused(&["keygen", "--promote", k], "is in phase 2 of a key rollover");
+    refused(&["keygen", "--add-next", k], &format!("finish with `wakeproxy keygen --retire {k}`"));
+
+    let out = ok(&["keygen", "--retire", k]);
+    assert!(out.starts_with(&format!("phase 3 of 3 done: {k} holds only the key")), "{out}");
+    assert_eq!(key_lines(&key), [after1[1].clone()]);
+    mode();
+    ok(&["config", "check", c]);
+
+    // One step at a time, never with a path or --force, and never on a missing file.
+    let out = wakeproxy(&["keygen", "--add-next", k, "--retire", k]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be used with"));
+    assert_eq!(wakeproxy(&["keygen", "--force", "--promote", k]).status.code(), Some(2));
+    let missing = dir.path().join("missing.key");
+    refused(&["keygen", "--add-next", missing.to_str().unwrap()], "does not exist");
+    let names: Vec<_> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names.len(), 2, "no temporary files left: {names:?}");
+}

@@ -301,3 +301,106 @@ fn a_port_in_use_is_a_clear_error_and_an_interface_that_vanishes_is_let_go() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("25536") && err.contains("eth0"), "{err}");
 }
+
+/// (current, accepted) key ids a daemon reports in `status --json`.
+fn key_ids(v: &Value) -> (String, Option<String>) {
+    let k = &v["key"];
+    (k["id"].as_str().unwrap_or("").to_owned(), k["accepted_id"].as_str().map(str::to_owned))
+}
+
+/// (current, accepted) key ids of a key file.
+fn file_ids(path: &Path) -> (String, Option<String>) {
+    let k = wakeproxy::keys::load(path).unwrap();
+    (k.key_id().to_string(), k.accepted_key_id().map(|id| id.to_string()))
+}
+
+#[test]
+fn reload_and_sighup_reread_the_key_and_a_bad_key_file_leaves_the_old_key_in_use() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some((lab, cfgs)) = start_lab(1) else { return };
+    let key = lab.dir.join("site.key");
+    let k = key.to_str().unwrap();
+    let first = lab.wait_for(Duration::from_secs(5), || status(&lab, 0)).expect("status");
+    assert_eq!(key_ids(&first), file_ids(&key));
+    assert_eq!(first["key"]["file"], k);
+    let reload = || wakeproxy().args(["reload", "--config"]).arg(&cfgs[0]).output().unwrap();
+    let step = |flag: &str| {
+        let out = wakeproxy().args(["keygen", flag, k]).output().unwrap();
+        assert!(out.status.success(), "{flag}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+
+    // `wakeproxy reload` after phase 1: the next key is accepted too, and the reply says so.
+    let a = file_ids(&key).0;
+    step("--add-next");
+    let (_, b) = file_ids(&key);
+    let b = b.unwrap();
+    let out = reload();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.starts_with(&format!("reloaded the site key from {k}\n")), "{text}");
+    assert!(text.contains(&format!("  now:    signs with {a}, also accepts {b}\n")), "{text}");
+    assert!(text.contains(&format!("  before: signs with {a} only\n")), "{text}");
+    assert!(text.contains("only the key is reloaded"), "{text}");
+    assert_eq!(key_ids(&status(&lab, 0).unwrap()), (a.clone(), Some(b.clone())));
+
+    // SIGHUP after phase 2: the new key signs.
+    step("--promote");
+    let pid = lab.hosts[0].daemon.as_ref().unwrap().id().to_string();
+    common::sh(&["kill", "-HUP", &pid]);
+    let want = (b.clone(), Some(a.clone()));
+    let swapped = lab.wait_for(Duration::from_secs(5), || {
+        status(&lab, 0).filter(|v| key_ids(v) == want).map(|_| ())
+    });
+    assert!(swapped.is_some(), "SIGHUP did not reload:\n{}", lab.log(0));
+    assert!(lab.log(0).contains("SIGHUP: reloaded the site key from"), "{}", lab.log(0));
+
+    // A key file others may read: refused, the old key stays, and both the reply and the log
+    // say why and what is kept.
+    let good = std::fs::read(&key).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = reload();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(&format!(
+            "error: could not reload the site key: site key file {k} is accessible by group or \
+             others (mode 0644)"
+        )),
+        "{err}"
+    );
+    assert!(err.contains(&format!("run `chmod 600 {k}`")), "{err}");
+    assert!(
+        err.contains(&format!(
+            "the daemon keeps the key it had (signs with {b}, also accepts {a})"
+        )),
+        "{err}"
+    );
+    assert!(
+        lab.log(0).contains("wakeproxy reload: could not reload the site key"),
+        "{}",
+        lab.log(0)
+    );
+    assert_eq!(key_ids(&status(&lab, 0).unwrap()), want);
+
+    // Garbage on SIGHUP: the same, in the log; the daemon keeps running.
+    std::fs::write(&key, "not a key\n").unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    common::sh(&["kill", "-HUP", &pid]);
+    let logged = lab.wait_for(Duration::from_secs(5), || {
+        lab.log(0).contains("SIGHUP: could not reload the site key").then_some(())
+    });
+    assert!(logged.is_some(), "{}", lab.log(0));
+    assert!(
+        lab.log(0)
+            .contains(&format!("site key file {k} line 1: character 1 is not a hexadecimal digit")),
+        "{}",
+        lab.log(0)
+    );
+    assert_eq!(key_ids(&status(&lab, 0).expect("still running")), want);
+
+    // Mended, phase 3 and a reload finish the rollover.
+    wakeproxy::fsutil::atomic_write(&key, &good, 0o600).unwrap();
+    step("--retire");
+    assert!(reload().status.success());
+    assert_eq!(key_ids(&status(&lab, 0).unwrap()), (b, None));
+}

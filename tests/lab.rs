@@ -246,3 +246,160 @@ fn the_lab_refuses_to_run_without_root_with_exit_code_2() {
             .unwrap();
     assert!(!netns.contains("tnr-"), "nothing half-made: {netns}");
 }
+
+/// `lab status` of lab `name`, as JSON rows (for a sampling thread, which has no `TestLab`).
+fn lab_rows(name: &str) -> Vec<Value> {
+    let out = wakeproxy(&["lab", "status", "--json", "--name", name]);
+    serde_json::from_slice(&out.stdout).unwrap_or_default()
+}
+
+/// What is wrong with one sample of a subnet's rows, if anything: exactly one manager, named by
+/// every host that is up (asleep, resuming or unreachable hosts have no say).
+fn one_manager_problem(rows: &[Value]) -> Option<String> {
+    let managers: Vec<&Value> = rows.iter().filter(|r| r["role"] == "manager").collect();
+    let [manager] = managers[..] else {
+        return Some(format!("{} managers", managers.len()));
+    };
+    let dissent: Vec<&Value> =
+        rows.iter().filter(|r| r["state"] == "up" && r["manager"] != manager["id"]).collect();
+    (!dissent.is_empty()).then(|| format!("{} hosts name another manager", dissent.len()))
+}
+
+#[test]
+fn rolling_the_site_key_one_host_at_a_time_keeps_one_manager_and_the_sleeper_reachable() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use common::lab::{arping, proxies, the_proxy};
+
+    let Some(lab) = TestLab::up("trk", 4, 1) else { return };
+    if Command::new("arping").arg("-V").output().is_err() {
+        assert!(std::env::var("CI").is_err(), "CI must install iputils-arping (.ci/run)");
+        eprintln!("SKIPPED: arping is not installed (apt-get install iputils-arping)");
+        return;
+    }
+    let rows = lab.converged(Duration::from_secs(10)).expect("converged");
+    let master = std::env::temp_dir().join("wakeproxy-lab-trk/site.key");
+    let a = wakeproxy::keys::load(&master).unwrap().key_id().to_string();
+    assert!(rows.iter().all(|r| r["key"] == a.as_str()), "{rows:#?}");
+    // The sleeper is not the manager, so its waking up never moves the role: any second
+    // manager the sampler sees is the rollover's doing.
+    let sleeper =
+        rows.iter().find(|r| r["role"] != "manager").unwrap()["host"].as_str().unwrap().to_owned();
+    let awake: Vec<String> = ["h1", "h2", "h3", "h4"]
+        .iter()
+        .filter(|h| **h != sleeper)
+        .map(|h| (*h).to_owned())
+        .collect();
+    let awake_refs: Vec<&str> = awake.iter().map(String::as_str).collect();
+    let sleeper_ip = lab.host(&sleeper)["ip"].as_str().unwrap().to_owned();
+    let host_key = |h: &str| std::env::temp_dir().join(format!("wakeproxy-lab-trk/{h}/site.key"));
+    // As a software-distribution tool would: the new file in place, atomically, then reload.
+    let distribute = |h: &str| {
+        let bytes = std::fs::read(&master).unwrap();
+        wakeproxy::fsutil::atomic_write(&host_key(h), &bytes, 0o600).unwrap();
+        let out = wakeproxy(&["reload", "--config", &lab.config(h)]);
+        assert!(out.status.success(), "reload {h}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    // The sleeper's address is answered by its proxy, asked by another awake host.
+    let answered_for = || {
+        let proxy = the_proxy(&lab, &awake_refs);
+        let asker = awake_refs.iter().find(|h| **h != proxy).unwrap().to_string();
+        assert_eq!(arping(&lab, &asker, &sleeper_ip), vec![lab.mac(&proxy)], "asked by {asker}");
+        asker
+    };
+    lab.ok(&["sleep", &sleeper, "--resume-delay", "1s"]);
+    answered_for();
+
+    // From here to the end, sample the subnet every 20 ms or so. The sampler
+    // stops when `stop` is dropped, so a failing test does not leave it polling a lab that is
+    // gone.
+    struct Stop(Arc<AtomicBool>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    let stop = Stop(Arc::new(AtomicBool::new(false)));
+    let problems = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sampler = {
+        let (stop, problems) = (stop.0.clone(), problems.clone());
+        std::thread::spawn(move || {
+            let mut samples = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let rows = lab_rows("trk");
+                if let Some(p) = one_manager_problem(&rows) {
+                    problems.lock().unwrap().push(format!("{p}: {rows:#?}"));
+                }
+                samples += 1;
+                // Often (a heartbeat is 250 ms), without taking a core from the daemons.
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            samples
+        })
+    };
+
+    let mut b = String::new();
+    for (flag, last) in [("--add-next", false), ("--promote", false), ("--retire", true)] {
+        let out = wakeproxy(&["keygen", flag, master.to_str().unwrap()]);
+        assert!(out.status.success(), "{flag}: {}", String::from_utf8_lossy(&out.stderr));
+        let k = wakeproxy::keys::load(&master).unwrap();
+        if b.is_empty() {
+            b = k.accepted_key_id().unwrap().to_string();
+        }
+        let want = match k.accepted_key_id() {
+            Some(other) => format!("{}+{other}", k.key_id()),
+            None => k.key_id().to_string(),
+        };
+        for h in &awake {
+            distribute(h);
+            assert_eq!(lab.row(h)["key"], want.as_str(), "{flag} on {h}");
+            answered_for();
+        }
+        // The sleeper's turn: woken by a connection, as for any update, given the file, and
+        // (but at the end) put back to sleep.
+        let asker = answered_for();
+        let hello = lab.exec(
+            &asker,
+            &[
+                env!("CARGO_BIN_EXE_wakeproxy"),
+                "lab",
+                "connect",
+                &format!("{sleeper_ip}:8080"),
+                "--timeout",
+                "10s",
+            ],
+        );
+        assert!(hello.status.success(), "{flag}: {}", String::from_utf8_lossy(&hello.stderr));
+        assert_eq!(
+            String::from_utf8_lossy(&hello.stdout).trim(),
+            format!("hello from {sleeper} port 8080")
+        );
+        let up = lab.wait(Duration::from_secs(5), || lab.row(&sleeper)["state"] == "up");
+        assert!(up.is_some(), "{flag}: {:#?}", lab.status());
+        distribute(&sleeper);
+        assert_eq!(lab.row(&sleeper)["key"], want.as_str());
+        if !last {
+            lab.ok(&["sleep", &sleeper, "--resume-delay", "1s"]);
+            answered_for();
+        }
+    }
+    drop(stop);
+    let samples = sampler.join().unwrap();
+    eprintln!("{samples} samples of the subnet during the rollover");
+    let problems = problems.lock().unwrap();
+    assert!(problems.is_empty(), "{} of {samples} samples:\n{}", problems.len(), problems[0]);
+    assert!(samples >= 50, "only {samples} samples");
+
+    // Everyone on B alone, one manager, the woken host answered for by nobody, and not one
+    // message refused on the way.
+    assert_ne!(a, b);
+    let rows = lab.converged(Duration::from_secs(5)).expect("converged");
+    assert!(rows.iter().all(|r| r["key"] == b.as_str()), "{rows:#?}");
+    assert!(proxies(&lab, &awake_refs).is_empty(), "someone answers for an awake host");
+    for h in ["h1", "h2", "h3", "h4"] {
+        let out = wakeproxy(&["status", "--json", "--config", &lab.config(h)]);
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["node"]["counters"]["unauthenticated"], 0, "{h}: {}", v["node"]["counters"]);
+    }
+}

@@ -176,14 +176,30 @@ mod exchange {
     ) -> Result<Stream<R, W>, CtlError> {
         let mut line = request.to_line();
         line.push('\n');
-        wr.write_all(line.as_bytes()).await.map_err(|e| {
-            if e.kind() == io::ErrorKind::BrokenPipe {
-                CtlError::Closed { path: path.to_path_buf() }
-            } else {
-                CtlError::Io { action: "send the request to", path: path.to_path_buf(), source: e }
+        let written = wr.write_all(line.as_bytes()).await;
+        let mut stream =
+            Stream { path: path.to_path_buf(), rd: BufReader::new(rd), _wr: wr, buf: Vec::new() };
+        match written {
+            Ok(()) => Ok(stream),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                // The daemon closed the connection, maybe after saying why (a connection over
+                // its limits gets one error line, then is closed): that is what to show.
+                match stream.next().await {
+                    Some(Err(said @ CtlError::Daemon(_))) => Err(said),
+                    _ => Err(CtlError::Closed { path: path.to_path_buf() }),
+                }
             }
-        })?;
-        Ok(Stream { path: path.to_path_buf(), rd: BufReader::new(rd), _wr: wr, buf: Vec::new() })
+            Err(e) => Err(CtlError::Io {
+                action: "send the request to",
+                path: path.to_path_buf(),
+                source: e,
+            }),
+        }
     }
 
     async fn connect(

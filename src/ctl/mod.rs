@@ -23,6 +23,8 @@
 //! < {"v":1,"ok":true,"data":{"version":"0.1.0","insecure":false,...}}
 //! > {"v":1,"cmd":"wake","target":"aa:bb:cc:dd:ee:ff","password":null}
 //! < {"v":1,"ok":false,"error":"wake needs root: run it with sudo"}
+//! > {"v":1,"cmd":"reload"}
+//! < {"v":1,"ok":false,"error":"reload needs root: run it with sudo"}
 //! ```
 
 use std::io;
@@ -40,8 +42,10 @@ pub mod server;
 mod tests;
 
 pub use client::{EventStream, call, follow_events, status};
-pub use protocol::{CTL_VERSION, DaemonStatus, MAX_REQUEST_LINE, ProtocolError, Request};
-pub use render::{render_event, render_peers, render_status};
+pub use protocol::{
+    CTL_VERSION, DaemonStatus, KeyStatus, MAX_REQUEST_LINE, ProtocolError, ReloadReply, Request,
+};
+pub use render::{render_event, render_peers, render_reload, render_status};
 pub use server::{Caller, ControlListener, CtlCall, ServeConfig, authorize, serve, serve_with};
 
 /// Where the daemon listens unless its configuration says otherwise.

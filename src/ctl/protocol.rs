@@ -10,6 +10,7 @@
 //! | `{"v":1,"cmd":"events","follow":true}` | one reply line per event, history first, until the client closes |
 //! | `{"v":1,"cmd":"wake","target":"aa:bb:cc:dd:ee:ff"\|"10.0.0.5"\|"host","password":null}` | what the daemon did |
 //! | `{"v":1,"cmd":"sleep-notice"}`, `{"v":1,"cmd":"resume-notice"}` | what the daemon did |
+//! | `{"v":1,"cmd":"reload"}` | [`ReloadReply`]: the daemon re-read its key file (only the key) |
 //!
 //! A reply is `{"v":1,"ok":true,"data":…}` or `{"v":1,"ok":false,"error":"…"}`. A request line
 //! that is not JSON, not a known command or of another version gets an error reply and the
@@ -36,7 +37,8 @@ pub const MAX_REPLY_LINE: usize = 16 * 1024 * 1024;
 const QUOTE_CHARS: usize = 80;
 
 /// The commands, as they are spelled on the wire.
-const COMMANDS: [&str; 6] = ["status", "peers", "events", "wake", "sleep-notice", "resume-notice"];
+const COMMANDS: [&str; 7] =
+    ["status", "peers", "events", "wake", "sleep-notice", "resume-notice", "reload"];
 
 /// One request.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +67,9 @@ pub enum Request {
     SleepNotice,
     /// This host has resumed (sent by the OS's resume hook).
     ResumeNotice,
+    /// Re-read the site key file (and nothing else): [`ReloadReply`]. On failure the daemon
+    /// keeps the key it has.
+    Reload,
 }
 
 impl std::fmt::Debug for Request {
@@ -81,6 +86,7 @@ impl std::fmt::Debug for Request {
             Self::Peers => f.write_str("Peers"),
             Self::SleepNotice => f.write_str("SleepNotice"),
             Self::ResumeNotice => f.write_str("ResumeNotice"),
+            Self::Reload => f.write_str("Reload"),
         }
     }
 }
@@ -95,6 +101,7 @@ impl Request {
             Self::Wake { .. } => "wake",
             Self::SleepNotice => "sleep-notice",
             Self::ResumeNotice => "resume-notice",
+            Self::Reload => "reload",
         }
     }
 
@@ -324,10 +331,37 @@ pub struct DaemonStatus {
     pub insecure: bool,
     /// The configuration file it read.
     pub config_path: String,
+    /// The site key it uses (ids only); `None` from a daemon older than key rollover.
+    #[serde(default)]
+    pub key: Option<KeyStatus>,
     /// Seconds since it started.
     pub uptime_s: u64,
     /// Its node.
     pub node: Status,
+}
+
+/// Which site key a daemon uses, by key id (`SiteKey::key_id`): never the key itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyStatus {
+    /// The current key, which the node signs with: 8 hexadecimal digits.
+    pub id: String,
+    /// The other key it also accepts during a rollover, if any.
+    #[serde(default)]
+    pub accepted_id: Option<String>,
+    /// The key file it was read from; `None` for the built-in lab key (`insecure = true`).
+    #[serde(default)]
+    pub file: Option<String>,
+}
+
+/// The answer to `reload`: the key before and after. Only the key is reloaded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadReply {
+    /// What was reloaded: always `"key"` (other settings need a restart).
+    pub reloaded: String,
+    /// The key before.
+    pub before: KeyStatus,
+    /// The key now.
+    pub after: KeyStatus,
 }
 
 #[cfg(test)]
@@ -349,6 +383,7 @@ mod tests {
             Request::Wake { target: "10.0.0.5".into(), password: Some("1.2.3.4".into()) },
             Request::SleepNotice,
             Request::ResumeNotice,
+            Request::Reload,
         ];
         for r in all {
             let line = r.to_line();
@@ -373,6 +408,7 @@ mod tests {
         );
         assert_eq!(parse(r#"{"v":1,"cmd":"sleep-notice"}"#).unwrap(), Request::SleepNotice);
         assert_eq!(parse(r#"{"v":1,"cmd":"resume-notice"}"#).unwrap(), Request::ResumeNotice);
+        assert_eq!(parse(r#"{"v":1,"cmd":"reload"}"#).unwrap(), Request::Reload);
         // Unknown fields are ignored (forward compatibility within v1).
         assert_eq!(parse(r#"{"v":1,"cmd":"status","verbose":true}"#).unwrap(), Request::Status);
     }
@@ -385,6 +421,7 @@ mod tests {
         assert!(!Request::Wake { target: "x".into(), password: None }.is_read_only());
         assert!(!Request::SleepNotice.is_read_only());
         assert!(!Request::ResumeNotice.is_read_only());
+        assert!(!Request::Reload.is_read_only(), "reload changes the key: root only");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::protocol::DaemonStatus;
+use super::protocol::{DaemonStatus, KeyStatus, ReloadReply};
 use crate::addr::NodeId;
 use crate::node::{IfaceStatus, PeerStatus, ProxiedStatus, WakeCause, WakeRecord};
 use crate::peers::PeerState;
@@ -49,6 +49,9 @@ pub fn render_status(s: &DaemonStatus) -> String {
     let proxy = if node.can_proxy { enum_name(&node.proxy_mode) } else { "no".to_owned() };
     out.push(format!("state: {state}  sleep: {sleep}  proxies sleepers: {proxy}"));
     out.push(format!("config: {}", clean(&s.config_path)));
+    if let Some(key) = &s.key {
+        out.push(key_line(key));
+    }
 
     for iface in &node.ifaces {
         out.blank();
@@ -72,6 +75,42 @@ pub fn render_status(s: &DaemonStatus) -> String {
     }
     out.finish()
 }
+
+/// `key: 1a2b3c4d, also accepts 5e6f7a8b (/etc/wakeproxy/site.key)`: which key a daemon signs
+/// with and which others it accepts, by id.
+fn key_line(k: &KeyStatus) -> String {
+    let also = k.accepted_id.as_deref().map(|a| format!(", also accepts {}", clean(a)));
+    let from = match &k.file {
+        Some(f) => format!(" ({})", clean(f)),
+        None => " (the built-in public lab key)".to_owned(),
+    };
+    format!("key: {}{}{from}", clean(&k.id), also.unwrap_or_default())
+}
+
+/// The human form of a `reload` answer: what the daemon uses now, and what it did not reload.
+pub fn render_reload(r: &ReloadReply) -> String {
+    let words = |k: &KeyStatus| match &k.accepted_id {
+        Some(a) => format!("signs with {}, also accepts {}", clean(&k.id), clean(a)),
+        None => format!("signs with {} only", clean(&k.id)),
+    };
+    let from = r.after.file.as_deref().map(|f| format!(" from {}", clean(f))).unwrap_or_default();
+    let before = if r.before == r.after {
+        "the same (the key file is unchanged)".to_owned()
+    } else {
+        words(&r.before)
+    };
+    format!(
+        "reloaded the site key{from}\n  now:    {}\n  before: {before}\nonly the key is \
+         reloaded: other settings take effect when the service restarts\n({RESTART_COMMAND})\n",
+        words(&r.after)
+    )
+}
+
+/// How an operator restarts the daemon, in the words of this OS.
+#[cfg(not(windows))]
+const RESTART_COMMAND: &str = "systemctl restart wakeproxy";
+#[cfg(windows)]
+const RESTART_COMMAND: &str = "wakeproxy service stop, then wakeproxy service start";
 
 /// The human form of `peers`: a table per interface.
 pub fn render_peers(ifaces: &[IfaceStatus]) -> String {
@@ -549,18 +588,19 @@ mod tests {
     fn status_header_and_every_line_fit() {
         let text = render_status(&sample(false));
         assert_fits(&text);
-        let head: Vec<&str> = text.lines().take(4).collect();
+        let head: Vec<&str> = text.lines().take(5).collect();
         assert_eq!(
             head,
             [
                 "wakeproxy 0.1.0  node 0a1b2c3d000000000000000000000001  up 3h12m",
                 "state: active  sleep: inhibited (guardian)  proxies sleepers: arp-redirect",
                 "config: /etc/wakeproxy/wakeproxy.toml",
+                "key: 1a2b3c4d, also accepts 5e6f7a8b (/etc/wakeproxy/site.key)",
                 "",
             ]
         );
         assert!(!text.contains("INSECURE"));
-        let eth0: Vec<&str> = text.lines().skip(4).take(5).collect();
+        let eth0: Vec<&str> = text.lines().skip(5).take(5).collect();
         assert_eq!(
             eth0,
             [
@@ -612,6 +652,53 @@ mod tests {
         assert_fits(&text);
         assert_eq!(text.lines().nth(1), Some(INSECURE_BANNER));
         assert!(INSECURE_BANNER.contains("INSECURE: running with the public lab key"));
+        let lab = crate::proto::SiteKey::new(crate::keys::INSECURE_LAB_KEY).unwrap().key_id();
+        assert!(text.contains(&format!("\nkey: {lab} (the built-in public lab key)\n")), "{text}");
+    }
+
+    #[test]
+    fn the_key_line_shows_one_or_two_ids_and_an_older_daemon_none() {
+        let mut s = sample(false);
+        let key = s.key.as_mut().unwrap();
+        key.accepted_id = None;
+        assert!(render_status(&s).contains("\nkey: 1a2b3c4d (/etc/wakeproxy/site.key)\n"));
+        s.key = None;
+        assert!(!render_status(&s).contains("key:"));
+        // An older daemon's status (no "key") still parses.
+        let mut v = serde_json::to_value(sample(false)).unwrap();
+        v.as_object_mut().unwrap().remove("key");
+        let old: DaemonStatus = serde_json::from_value(v).unwrap();
+        assert_eq!(old.key, None);
+    }
+
+    #[test]
+    fn a_reload_says_what_changed_and_that_only_the_key_was_reloaded() {
+        let k = |id: &str, acc: Option<&str>| KeyStatus {
+            id: id.into(),
+            accepted_id: acc.map(Into::into),
+            file: Some("/etc/wakeproxy/site.key".into()),
+        };
+        let r = ReloadReply {
+            reloaded: "key".into(),
+            before: k("1a2b3c4d", None),
+            after: k("1a2b3c4d", Some("5e6f7a8b")),
+        };
+        let text = render_reload(&r);
+        assert_fits(&text);
+        let lines: Vec<&str> = text.lines().take(3).collect();
+        assert_eq!(
+            lines,
+            [
+                "reloaded the site key from /etc/wakeproxy/site.key",
+                "  now:    signs with 1a2b3c4d, also accepts 5e6f7a8b",
+                "  before: signs with 1a2b3c4d only",
+            ],
+            "{text}"
+        );
+        assert!(text.contains("only the key is reloaded: other settings take effect"), "{text}");
+        assert!(text.contains(RESTART_COMMAND), "{text}");
+        let same = ReloadReply { before: r.after.clone(), ..r };
+        assert!(render_reload(&same).contains("  before: the same (the key file is unchanged)\n"));
     }
 
     #[test]

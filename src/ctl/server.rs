@@ -11,9 +11,22 @@
 //! whose DACL admits only SYSTEM and Administrators, so every Windows caller is privileged. The
 //! connection logic is the same for both; on other platforms `bind` and `serve` return
 //! [`CtlError::Unsupported`].
+//!
+//! # Nobody can lock root out
+//!
+//! Anyone in the socket's group may open connections, and `events --follow` keeps one open for
+//! as long as it likes. So the limits are per caller ([`ServeConfig`]): of the
+//! `max_connections`, `reserved_for_privileged` are kept for privileged callers (root) and
+//! never given to anyone else; every other uid may hold at most `max_per_user` connections, of
+//! which at most `max_followers_per_user` follow events. A connection that asks nothing for
+//! `idle_timeout` is closed (followers excepted), and every write has `write_timeout`, so a
+//! follower whose client stops reading is dropped. A connection over a limit gets one error line
+//! naming the limit, then is closed. On Windows every caller is an administrator (the pipe's
+//! DACL), so only `max_connections` applies there.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -80,8 +93,18 @@ pub struct CtlCall {
 /// Limits of [`serve_with`]. [`ServeConfig::default`] is what [`serve`] uses.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
-    /// Connections served at once; more are told to try again and closed (default 64).
+    /// Connections served at once, from everyone together; more are told to try again and
+    /// closed (default 64).
     pub max_connections: usize,
+    /// Of `max_connections`, how many only privileged callers (root) may use: the others can
+    /// never hold more than `max_connections - reserved_for_privileged` (default 8).
+    pub reserved_for_privileged: usize,
+    /// Connections one unprivileged uid may hold at once (default 16). Privileged callers are
+    /// limited by `max_connections` only.
+    pub max_per_user: usize,
+    /// `events --follow` streams one unprivileged uid may hold at once, within its
+    /// `max_per_user` (default 4).
+    pub max_followers_per_user: usize,
     /// How long one reply line may take to write before the client is dropped (default 5 s).
     pub write_timeout: Duration,
     /// How long the daemon may take to take and answer one call (default 10 s).
@@ -99,6 +122,9 @@ impl Default for ServeConfig {
     fn default() -> Self {
         Self {
             max_connections: 64,
+            reserved_for_privileged: 8,
+            max_per_user: 16,
+            max_followers_per_user: 4,
             write_timeout: Duration::from_secs(5),
             call_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
@@ -181,6 +207,160 @@ fn seq_of(event: &Value) -> Option<u64> {
     event.get("seq").and_then(Value::as_u64)
 }
 
+/// Who holds how many connections and followers: one per server, shared by its accept loop
+/// and its connections. Each admitted connection holds a [`Slot`], which gives its place back
+/// when dropped.
+#[derive(Debug, Clone)]
+pub(crate) struct Admission {
+    config: ServeConfig,
+    held: std::sync::Arc<std::sync::Mutex<Held>>,
+}
+
+/// What is held now.
+#[derive(Debug, Default)]
+struct Held {
+    total: usize,
+    /// Held by unprivileged callers.
+    unprivileged: usize,
+    /// Per unprivileged uid (`None`: the kernel did not say).
+    users: std::collections::HashMap<Option<u32>, PerUser>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct PerUser {
+    connections: usize,
+    followers: usize,
+}
+
+/// A connection's place, given back on drop.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    admission: Admission,
+    /// The uid it counts against; `None` for a privileged caller.
+    user: Option<Option<u32>>,
+    following: std::sync::atomic::AtomicBool,
+}
+
+/// A uid as a refusal names it.
+fn who(uid: Option<u32>) -> String {
+    uid.map_or_else(
+        || "this user (the kernel did not say its uid)".to_owned(),
+        |u| format!("uid {u}"),
+    )
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+impl Admission {
+    pub(crate) fn new(config: ServeConfig) -> Self {
+        Self { config, held: Default::default() }
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
+        // A panic elsewhere while holding the lock leaves consistent counts: keep going.
+        self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// (connections, followers) `uid` holds now, for tests.
+    #[cfg(test)]
+    pub(crate) fn held_by(&self, uid: Option<u32>) -> (usize, usize) {
+        let held = self.held();
+        held.users.get(&uid).map_or((0, 0), |u| (u.connections, u.followers))
+    }
+
+    /// Connections held now, for tests.
+    #[cfg(test)]
+    pub(crate) fn total(&self) -> usize {
+        self.held().total
+    }
+
+    /// A place for a connection from `caller`, or the reason there is none (the line the
+    /// caller is sent before its connection is closed).
+    pub(crate) fn admit(&self, caller: &Caller) -> Result<Slot, String> {
+        let c = &self.config;
+        let mut held = self.held();
+        if held.total >= c.max_connections {
+            return Err(format!(
+                "the daemon is serving {}, its limit: try again shortly",
+                plural(c.max_connections, "control connection", "control connections")
+            ));
+        }
+        let user = if caller.privileged {
+            None
+        } else {
+            let mine = held.users.get(&caller.uid).map_or(0, |u| u.connections);
+            if mine >= c.max_per_user {
+                return Err(format!(
+                    "{} already has {} open, the limit per user: close some (each `wakeproxy \
+                     events --follow` holds one) and try again",
+                    who(caller.uid),
+                    plural(mine, "control connection", "control connections")
+                ));
+            }
+            let pool = c.max_connections.saturating_sub(c.reserved_for_privileged);
+            if held.unprivileged >= pool {
+                return Err(format!(
+                    "the daemon is serving {} for users other than root, their limit ({} more \
+                     are kept for root): try again shortly, or run the command as root (sudo)",
+                    plural(pool, "control connection", "control connections"),
+                    c.reserved_for_privileged
+                ));
+            }
+            held.unprivileged += 1;
+            held.users.entry(caller.uid).or_default().connections += 1;
+            Some(caller.uid)
+        };
+        held.total += 1;
+        drop(held);
+        Ok(Slot { admission: self.clone(), user, following: Default::default() })
+    }
+}
+
+impl Slot {
+    /// Makes this connection a follower of events, if its user may have one more.
+    pub(crate) fn follow(&self) -> Result<(), String> {
+        let Some(uid) = self.user else { return Ok(()) };
+        if self.following.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let max = self.admission.config.max_followers_per_user;
+        let mut held = self.admission.held();
+        let user = held.users.entry(uid).or_default();
+        if user.followers >= max {
+            return Err(format!(
+                "{} already follows events on {}, the limit per user: stop one of them (Ctrl-C) \
+                 and try again",
+                who(uid),
+                plural(user.followers, "connection", "connections")
+            ));
+        }
+        user.followers += 1;
+        self.following.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut held = self.admission.held();
+        held.total = held.total.saturating_sub(1);
+        if let Some(uid) = self.user {
+            held.unprivileged = held.unprivileged.saturating_sub(1);
+            if let Some(u) = held.users.get_mut(&uid) {
+                u.connections = u.connections.saturating_sub(1);
+                if self.following.load(Ordering::Relaxed) {
+                    u.followers = u.followers.saturating_sub(1);
+                }
+                if u.connections == 0 {
+                    held.users.remove(&uid);
+                }
+            }
+        }
+    }
+}
+
 /// The socket, bound and ready for [`serve`]. Dropping it (or `serve` returning) removes the
 /// socket file, unless another process has replaced it meanwhile. On Windows it holds the first
 /// instance of the named pipe; the pipe goes away with its last instance.
@@ -244,7 +424,7 @@ mod unix {
     use tokio::sync::{broadcast, mpsc};
     use tokio::task::JoinSet;
 
-    use super::connection::{Connection, busy_line};
+    use super::connection::{Gate, refusal_line};
     use super::{Caller, ControlListener, CtlCall, ServeConfig};
     use crate::ctl::CtlError;
 
@@ -383,7 +563,8 @@ mod unix {
         let listener = tokio::net::UnixListener::from_std(listener)
             .map_err(io_err("listen on the control socket", &path))?;
         tracing::info!(path = %path.display(), "control socket ready");
-        let busy = busy_line(&config);
+        let is_privileged = config.is_privileged;
+        let gate = Gate::new(config, requests, events);
         let mut tasks = JoinSet::new();
         let mut backoff = Duration::from_millis(10);
         tokio::pin!(shutdown);
@@ -394,21 +575,18 @@ mod unix {
                 accepted = listener.accept() => match accepted {
                     Ok((stream, _)) => {
                         backoff = Duration::from_millis(10);
-                        while tasks.try_join_next().is_some() {}
-                        if tasks.len() >= config.max_connections {
-                            // Best effort, never waits: the client may not be reading.
-                            let _ = stream.try_write(busy.as_bytes());
-                            continue;
+                        let caller = caller_of(&stream, is_privileged);
+                        match gate.admit(&caller) {
+                            Ok(conn) => {
+                                let (rd, wr) = stream.into_split();
+                                tasks.spawn(conn.run(rd, wr));
+                            }
+                            // Best effort, never waits: the client may not be reading. Dropping
+                            // the stream closes it.
+                            Err(refused) => {
+                                let _ = stream.try_write(refusal_line(&refused).as_bytes());
+                            }
                         }
-                        let caller = caller_of(&stream, config.is_privileged);
-                        let conn = Connection {
-                            config: config.clone(),
-                            caller,
-                            requests: requests.clone(),
-                            events: events.clone(),
-                        };
-                        let (rd, wr) = stream.into_split();
-                        tasks.spawn(conn.run(rd, wr));
                     }
                     Err(e) => {
                         // Usually out of file descriptors: wait for some to be freed.
@@ -451,7 +629,7 @@ mod windows {
     use tokio::sync::{broadcast, mpsc};
     use tokio::task::JoinSet;
 
-    use super::connection::{Connection, busy_line};
+    use super::connection::{Gate, refusal_line};
     use super::{Caller, ControlListener, CtlCall, ServeConfig};
     use crate::ctl::CtlError;
     use crate::sys::windows::{CONTROL_PIPE_SDDL, create_pipe_instance};
@@ -505,7 +683,7 @@ mod windows {
     ) -> Result<(), CtlError> {
         let ControlListener { path, first } = listener;
         tracing::info!(path = %path.display(), "control pipe ready");
-        let busy = busy_line(&config);
+        let gate = Gate::new(config, requests, events);
         let mut tasks = JoinSet::new();
         let mut backoff = Duration::from_millis(10);
         // The instance clients connect to next; `None` after creating one failed.
@@ -539,20 +717,16 @@ mod windows {
                                 tracing::warn!(error = %e, "control pipe: could not create an instance");
                             })
                             .ok();
-                        while tasks.try_join_next().is_some() {}
-                        if tasks.len() >= config.max_connections {
+                        match gate.admit(&CALLER) {
+                            Ok(conn) => {
+                                let (rd, wr) = tokio::io::split(server);
+                                tasks.spawn(conn.run(rd, wr));
+                            }
                             // Best effort, never waits: the client may not be reading.
-                            let _ = server.try_write(busy.as_bytes());
-                            continue;
+                            Err(refused) => {
+                                let _ = server.try_write(refusal_line(&refused).as_bytes());
+                            }
                         }
-                        let conn = Connection {
-                            config: config.clone(),
-                            caller: CALLER,
-                            requests: requests.clone(),
-                            events: events.clone(),
-                        };
-                        let (rd, wr) = tokio::io::split(server);
-                        tasks.spawn(conn.run(rd, wr));
                     }
                     Err(e) => {
                         // This instance is broken: drop it and make another after a pause.
@@ -569,6 +743,9 @@ mod windows {
     }
 }
 
+#[cfg(all(test, any(unix, windows)))]
+pub(crate) use connection::{Gate, refusal_line};
+
 /// One client connection, the same on a Unix socket and a Windows named pipe: parses request
 /// lines, authorizes them, asks the daemon and writes the answers back.
 #[cfg(any(unix, windows))]
@@ -578,35 +755,72 @@ mod connection {
     use tokio::sync::broadcast::error::RecvError;
     use tokio::sync::{broadcast, mpsc};
 
-    use super::{Caller, CtlCall, ServeConfig, ask, authorize, seq_of};
+    use super::{Admission, Caller, CtlCall, ServeConfig, Slot, ask, authorize, seq_of};
     use crate::ctl::line::{LineRead, read_line};
     use crate::ctl::protocol::{MAX_REQUEST_LINE, ProtocolError, Request, reply_line};
 
-    /// The line a connection over the limit gets before it is closed.
-    pub(super) fn busy_line(config: &ServeConfig) -> String {
-        format!(
-            "{}\n",
-            reply_line(&Err(format!(
-                "the daemon is serving {} control connections, its limit: try again shortly",
-                config.max_connections
-            )))
-        )
+    /// The line a connection over a limit gets before it is closed.
+    pub(crate) fn refusal_line(why: &str) -> String {
+        format!("{}\n", reply_line(&Err(why.to_owned())))
+    }
+
+    /// What every connection of one server shares: its limits, who holds what, and the way to
+    /// the daemon. The accept loops (and tests, with callers of their choosing) ask it to admit
+    /// each new connection.
+    pub(crate) struct Gate {
+        config: ServeConfig,
+        admission: Admission,
+        requests: mpsc::Sender<CtlCall>,
+        events: broadcast::Sender<Value>,
+    }
+
+    impl Gate {
+        pub(crate) fn new(
+            config: ServeConfig,
+            requests: mpsc::Sender<CtlCall>,
+            events: broadcast::Sender<Value>,
+        ) -> Self {
+            Self { admission: Admission::new(config.clone()), config, requests, events }
+        }
+
+        /// A connection from `caller`, ready to run, or why there is no room for it (send that
+        /// with [`refusal_line`], then close).
+        pub(crate) fn admit(&self, caller: &Caller) -> Result<Connection, String> {
+            let slot = self.admission.admit(caller).inspect_err(|why| {
+                tracing::debug!(uid = ?caller.uid, pid = ?caller.pid, "control connection refused: {why}");
+            })?;
+            Ok(Connection {
+                config: self.config.clone(),
+                caller: *caller,
+                requests: self.requests.clone(),
+                events: self.events.clone(),
+                slot,
+            })
+        }
+
+        /// Who holds what (tests).
+        #[cfg(test)]
+        pub(crate) fn admission(&self) -> &Admission {
+            &self.admission
+        }
     }
 
     /// The client went away or could not be written to in time: end the connection.
     struct Gone;
 
-    pub(super) struct Connection {
-        pub(super) config: ServeConfig,
-        pub(super) caller: Caller,
-        pub(super) requests: mpsc::Sender<CtlCall>,
-        pub(super) events: broadcast::Sender<Value>,
+    pub(crate) struct Connection {
+        config: ServeConfig,
+        caller: Caller,
+        requests: mpsc::Sender<CtlCall>,
+        events: broadcast::Sender<Value>,
+        /// Its place among the connections; given back when the connection ends.
+        slot: Slot,
     }
 
     impl Connection {
         /// Serves the connection whose two directions are `rd` and `wr` until the client closes
         /// it, breaks the protocol or is too slow.
-        pub(super) async fn run<R, W>(self, rd: R, mut wr: W)
+        pub(crate) async fn run<R, W>(self, rd: R, mut wr: W)
         where
             R: AsyncRead + Unpin,
             W: AsyncWrite + Unpin,
@@ -657,6 +871,10 @@ mod connection {
                     continue;
                 }
                 if request == (Request::Events { follow: true }) {
+                    if let Err(refused) = self.slot.follow() {
+                        // The client waits for a stream, not for a prompt: end the connection.
+                        return self.send(wr, &Err(refused)).await;
+                    }
                     return self.follow(rd, wr).await;
                 }
                 let answer =

@@ -5,7 +5,14 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use super::protocol::DaemonStatus;
+#[cfg(any(unix, windows))]
+use serde_json::{Value, json};
+#[cfg(any(unix, windows))]
+use tokio::sync::mpsc;
+
+use super::protocol::{DaemonStatus, KeyStatus};
+#[cfg(any(unix, windows))]
+use super::{CtlCall, Request};
 use crate::addr::{MacAddr, NodeId};
 use crate::node::{
     Counters, IfaceStatus, PeerStatus, ProxiedStatus, ProxyMode, ProxyStats, Status, WakeCause,
@@ -99,6 +106,16 @@ pub(super) fn sample(insecure: bool) -> DaemonStatus {
         version: "0.1.0".into(),
         insecure,
         config_path: "/etc/wakeproxy/wakeproxy.toml".into(),
+        key: Some(if insecure {
+            let lab = crate::proto::SiteKey::new(crate::keys::INSECURE_LAB_KEY).unwrap();
+            KeyStatus { id: lab.key_id().to_string(), accepted_id: None, file: None }
+        } else {
+            KeyStatus {
+                id: "1a2b3c4d".into(),
+                accepted_id: Some("5e6f7a8b".into()),
+                file: Some("/etc/wakeproxy/site.key".into()),
+            }
+        }),
         uptime_s: 3 * 3600 + 12 * 60 + 5,
         node: Status {
             id: me,
@@ -174,6 +191,29 @@ fn status_json_round_trips_and_keeps_its_shape() {
     assert_eq!(back, s);
 }
 
+/// Answers like a daemon would, from fixed data.
+#[cfg(any(unix, windows))]
+pub(super) async fn fake_daemon(mut calls: mpsc::Receiver<CtlCall>) {
+    while let Some(call) = calls.recv().await {
+        let answer = match &call.request {
+            Request::Status => Ok(serde_json::to_value(sample(false)).unwrap()),
+            Request::Peers => Ok(serde_json::to_value(&sample(false).node.ifaces).unwrap()),
+            Request::Events { .. } => Ok(json!([
+                {"event": "wake-gave-up", "mac": "52:54:00:12:34:05", "attempts": 10, "seq": 1},
+                {"event": "proxy-started", "iface": 1, "sleeper": "x", "mac": "m", "seq": 2},
+            ])),
+            Request::Wake { target, .. } if target == "nowhere" => {
+                Err("cannot resolve `nowhere`: give a MAC, an IPv4 address or a known host name"
+                    .into())
+            }
+            Request::Wake { target, .. } => Ok(json!({"woke": target, "uid": call.caller.uid})),
+            Request::SleepNotice | Request::ResumeNotice => Ok(Value::Null),
+            Request::Reload => Err("no key file in this test".into()),
+        };
+        let _ = call.reply.send(answer);
+    }
+}
+
 #[cfg(unix)]
 mod socket {
     use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
@@ -187,12 +227,12 @@ mod socket {
     use tokio::sync::{broadcast, mpsc, oneshot};
     use tokio::task::JoinHandle;
 
-    use super::sample;
+    use super::{fake_daemon, sample};
     use crate::ctl::line::{LineRead, read_line};
     use crate::ctl::protocol::{MAX_REPLY_LINE, parse_reply};
     use crate::ctl::{
-        ControlListener, CtlCall, CtlError, DaemonStatus, Request, ServeConfig, call,
-        follow_events, serve_with, status,
+        ControlListener, CtlError, DaemonStatus, Request, ServeConfig, call, follow_events,
+        serve_with, status,
     };
     use crate::node::IfaceStatus;
 
@@ -225,27 +265,6 @@ mod socket {
         async fn shutdown(mut self) -> Result<(), CtlError> {
             let _ = self.stop.take().map(|s| s.send(()));
             self.server.await.unwrap()
-        }
-    }
-
-    /// Answers like a daemon would, from fixed data.
-    async fn fake_daemon(mut calls: mpsc::Receiver<CtlCall>) {
-        while let Some(call) = calls.recv().await {
-            let answer = match &call.request {
-                Request::Status => Ok(serde_json::to_value(sample(false)).unwrap()),
-                Request::Peers => Ok(serde_json::to_value(&sample(false).node.ifaces).unwrap()),
-                Request::Events { .. } => Ok(json!([
-                    {"event": "wake-gave-up", "mac": "52:54:00:12:34:05", "attempts": 10, "seq": 1},
-                    {"event": "proxy-started", "iface": 1, "sleeper": "x", "mac": "m", "seq": 2},
-                ])),
-                Request::Wake { target, .. } if target == "nowhere" => Err(
-                    "cannot resolve `nowhere`: give a MAC, an IPv4 address or a known host name"
-                        .into(),
-                ),
-                Request::Wake { target, .. } => Ok(json!({"woke": target, "uid": call.caller.uid})),
-                Request::SleepNotice | Request::ResumeNotice => Ok(Value::Null),
-            };
-            let _ = call.reply.send(answer);
         }
     }
 
@@ -550,7 +569,7 @@ mod socket {
         assert!(matches!(first.reply().await, Some(Ok(Value::Array(_)))));
         let mut second = Raw::connect(&h.path).await;
         let e = second.reply().await.unwrap().unwrap_err();
-        assert!(e.contains("1 control connections, its limit: try again shortly"), "{e}");
+        assert_eq!(e, "the daemon is serving 1 control connection, its limit: try again shortly");
         assert_eq!(second.reply().await, None);
         drop(first);
         // Once the first is gone, a new connection is served.
@@ -563,6 +582,41 @@ mod socket {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert!(ok);
+        h.shutdown().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_refused_caller_is_told_which_limit_it_hit() {
+        // Everyone unprivileged, one connection each: the second is refused by the real socket.
+        let config =
+            ServeConfig { is_privileged: |_| false, max_per_user: 1, ..ServeConfig::default() };
+        let h = Harness::start(config).await;
+        let mut first = Raw::connect(&h.path).await;
+        first.send(b"{\"v\":1,\"cmd\":\"peers\"}\n").await;
+        assert!(matches!(first.reply().await, Some(Ok(Value::Array(_)))));
+        let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0);
+        let want = format!(
+            "uid {uid} already has 1 control connection open, the limit per user: close some \
+             (each `wakeproxy events --follow` holds one) and try again"
+        );
+        // What `wakeproxy status` prints after "error: ", whether the refusal arrived before or
+        // after the client sent its request.
+        let e = call(&h.path, &Request::Status).await.unwrap_err();
+        assert!(matches!(e, CtlError::Daemon(_)), "{e:?}");
+        assert_eq!(e.to_string(), want);
+        let mut stream = follow_events(&h.path).await.map(Some).or_else(|e| match e {
+            CtlError::Daemon(m) => {
+                assert_eq!(m, want);
+                Ok::<_, CtlError>(None)
+            }
+            other => Err(other),
+        });
+        if let Ok(Some(s)) = &mut stream {
+            assert_eq!(s.next().await.unwrap().unwrap_err().to_string(), want);
+            assert!(s.next().await.is_none(), "then closed");
+        }
+        assert!(stream.is_ok());
+        drop(first);
         h.shutdown().await.unwrap();
     }
 
@@ -607,5 +661,271 @@ mod socket {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!("condition not reached within 5 s");
+    }
+}
+
+/// The per-caller limits, with callers of our choosing: the server's own admission and
+/// connection code on in-memory pipes (the accept loops only add the socket and the kernel's
+/// credentials). Tests that wait for timeouts run on tokio's paused clock.
+#[cfg(any(unix, windows))]
+mod limits {
+    use std::time::Duration;
+
+    use serde_json::{Value, json};
+    use tokio::io::{AsyncWriteExt, BufReader, DuplexStream, ReadHalf, WriteHalf};
+    use tokio::sync::{broadcast, mpsc};
+    use tokio::task::JoinSet;
+
+    use super::{fake_daemon, sample};
+    use crate::ctl::line::{LineRead, read_line};
+    use crate::ctl::protocol::{MAX_REPLY_LINE, parse_reply};
+    use crate::ctl::server::{Gate, refusal_line};
+    use crate::ctl::{Caller, CtlError, Request, ServeConfig};
+
+    const ROOT: Caller = Caller { uid: Some(0), pid: Some(1), privileged: true };
+
+    fn user(uid: u32) -> Caller {
+        Caller { uid: Some(uid), pid: Some(4000 + uid as i32), privileged: false }
+    }
+
+    /// A server without a socket: callers are whatever the test says.
+    struct Bench {
+        gate: Gate,
+        events: broadcast::Sender<Value>,
+        tasks: JoinSet<()>,
+        /// Bytes the pipe of each new connection buffers.
+        pipe: usize,
+    }
+
+    impl Bench {
+        fn new(config: ServeConfig) -> Self {
+            let (requests, calls) = mpsc::channel(16);
+            tokio::spawn(fake_daemon(calls));
+            let (events, _) = broadcast::channel(16);
+            let gate = Gate::new(config, requests, events.clone());
+            Self { gate, events, tasks: JoinSet::new(), pipe: 64 * 1024 }
+        }
+
+        /// Connects as `caller`: the client's end, or the line a refused client is sent.
+        fn connect(&mut self, caller: Caller) -> Result<Client, String> {
+            let conn = self.gate.admit(&caller).map_err(|why| refusal_line(&why))?;
+            let (client, server) = tokio::io::duplex(self.pipe);
+            let (rd, wr) = tokio::io::split(server);
+            self.tasks.spawn(conn.run(rd, wr));
+            Ok(Client::new(client))
+        }
+
+        /// A follower of events as `caller`, its history read.
+        async fn follow(&mut self, caller: Caller) -> Client {
+            let mut c = self.connect(caller).unwrap();
+            c.send(&Request::Events { follow: true }).await;
+            for seq in [1, 2] {
+                assert_eq!(c.reply().await.unwrap().unwrap()["seq"], seq);
+            }
+            c
+        }
+
+        /// (connections, followers) `caller`'s uid holds, once it has settled to `want`.
+        async fn held_by(&self, caller: Caller, want: (usize, usize)) {
+            for _ in 0..3000 {
+                if self.gate.admission().held_by(caller.uid) == want {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            panic!(
+                "{:?} holds {:?}, not {want:?}",
+                caller.uid,
+                self.gate.admission().held_by(caller.uid)
+            );
+        }
+    }
+
+    /// What a refused client reads: the error line, as the command line shows it.
+    fn shown(line: &str) -> String {
+        assert!(line.ends_with('\n') && line.matches('\n').count() == 1, "one line: {line:?}");
+        let msg = parse_reply(line.trim_end().as_bytes()).unwrap().unwrap_err();
+        CtlError::Daemon(msg).to_string()
+    }
+
+    struct Client {
+        rd: BufReader<ReadHalf<DuplexStream>>,
+        wr: WriteHalf<DuplexStream>,
+        buf: Vec<u8>,
+    }
+
+    impl Client {
+        fn new(stream: DuplexStream) -> Self {
+            let (rd, wr) = tokio::io::split(stream);
+            Self { rd: BufReader::new(rd), wr, buf: Vec::new() }
+        }
+
+        async fn send(&mut self, request: &Request) {
+            self.wr.write_all(format!("{}\n", request.to_line()).as_bytes()).await.unwrap();
+        }
+
+        /// The next reply, or `None` once the server closed the connection. Waits as long as
+        /// it takes: on the paused clock, timeouts of the server's fire first.
+        async fn reply(&mut self) -> Option<Result<Value, String>> {
+            match read_line(&mut self.rd, &mut self.buf, MAX_REPLY_LINE).await {
+                Ok(LineRead::Line) => Some(parse_reply(&self.buf).unwrap()),
+                Ok(_) | Err(_) => None,
+            }
+        }
+
+        async fn status(&mut self) -> Result<Value, String> {
+            self.send(&Request::Status).await;
+            self.reply().await.expect("an answer")
+        }
+    }
+
+    #[tokio::test]
+    async fn a_user_holding_every_connection_and_follower_it_may_have_cannot_lock_root_out() {
+        let config = ServeConfig {
+            max_connections: 8,
+            reserved_for_privileged: 2,
+            max_per_user: 6,
+            max_followers_per_user: 3,
+            ..ServeConfig::default()
+        };
+        let mut b = Bench::new(config);
+        let alice = user(1000);
+        let mut followers = Vec::new();
+        for _ in 0..3 {
+            followers.push(b.follow(alice).await);
+        }
+        // A fourth follower is refused, naming the limit, and its connection closed.
+        let mut fourth = b.connect(alice).unwrap();
+        fourth.send(&Request::Events { follow: true }).await;
+        assert_eq!(
+            fourth.reply().await,
+            Some(Err("uid 1000 already follows events on 3 connections, the limit per user: \
+                      stop one of them (Ctrl-C) and try again"
+                .into()))
+        );
+        assert_eq!(fourth.reply().await, None);
+        b.held_by(alice, (3, 3)).await;
+        // Three more connections that just sit there: six, her limit.
+        let mut idle: Vec<Client> = (0..3).map(|_| b.connect(alice).unwrap()).collect();
+        b.held_by(alice, (6, 3)).await;
+        let refused = b.connect(alice).err().unwrap();
+        assert_eq!(
+            shown(&refused),
+            "uid 1000 already has 6 control connections open, the limit per user: close some \
+             (each `wakeproxy events --follow` holds one) and try again"
+        );
+        // Her six are all other users may have: the last two places are root's.
+        let bob = user(1001);
+        assert_eq!(
+            shown(&b.connect(bob).err().unwrap()),
+            "the daemon is serving 6 control connections for users other than root, their \
+             limit (2 more are kept for root): try again shortly, or run the command as root \
+             (sudo)"
+        );
+        // Root gets both, and is answered on both.
+        let (mut r1, mut r2) = (b.connect(ROOT).unwrap(), b.connect(ROOT).unwrap());
+        let want = serde_json::to_value(sample(false)).unwrap();
+        assert_eq!(r1.status().await, Ok(want.clone()));
+        assert_eq!(r2.status().await, Ok(want));
+        assert_eq!(b.gate.admission().total(), 8);
+        assert_eq!(
+            shown(&b.connect(ROOT).err().unwrap()),
+            "the daemon is serving 8 control connections, its limit: try again shortly"
+        );
+        // Her followers were served all along, and closing one gives her place back.
+        b.events.send(json!({"event": "x", "seq": 3})).unwrap();
+        for f in &mut followers {
+            assert_eq!(f.reply().await, Some(Ok(json!({"event": "x", "seq": 3}))));
+        }
+        drop(followers.pop());
+        b.held_by(alice, (5, 2)).await;
+        followers.push(b.follow(alice).await);
+        b.held_by(alice, (6, 3)).await;
+        assert!(idle[0].status().await.is_ok(), "an open connection is still served");
+    }
+
+    #[tokio::test]
+    async fn privileged_callers_are_limited_by_the_total_only() {
+        // As on Windows, where every caller of the pipe is an administrator.
+        let config = ServeConfig {
+            max_connections: 4,
+            reserved_for_privileged: 2,
+            max_per_user: 1,
+            max_followers_per_user: 0,
+            ..ServeConfig::default()
+        };
+        let mut b = Bench::new(config);
+        let mut held = vec![b.follow(ROOT).await, b.follow(ROOT).await];
+        held.push(b.connect(ROOT).unwrap());
+        held.push(b.connect(ROOT).unwrap());
+        assert_eq!(b.gate.admission().total(), 4);
+        assert_eq!(b.gate.admission().held_by(ROOT.uid), (0, 0), "root is not counted as a user");
+        assert!(b.connect(ROOT).err().unwrap().contains("serving 4 control connections"));
+        // A user with no follower allowance may still ask other things.
+        drop(held);
+        for _ in 0..1000 {
+            if b.gate.admission().total() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let mut c = b.connect(user(7)).unwrap();
+        assert!(c.status().await.is_ok());
+        c.send(&Request::Events { follow: true }).await;
+        let e = c.reply().await.unwrap().unwrap_err();
+        assert!(e.starts_with("uid 7 already follows events on 0 connections"), "{e}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_connection_is_closed_after_the_idle_timeout_but_a_follower_is_not() {
+        let config = ServeConfig::default();
+        assert_eq!(config.idle_timeout, Duration::from_secs(60));
+        let mut b = Bench::new(config);
+        let start = tokio::time::Instant::now();
+        let mut idle = b.connect(user(1000)).unwrap();
+        let mut follower = b.follow(user(1000)).await;
+        let e = idle.reply().await.unwrap().unwrap_err();
+        assert_eq!(e, "no request for 60s: closing the connection");
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_secs(60) && waited < Duration::from_secs(61),
+            "{waited:?}"
+        );
+        assert_eq!(idle.reply().await, None);
+        b.held_by(user(1000), (1, 1)).await;
+        // A request now and then keeps a connection open; the clock restarts with each.
+        let mut busy = b.connect(user(1000)).unwrap();
+        for _ in 0..3 {
+            tokio::time::sleep(Duration::from_secs(50)).await;
+            assert!(busy.status().await.is_ok());
+        }
+        // Ten minutes later the follower still gets events.
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        b.events.send(json!({"event": "late", "seq": 9})).unwrap();
+        assert_eq!(follower.reply().await, Some(Ok(json!({"event": "late", "seq": 9}))));
+        b.held_by(user(1000), (1, 1)).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_follower_whose_client_stops_reading_is_dropped_and_gives_its_place_back() {
+        let config = ServeConfig { max_followers_per_user: 1, ..ServeConfig::default() };
+        let write_timeout = config.write_timeout;
+        let mut b = Bench::new(config);
+        b.pipe = 1024;
+        let stuck = b.follow(user(1000)).await;
+        b.held_by(user(1000), (1, 1)).await;
+        let start = tokio::time::Instant::now();
+        // It reads nothing more: the pipe fills, the next write waits, then times out.
+        let pad = "x".repeat(600);
+        for seq in 3..6 {
+            b.events.send(json!({"event": "noise", "seq": seq, "pad": pad})).unwrap();
+        }
+        b.held_by(user(1000), (0, 0)).await;
+        let took = start.elapsed();
+        assert!(took >= write_timeout && took < write_timeout * 2, "dropped after {took:?}");
+        assert_eq!(b.events.receiver_count(), 0);
+        drop(stuck);
+        // Its place is free again.
+        let _again = b.follow(user(1000)).await;
     }
 }

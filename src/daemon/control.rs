@@ -30,6 +30,7 @@ impl Daemon {
                 self.resumed();
                 Ok(json!({ "announced": "resume" }))
             }
+            Request::Reload => self.reload_request(),
         };
         let _ = call.reply.send(reply);
     }
@@ -40,6 +41,7 @@ impl Daemon {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             insecure: self.opts.insecure,
             config_path: self.opts.config_path.clone(),
+            key: Some(self.key_status()),
             uptime_s: self.start.elapsed().as_secs(),
             node: self.node.status(self.now()),
         };

@@ -14,6 +14,7 @@ mod persist;
 mod ports;
 mod power;
 mod probe;
+mod reload;
 mod start;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -30,6 +31,7 @@ pub use ifaces::{Link, directed_broadcast, scan as scan_links, select as select_
 pub use ports::{listening_tcp_ports, parse_proc_net_tcp};
 pub use power::{PowerEvent, PowerHooks, PowerLink, power_channel};
 pub use probe::Prober;
+pub use reload::ReloadError;
 pub use start::{boot_time_s, options, run};
 
 use crate::capture::FrameBackend;
@@ -55,6 +57,9 @@ pub struct Options {
     pub node: NodeConfig,
     /// The site key.
     pub key: SiteKey,
+    /// Where the key was read from, to read it again on `wakeproxy reload` and SIGHUP; `None`
+    /// with `insecure = true` (the built-in lab key has no file).
+    pub key_file: Option<std::path::PathBuf>,
     /// Running with the public lab key.
     pub insecure: bool,
     /// Interfaces to manage; empty for every suitable one.
@@ -567,6 +572,7 @@ impl Daemon {
         let mut clock = tokio::time::interval(Duration::from_secs(10));
         // Pinged from this loop, so a loop that hangs is restarted by systemd.
         let mut watchdog = crate::service::notify::watchdog_period().map(tokio::time::interval);
+        let mut hangup = reload::Hangup::new();
         tokio::pin!(shutdown);
         self.execute();
         loop {
@@ -588,6 +594,7 @@ impl Daemon {
                     self.node.handle_wall_clock(now, unix_ms());
                 }
                 _ = tick(&mut watchdog) => crate::service::notify::watchdog(),
+                () = hangup.recv() => self.reload_on_signal(),
                 () = &mut shutdown => break,
             }
             self.execute();

@@ -46,6 +46,7 @@ pub fn options(config: &Config, config_path: &Path) -> Result<Options, DaemonErr
     Ok(Options {
         node,
         key,
+        key_file: (!config.insecure).then(|| config.key_file.clone()),
         insecure: config.insecure,
         interfaces: config.interfaces.clone(),
         peer_port: config.peer_port,

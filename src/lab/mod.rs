@@ -4,8 +4,10 @@
 //! One network namespace per host, one bridge per subnet (inside a "switch" namespace, so the
 //! machine's own network is never touched), a router namespace between the subnets (forwarding,
 //! including directed broadcasts so WakeRequests reach other subnets), deterministic MACs and
-//! addresses, a shared site key, a directory per host (config, state, control socket, logs) and
-//! one real `wakeproxy run` process per host, plus a small TCP service on ports 3389 and 8080.
+//! addresses, a site key (the lab's `site.key`, copied to each host's own `site.key`, so that a
+//! test can roll the key one host at a time), a directory per host (config, state, control
+//! socket, key, logs) and one real `wakeproxy run` process per host, plus a small TCP service on
+//! ports 3389 and 8080.
 //! Everything the lab makes carries its name as a prefix, so `lab down` finds it all again even
 //! after the process that made it died.
 
@@ -174,6 +176,11 @@ impl LabHost {
     pub fn log(&self) -> PathBuf {
         self.dir.join("daemon.log")
     }
+
+    /// Its own copy of the site key (its configuration's `key_file`).
+    pub fn key_file(&self) -> PathBuf {
+        self.dir.join("site.key")
+    }
 }
 
 /// A lab that is up, as recorded in its directory.
@@ -309,6 +316,7 @@ impl Lab {
             path: key.display().to_string(),
             message: e.to_string(),
         })?;
+        let key_bytes = std::fs::read(&key).map_err(|e| file_err(&key, e))?;
         let mut lab = Self {
             name: name.clone(),
             dir: dir.to_owned(),
@@ -375,6 +383,8 @@ impl Lab {
                 .filter(|&o| o != k)
                 .map(|o| format!("\"10.0.{}.255\"", o + 1))
                 .collect();
+            crate::fsutil::atomic_write(&h.key_file(), &key_bytes, 0o600)
+                .map_err(|e| file_err(&h.key_file(), e))?;
             let probe = (spec.heartbeat / 4).min(Duration::from_secs(1));
             let config = format!(
                 "# lab {name}, host {host}\ninterfaces = [\"eth0\"]\nheartbeat_interval = \"{}ms\"\nprobe_timeout = \"{}ms\"\n\
@@ -383,7 +393,7 @@ impl Lab {
                 probe.as_millis(),
                 spec.proxy_mode.as_str(),
                 spec.syn_replay,
-                key.display(),
+                h.key_file().display(),
                 h.dir.join("state").display(),
                 h.socket().display(),
                 relays.join(", "),

@@ -29,6 +29,8 @@ pub struct HostRow {
     pub peers: usize,
     /// …awake.
     pub awake: usize,
+    /// The key ids it uses: the current one, then `+` and the other accepted one if any.
+    pub key: String,
 }
 
 /// Asks every host's daemon for its status.
@@ -46,6 +48,7 @@ pub async fn rows(lab: &Lab) -> Vec<HostRow> {
             id: "-".into(),
             peers: 0,
             awake: 0,
+            key: "-".into(),
         };
         if h.asleep || h.daemon_pid.is_none() {
             row.state = if h.asleep { "asleep" } else { "crashed" }.into();
@@ -56,6 +59,12 @@ pub async fn rows(lab: &Lab) -> Vec<HostRow> {
             tokio::time::timeout(std::time::Duration::from_secs(2), ctl::status(&h.socket())).await;
         if let Ok(Ok(s)) = answer {
             let n = &s.node;
+            if let Some(k) = &s.key {
+                row.key = match &k.accepted_id {
+                    Some(a) => format!("{}+{a}", k.id),
+                    None => k.id.clone(),
+                };
+            }
             row.id = format!("{:?}", n.id);
             row.state = if n.asleep {
                 "asleep"
@@ -89,12 +98,13 @@ pub fn render(lab: &Lab, rows: &[HostRow]) -> String {
         lab.heartbeat_ms
     );
     s.push_str(
-        "HOST  SUBNET IP            STATE     ROLE      TERM  MANAGER   ID        PEERS (AWAKE)\n",
+        "HOST  SUBNET IP            STATE     ROLE      TERM  MANAGER   ID        PEERS (AWAKE)  KEY\n",
     );
     for r in rows {
+        let peers = format!("{} ({})", r.peers, r.awake);
         s.push_str(&format!(
-            "{:<5} {:<6} {:<13} {:<9} {:<9} {:<5} {:<9} {:<9} {} ({})\n",
-            r.host, r.subnet, r.ip, r.state, r.role, r.term, r.manager, r.id, r.peers, r.awake
+            "{:<5} {:<6} {:<13} {:<9} {:<9} {:<5} {:<9} {:<9} {peers:<14} {}\n",
+            r.host, r.subnet, r.ip, r.state, r.role, r.term, r.manager, r.id, r.key
         ));
     }
     s

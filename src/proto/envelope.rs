@@ -10,7 +10,7 @@
 //! the key can reach the HMAC but never the body parser, and a newer peer is reported as a
 //! version problem rather than as a bad tag.
 
-use super::auth::SiteKey;
+use super::auth::{SiteKey, VerifiedWith};
 use super::codec::{decode_body, encode_body};
 use super::error::{DecodeError, EncodeError};
 use super::message::{Decoded, Header, Message, MessageKind};
@@ -75,6 +75,15 @@ fn encode_into(
 /// kind (an unknown one yields [`Decoded::Unknown`]), the reserved flags and the body. Replay
 /// is not checked here: pass the header to a [`ReplayGuard`](super::ReplayGuard).
 pub fn decode(key: &SiteKey, datagram: &[u8]) -> Result<Decoded, DecodeError> {
+    decode_verified_with(key, datagram).map(|(decoded, _)| decoded)
+}
+
+/// [`decode`], also saying which of `key`'s keys verified the tag: the current one, or the
+/// other accepted one (a peer that is a phase ahead or behind in a key rollover).
+pub fn decode_verified_with(
+    key: &SiteKey,
+    datagram: &[u8],
+) -> Result<(Decoded, VerifiedWith), DecodeError> {
     let too_short = DecodeError::TooShort { len: datagram.len() };
     let Some((signed, tag)) = datagram.split_last_chunk::<TAG_LEN>() else {
         return Err(too_short);
@@ -99,13 +108,13 @@ pub fn decode(key: &SiteKey, datagram: &[u8]) -> Result<Decoded, DecodeError> {
             actual: body.len(),
         });
     }
-    if !key.verify(signed, tag) {
+    let Some(verified_with) = key.verify(signed, tag) else {
         return Err(DecodeError::BadTag);
-    }
+    };
 
     // Authenticated from here on: what follows trusts the sender to hold the site key.
     let Some(kind) = MessageKind::from_u8(raw.kind) else {
-        return Ok(Decoded::Unknown { header: raw.header, kind: raw.kind });
+        return Ok((Decoded::Unknown { header: raw.header, kind: raw.kind }, verified_with));
     };
     // A newer minor may define flags and append fields; from an equal or older one both are
     // faults, and tolerating them would hide the bug.
@@ -114,7 +123,7 @@ pub fn decode(key: &SiteKey, datagram: &[u8]) -> Result<Decoded, DecodeError> {
         return Err(DecodeError::Malformed { kind: raw.kind, what: "reserved flags set" });
     }
     let msg = decode_body(kind, body, raw.minor)?;
-    Ok(Decoded::Message(raw.header, msg))
+    Ok((Decoded::Message(raw.header, msg), verified_with))
 }
 
 const OVERSIZE: &str = "datagram longer than 1400 bytes";
@@ -303,6 +312,33 @@ mod tests {
         let err = decode(&other, &d).unwrap_err();
         assert_eq!(err, DecodeError::BadTag);
         assert_eq!(err.class(), ErrorClass::Unauthenticated);
+    }
+
+    #[test]
+    fn decode_says_which_key_verified_and_decode_agrees() {
+        let d = enc(&claim());
+        let next = SiteKey::new(&[0x43; 32]).unwrap();
+        let mut theirs = Vec::new();
+        encode(&next, &header(), &claim(), &mut theirs).unwrap();
+        let both = key().with_accepted(&[0x43; 32]).unwrap();
+        let want = Decoded::Message(header(), claim());
+        assert_eq!(decode_verified_with(&both, &d), Ok((want.clone(), VerifiedWith::Current)));
+        assert_eq!(
+            decode_verified_with(&both, &theirs),
+            Ok((want.clone(), VerifiedWith::Accepted))
+        );
+        assert_eq!(decode(&both, &theirs), Ok(want.clone()));
+        // Unknown kinds report the key too; failures are the same errors as `decode`'s.
+        let unknown = seal_raw(&next, [1, 0, 200, 0], &header(), &[]);
+        assert_eq!(
+            decode_verified_with(&both, &unknown),
+            Ok((Decoded::Unknown { header: header(), kind: 200 }, VerifiedWith::Accepted))
+        );
+        assert_eq!(decode(&key(), &theirs), Err(DecodeError::BadTag));
+        assert_eq!(decode_verified_with(&key(), &theirs), Err(DecodeError::BadTag));
+        let mut flipped = theirs.clone();
+        flipped[HEADER_LEN] ^= 1;
+        assert_eq!(decode_verified_with(&both, &flipped), Err(DecodeError::BadTag));
     }
 
     #[test]

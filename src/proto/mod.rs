@@ -29,8 +29,10 @@ mod doc_examples;
 #[cfg(test)]
 mod proptests;
 
-pub use auth::{KeyError, MAX_KEY_LEN, MIN_KEY_LEN, SiteKey};
-pub use envelope::{HEADER_LEN, MIN_DATAGRAM, decode, encode};
+pub use auth::{
+    KEY_ID_LABEL, KEY_ID_LEN, KeyError, KeyId, MAX_KEY_LEN, MIN_KEY_LEN, SiteKey, VerifiedWith,
+};
+pub use envelope::{HEADER_LEN, MIN_DATAGRAM, decode, decode_verified_with, encode};
 pub use error::{DecodeError, EncodeError, ErrorClass};
 pub use message::{
     Capabilities, Decoded, Header, Heartbeat, HostInfo, Ipv4Prefix, Ipv6Prefix, Message,

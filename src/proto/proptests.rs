@@ -158,4 +158,35 @@ proptest! {
         }
         check_decode(&key, &seal_raw(&key, [1, minor, m.kind() as u8, 0], &h, &body))?;
     }
+
+    // During a rollover a node holds two keys: a datagram tagged with either decodes exactly as
+    // with that key alone and says which one verified it, and the node still signs as before.
+    #[test]
+    fn a_second_accepted_key_changes_nothing_but_which_key_verified(
+        h in header(),
+        m in message(),
+        by_accepted in any::<bool>(),
+    ) {
+        let (a, b) = ([0x5a; 32], [0xa5; 32]);
+        let both = SiteKey::new(&a).unwrap().with_accepted(&b).unwrap();
+        let signer = SiteKey::new(if by_accepted { &b } else { &a }).unwrap();
+        let mut out = Vec::new();
+        encode(&signer, &h, &m, &mut out).unwrap();
+        let want = if by_accepted { VerifiedWith::Accepted } else { VerifiedWith::Current };
+        prop_assert_eq!(decode_verified_with(&both, &out), Ok((Decoded::Message(h, m.clone()), want)));
+        let mut signed_by_both = Vec::new();
+        encode(&both, &h, &m, &mut signed_by_both).unwrap();
+        let mut signed_by_a = Vec::new();
+        encode(&key(), &h, &m, &mut signed_by_a).unwrap();
+        prop_assert_eq!(signed_by_both, signed_by_a, "the current key signs");
+    }
+
+    // Bytes not tagged with the accepted key decode (or fail) exactly as without it.
+    #[test]
+    fn any_bytes_decode_alike_with_one_key_or_two(
+        bytes in prop::collection::vec(any::<u8>(), 0..1500),
+    ) {
+        let both = key().with_accepted(&[0xa5; 32]).unwrap();
+        prop_assert_eq!(decode(&both, &bytes), decode(&key(), &bytes));
+    }
 }

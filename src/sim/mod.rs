@@ -239,6 +239,10 @@ impl Ord for Queued {
     }
 }
 
+/// The site key every simulated node starts with (public: tests build the keys of a rollover
+/// from it).
+pub const SIM_KEY: &[u8; 32] = b"wakeproxy simulated site key 32b";
+
 /// The simulated network.
 pub struct Sim {
     cfg: SimConfig,
@@ -288,7 +292,7 @@ impl Sim {
     pub fn new(cfg: SimConfig) -> Result<Self, SimError> {
         cfg.validate()?;
         let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-        let key = SiteKey::new(b"wakeproxy simulated site key 32b").expect("32-byte key");
+        let key = SiteKey::new(SIM_KEY).expect("32-byte key");
         let mut sim = Self {
             key,
             hosts: Vec::with_capacity(cfg.nodes),
@@ -921,6 +925,12 @@ impl Sim {
         h.resume_at = None;
         h.mute = false;
         self.reschedule(i);
+    }
+
+    /// Host `i` reloads its key file, which now holds `key` (a step of a key rollover). A
+    /// restart boots it with the simulation's key again.
+    pub fn set_key(&mut self, i: usize, key: SiteKey) {
+        self.hosts[i].node.set_key(key);
     }
 
     /// Host `i` goes to sleep; with `announce` it sends its SleepNotice first, without it just
