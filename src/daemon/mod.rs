@@ -29,7 +29,7 @@ use tracing::{debug, info, warn};
 pub use ifaces::{Link, directed_broadcast, scan as scan_links, select as select_links};
 pub use ports::{listening_tcp_ports, parse_proc_net_tcp};
 pub use power::{PowerEvent, PowerHooks, PowerLink, power_channel};
-pub use probe::Prober;
+pub use probe::{Probe, Prober};
 pub use start::{boot_time_s, options, run};
 
 use crate::capture::FrameBackend;
@@ -153,7 +153,7 @@ struct LanIo {
     link: Link,
     peer: Arc<UdpSocket>,
     wol: Arc<UdpSocket>,
-    prober: Option<Prober>,
+    prober: Prober,
     /// The layer-2 backend, if it could be opened (it needs CAP_NET_RAW).
     capture: Option<Capture>,
     tasks: Vec<JoinHandle<()>>,
@@ -355,13 +355,10 @@ impl Daemon {
         let wol = Arc::new(
             net::bind_udp(&link.name, 0).map_err(|e| sock_err("the magic-packet socket", 0, e))?,
         );
-        let prober = match Prober::new(&link.name) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                warn!(iface = %link.name, "cannot send ICMP probes on {}: {e}; silent peers will be taken for gone instead of asleep (run as root or with CAP_NET_RAW)", link.name);
-                None
-            }
-        };
+        let prober = Prober::new(&link.name).unwrap_or_else(|e| {
+            warn!(iface = %link.name, "cannot send ICMP probes on {}: {e}; probes try only the TCP ports peers announced, so a silent peer that announced none is taken for gone instead of asleep (run as root or with CAP_NET_RAW)", link.name);
+            Prober::tcp_only(&link.name)
+        });
         let mut tasks = vec![tokio::spawn(read_peer(id, peer.clone(), self.inputs.clone()))];
         // Hearing other nodes' magic packets on the WoL port avoids sending duplicates. The port
         // is privileged and may be taken: without it the node still works.
@@ -459,16 +456,18 @@ impl Daemon {
                         }
                     }
                 }
-                Action::Probe { iface, ip, timeout, tcp_ports: _ } => {
-                    let Some(prober) = self.lans.get(&iface).and_then(|l| l.prober.clone()) else {
-                        // No ICMP: treat as no answer, so a silent peer is judged by silence.
+                Action::Probe { iface, ip, timeout, tcp_ports } => {
+                    let Some(lan) = self.lans.get(&iface) else {
+                        // The interface is gone: no answer, so the peer is judged by silence.
                         let _ = self.inputs.try_send(Input::Probe { iface, ip, rtt: None });
                         continue;
                     };
+                    let (prober, local) = (lan.prober.clone(), lan.link.local_addr(ip));
                     self.probe_ident = self.probe_ident.wrapping_add(1);
-                    let (ident, tx) = (self.probe_ident, self.inputs.clone());
+                    let probe = Probe { ip, timeout, tcp_ports, ident: self.probe_ident };
+                    let tx = self.inputs.clone();
                     tokio::spawn(async move {
-                        let rtt = prober.probe(ip, timeout, ident).await;
+                        let rtt = prober.probe(&probe, local).await;
                         let _ = tx.send(Input::Probe { iface, ip, rtt }).await;
                     });
                 }
