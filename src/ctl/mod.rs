@@ -40,7 +40,10 @@ pub mod server;
 mod tests;
 
 pub use client::{EventStream, call, follow_events, status};
-pub use protocol::{CTL_VERSION, DaemonStatus, MAX_REQUEST_LINE, ProtocolError, Request};
+pub use protocol::{
+    CTL_VERSION, DaemonStatus, IntakeStatus, KernelDrops, MAX_REQUEST_LINE, ProtocolError,
+    QueueStatus, RefusedStatus, Request,
+};
 pub use render::{render_event, render_peers, render_status};
 pub use server::{Caller, ControlListener, CtlCall, ServeConfig, authorize, serve, serve_with};
 

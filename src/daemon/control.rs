@@ -42,6 +42,7 @@ impl Daemon {
             config_path: self.opts.config_path.clone(),
             uptime_s: self.start.elapsed().as_secs(),
             node: self.node.status(self.now()),
+            intake: self.intake.status(self.capture_drops()),
         };
         serde_json::to_value(&s).unwrap_or(Value::Null)
     }
