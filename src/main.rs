@@ -1144,13 +1144,18 @@ fn lab(cmd: LabCommand) -> ExitCode {
         LabCommand::Flood { kind, to, ttl, interface, duration } => {
             use lab::flood::{self, FloodKind};
             let (report, what) = match kind {
-                FloodKind::Arp => (flood::arp(&interface, duration), "ARP requests"),
-                datagrams => (flood::udp(&datagrams, to, ttl, duration), "datagrams"),
+                FloodKind::Arp => (
+                    flood::arp(&interface, duration)
+                        .map_err(|e| format!("{e} (an ARP flood needs root or CAP_NET_RAW)")),
+                    "ARP requests",
+                ),
+                datagrams => (
+                    flood::udp(&datagrams, to, ttl, duration).map_err(|e| format!("to {to}: {e}")),
+                    "datagrams",
+                ),
             };
-            let r = report.map_err(|e| LabError::Command {
-                command: "lab flood".into(),
-                message: format!("{e} (ARP needs root or CAP_NET_RAW)"),
-            })?;
+            let r = report
+                .map_err(|message| LabError::Command { command: "lab flood".into(), message })?;
             println!(
                 "flood: {} {what} in {:.1} s = {:.0}/s ({} sends refused by a full queue)",
                 r.sent,

@@ -366,7 +366,7 @@ impl Daemon {
             net::bind_udp(&link.name, 0).map_err(|e| sock_err("the magic-packet socket", 0, e))?,
         );
         let prober = Prober::new(&link.name).unwrap_or_else(|e| {
-            warn!(iface = %link.name, "cannot send ICMP probes on {}: {e}; probes try only the TCP ports peers announced, so a silent peer that announced none is taken for gone instead of asleep (run as root or with CAP_NET_RAW)", link.name);
+            warn!(iface = %link.name, "cannot send ICMP probes on {}: {e}; probes try only the TCP ports peers announced, so a silent peer that announced none is taken for asleep even if it is up (run as root or with CAP_NET_RAW)", link.name);
             Prober::tcp_only(&link.name)
         });
         let mut tasks = vec![self.intake.spawn_peer_reader(id, peer.clone(), self.opts.node.id)];

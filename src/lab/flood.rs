@@ -32,8 +32,13 @@ pub enum FloodKind {
     Arp,
 }
 
+/// A flood kind that [`FloodKind`] does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a flood: use junk, magic, arp or hex:<an even number of hex digits>")]
+pub struct UnknownFlood(pub String);
+
 impl std::str::FromStr for FloodKind {
-    type Err = String;
+    type Err = UnknownFlood;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
@@ -42,9 +47,7 @@ impl std::str::FromStr for FloodKind {
             "arp" => Ok(Self::Arp),
             _ => match s.strip_prefix("hex:").map(parse_hex) {
                 Some(Some(b)) if !b.is_empty() => Ok(Self::Payload(b)),
-                _ => Err(format!(
-                    "`{s}` is not a flood: use junk, magic, arp or hex:<an even number of hex digits>"
-                )),
+                _ => Err(UnknownFlood(s.to_owned())),
             },
         }
     }
@@ -182,8 +185,8 @@ mod tests {
         assert_eq!("junk".parse(), Ok(FloodKind::Junk));
         assert_eq!("hex:57Ab".parse(), Ok(FloodKind::Payload(vec![0x57, 0xab])));
         for bad in ["hex:", "hex:5", "hex:zz", "storm"] {
-            let e = bad.parse::<FloodKind>().unwrap_err();
-            assert!(e.contains("junk, magic, arp or hex:"), "{e}");
+            let e = bad.parse::<FloodKind>().unwrap_err().to_string();
+            assert!(e.contains("junk, magic, arp or hex:") && e.contains(bad), "{e}");
         }
     }
 
