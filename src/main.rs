@@ -297,6 +297,24 @@ enum LabCommand {
         #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
         timeout: Duration,
     },
+    /// (Internal) flood from the namespace this runs in, as fast as one thread can, and print
+    /// the rate: `junk` or `magic` (valid header, bad tag) datagrams, `hex:<bytes>` (one
+    /// datagram, repeated), or `arp` requests for every address of the interface's subnet.
+    #[command(hide = true)]
+    Flood {
+        kind: wakeproxy::lab::flood::FloodKind,
+        /// Where datagrams go.
+        #[arg(long, default_value = "255.255.255.255:25536")]
+        to: std::net::SocketAddr,
+        /// The IP TTL of the datagrams.
+        #[arg(long, default_value_t = 255)]
+        ttl: u8,
+        /// Where ARP requests go out.
+        #[arg(long, default_value = "eth0")]
+        interface: String,
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        duration: Duration,
+    },
     /// (Internal) the TCP service each lab host runs.
     #[command(hide = true)]
     Serve {
@@ -1178,6 +1196,30 @@ fn lab(cmd: LabCommand) -> ExitCode {
                 message: e.to_string(),
             })?;
             println!("{line}");
+            Ok(ExitCode::SUCCESS)
+        }
+        LabCommand::Flood { kind, to, ttl, interface, duration } => {
+            use lab::flood::{self, FloodKind};
+            let (report, what) = match kind {
+                FloodKind::Arp => (
+                    flood::arp(&interface, duration)
+                        .map_err(|e| format!("{e} (an ARP flood needs root or CAP_NET_RAW)")),
+                    "ARP requests",
+                ),
+                datagrams => (
+                    flood::udp(&datagrams, to, ttl, duration).map_err(|e| format!("to {to}: {e}")),
+                    "datagrams",
+                ),
+            };
+            let r = report
+                .map_err(|message| LabError::Command { command: "lab flood".into(), message })?;
+            println!(
+                "flood: {} {what} in {:.1} s = {:.0}/s ({} sends refused by a full queue)",
+                r.sent,
+                r.elapsed.as_secs_f64(),
+                r.rate(),
+                r.failed
+            );
             Ok(ExitCode::SUCCESS)
         }
         LabCommand::Serve { host, ports } => match lab::serve_tcp(&host, &ports) {

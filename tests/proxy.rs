@@ -257,9 +257,11 @@ fn a_forged_sleep_notice_for_an_awake_host_makes_nobody_answer_for_it() {
     let mut bytes = Vec::new();
     proto::encode(&key, &header, &Message::SleepNotice(host), &mut bytes).unwrap();
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    // From the LAN itself, with TTL 255 as peers send: a key holder on the link passes GTSM.
     let send = format!(
         "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); \
          s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1); \
+         s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 255); \
          s.sendto(bytes.fromhex('{hex}'), ('10.0.2.255', 25536))"
     );
     let out = lab.exec("h6", &["python3", "-c", &send]);

@@ -3,6 +3,7 @@
 use std::io;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -65,6 +66,11 @@ impl PacketCapture {
     pub fn send(&self, frame: &[u8]) -> io::Result<()> {
         sys::send_frame_on(self.fd.get_ref(), self.index, frame)
     }
+
+    /// Frames the kernel dropped since the last call (`PACKET_STATISTICS`).
+    pub fn drops_since_last(&self) -> io::Result<u64> {
+        sys::packet_drops(self.fd.get_ref())
+    }
 }
 
 /// The daemon's backend on Linux: a [`PacketCapture`] and the task that reads it into the sink.
@@ -72,6 +78,8 @@ impl PacketCapture {
 pub struct PacketBackend {
     capture: Arc<PacketCapture>,
     reader: JoinHandle<()>,
+    /// The kernel's drops so far (`PACKET_STATISTICS` resets on every read).
+    drops: AtomicU64,
 }
 
 impl FrameBackend for PacketBackend {
@@ -85,11 +93,16 @@ impl FrameBackend for PacketBackend {
         })?;
         let capture = Arc::new(capture);
         let reader = tokio::spawn(read_into(capture.clone(), sink));
-        Ok(Self { capture, reader })
+        Ok(Self { capture, reader, drops: AtomicU64::new(0) })
     }
 
     fn send(&self, frame: &[u8]) -> io::Result<()> {
         self.capture.send(frame)
+    }
+
+    fn kernel_drops(&self) -> Option<u64> {
+        let new = self.capture.drops_since_last().ok()?;
+        Some(self.drops.fetch_add(new, Ordering::Relaxed) + new)
     }
 }
 

@@ -49,6 +49,12 @@ pub trait FrameBackend: Sized + Send + Sync + 'static {
 
     /// Sends one complete Ethernet frame on the interface.
     fn send(&self, frame: &[u8]) -> io::Result<()>;
+
+    /// Frames the kernel dropped before the backend could read them (its buffer was full),
+    /// since the backend opened; `None` if this backend cannot tell.
+    fn kernel_drops(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// This platform's backend.

@@ -43,7 +43,8 @@ mod tests;
 
 pub use client::{EventStream, call, follow_events, status};
 pub use protocol::{
-    CTL_VERSION, DaemonStatus, KeyStatus, MAX_REQUEST_LINE, ProtocolError, ReloadReply, Request,
+    CTL_VERSION, DaemonStatus, IntakeStatus, KernelDrops, KeyStatus, MAX_REQUEST_LINE,
+    ProtocolError, QueueStatus, RefusedStatus, ReloadReply, Request,
 };
 pub use render::{render_event, render_peers, render_reload, render_status};
 pub use server::{Caller, ControlListener, CtlCall, ServeConfig, authorize, serve, serve_with};

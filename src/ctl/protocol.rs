@@ -18,6 +18,8 @@
 //! connection is closed. Unknown fields are ignored, so a later minor revision can add optional
 //! fields without a version change.
 
+use std::net::SocketAddr;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -338,6 +340,70 @@ pub struct DaemonStatus {
     pub uptime_s: u64,
     /// Its node.
     pub node: Status,
+    /// How its inputs fared on their way to the node: queued, dropped, refused.
+    #[serde(default)]
+    pub intake: IntakeStatus,
+}
+
+/// The daemon's intake (`daemon::intake`): per kind of input what was queued for the node and
+/// what was dropped because its queue was full, the datagrams refused before queuing, and what
+/// the kernel dropped before the daemon could read it. All counts since the daemon started.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntakeStatus {
+    /// Probe results (never dropped).
+    pub probes: QueueStatus,
+    /// Authentic peer datagrams: served before everything but probe results.
+    pub peer: QueueStatus,
+    /// Layer-2 frames from the capture.
+    pub frames: QueueStatus,
+    /// Datagrams on the Wake-on-LAN port.
+    pub wol: QueueStatus,
+    /// Other datagrams on the peer port (not wakeproxy, wrong key, other version, replayed),
+    /// which the node only counts: served last.
+    pub other: QueueStatus,
+    /// The platform reports each datagram's TTL, so the GTSM check runs (Linux; not Windows).
+    pub ttl_checked: bool,
+    /// Authentic datagrams refused before queuing.
+    pub refused: RefusedStatus,
+    /// What the kernel dropped.
+    pub kernel_drops: KernelDrops,
+}
+
+/// One queue of the intake.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueStatus {
+    /// How many inputs it holds at most; `None`: unbounded.
+    pub capacity: Option<u64>,
+    /// Inputs put on it.
+    pub queued: u64,
+    /// Inputs dropped because it was full.
+    pub dropped: u64,
+}
+
+/// Authentic datagrams refused before the node saw them, by reason: the GTSM check (RFC 5082)
+/// and replays of the node's own messages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedStatus {
+    /// Arrived with a TTL below 255: forwarded by a router (only WakeRequests may be).
+    pub ttl_below_255: u64,
+    /// Arrived without the TTL the platform should have reported.
+    pub ttl_missing: u64,
+    /// Replays of this node's own messages (someone sends captures of them back).
+    #[serde(default)]
+    pub own_replayed: u64,
+    /// The sender of the last one refused.
+    pub last_from: Option<SocketAddr>,
+    /// Its TTL.
+    pub last_ttl: Option<u8>,
+}
+
+/// Drops the kernel reports, where it can.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelDrops {
+    /// Datagrams the peer sockets' receive buffers had no room for (`SO_RXQ_OVFL`, Linux).
+    pub peer_sockets: Option<u64>,
+    /// Frames the capture sockets had no room for (`PACKET_STATISTICS`, Linux).
+    pub capture: Option<u64>,
 }
 
 /// Which site key a daemon uses, by key id (`SiteKey::key_id`): never the key itself.

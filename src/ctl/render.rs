@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::protocol::{DaemonStatus, KeyStatus, ReloadReply};
+use super::protocol::{DaemonStatus, IntakeStatus, KeyStatus, ReloadReply};
 use crate::addr::NodeId;
 use crate::node::{IfaceStatus, PeerStatus, ProxiedStatus, WakeCause, WakeRecord};
 use crate::peers::PeerState;
@@ -60,6 +60,7 @@ pub fn render_status(s: &DaemonStatus) -> String {
 
     out.blank();
     counters(&mut out, &node.counters);
+    intake(&mut out, &s.intake);
 
     if !node.recent_wakes.is_empty() {
         out.blank();
@@ -551,6 +552,40 @@ fn counters(out: &mut Lines, c: &crate::node::Counters) {
     out.wrapped("counters:", items);
 }
 
+/// The daemon's queues (queued/dropped), what the kernel dropped, and the refusals (GTSM, own
+/// messages replayed).
+fn intake(out: &mut Lines, i: &IntakeStatus) {
+    let queues = [
+        ("probes", i.probes),
+        ("peer", i.peer),
+        ("frames", i.frames),
+        ("wol", i.wol),
+        ("other", i.other),
+    ];
+    let items = queues.iter().map(|(k, q)| format!("{k} {}/{}", q.queued, q.dropped)).collect();
+    out.wrapped("intake (queued/dropped):", items);
+    let kernel = |n: Option<u64>| n.map_or_else(|| "not reported".to_owned(), |n| n.to_string());
+    out.push(format!(
+        "kernel drops: peer sockets {}, capture {}",
+        kernel(i.kernel_drops.peer_sockets),
+        kernel(i.kernel_drops.capture)
+    ));
+    let r = &i.refused;
+    let mut line = "refused:".to_owned();
+    if i.ttl_checked {
+        let _ = write!(line, " ttl-below-255 {} ttl-missing {}", r.ttl_below_255, r.ttl_missing);
+    }
+    let _ = write!(line, " own-replayed {}", r.own_replayed);
+    if let Some(from) = r.last_from {
+        let ttl = r.last_ttl.map_or_else(|| "?".to_owned(), |t| t.to_string());
+        let _ = write!(line, " (last from {from}, ttl {ttl})");
+    }
+    if !i.ttl_checked {
+        line.push_str("; TTL not checked (GTSM): this platform does not report it");
+    }
+    out.push(line);
+}
+
 fn wake_line(w: &WakeRecord) -> String {
     let packet = w.to_packet.map_or_else(|| "-".to_owned(), dur);
     let awake = w.to_awake.map_or_else(|| "no answer".to_owned(), |d| format!("awake {}", dur(d)));
@@ -616,13 +651,17 @@ mod tests {
         assert!(text.contains("55667788 52:54:00:12:34:03 10.0.0.3+1      asleep"), "{text}");
         assert!(text.contains("proxied here: 1 sleeper"), "{text}");
         let counters: Vec<&str> =
-            text.lines().skip_while(|l| !l.starts_with("counters:")).take(3).collect();
+            text.lines().skip_while(|l| !l.starts_with("counters:")).take(6).collect();
         assert_eq!(
             counters,
             [
                 "counters: received 123456 accepted 120000 sent 40000 malformed 3 unauthenticated 1 \
                  replayed 2",
                 "          stale 0 probes 17 wakes-sent 4",
+                "intake (queued/dropped): probes 17/0 peer 120010/0 frames 5000/12 wol 3/0 other \
+                 3440/250000",
+                "kernel drops: peer sockets 1500, capture 0",
+                "refused: ttl-below-255 2 ttl-missing 0 own-replayed 0 (last from 10.0.9.9:25536, ttl 63)",
                 "",
             ]
         );
@@ -644,6 +683,30 @@ mod tests {
         assert!(wake_line(&v4).ends_with("syn to port 22 from 10.0.1.10, 1 syn replayed"));
         assert!(text.contains("wlan0  mac 52:54:00:12:34:09  role member  term 0"));
         assert!(text.contains("  manager    none yet"));
+    }
+
+    #[test]
+    fn where_ttls_are_not_reported_status_says_the_gtsm_check_is_off() {
+        let mut s = sample(false);
+        s.intake.ttl_checked = false;
+        s.intake.refused = Default::default();
+        s.intake.kernel_drops.peer_sockets = None;
+        s.intake.kernel_drops.capture = None;
+        let text = render_status(&s);
+        assert!(text.contains("\nkernel drops: peer sockets not reported, capture not reported\n"));
+        assert!(text.contains(
+            "\nrefused: own-replayed 0; TTL not checked (GTSM): this platform does not report it\n"
+        ));
+        // Huge counts wrap onto more lines but every line still fits.
+        s.intake.other.dropped = u64::MAX;
+        s.intake.frames.dropped = u64::MAX;
+        s.intake.peer.queued = u64::MAX;
+        s.intake.refused.own_replayed = u64::MAX;
+        s.intake.refused.last_from = Some("[2001:db8::1]:25536".parse().unwrap());
+        let text = render_status(&s);
+        assert_fits(&text);
+        assert!(text.contains(&format!("other 3440/{}", u64::MAX)), "{text}");
+        assert!(text.contains(&format!("own-replayed {} (last from [2001:db8::1]", u64::MAX)));
     }
 
     #[test]

@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 #[cfg(any(unix, windows))]
 use tokio::sync::mpsc;
 
-use super::protocol::{DaemonStatus, KeyStatus};
+use super::protocol::{
+    DaemonStatus, IntakeStatus, KernelDrops, KeyStatus, QueueStatus, RefusedStatus,
+};
 #[cfg(any(unix, windows))]
 use super::{CtlCall, Request};
 use crate::addr::{MacAddr, NodeId};
@@ -166,6 +168,22 @@ pub(super) fn sample(insecure: bool) -> DaemonStatus {
                     syns_replayed: 0,
                 },
             ],
+        },
+        intake: IntakeStatus {
+            probes: QueueStatus { capacity: None, queued: 17, dropped: 0 },
+            peer: QueueStatus { capacity: Some(1024), queued: 120_010, dropped: 0 },
+            frames: QueueStatus { capacity: Some(1024), queued: 5_000, dropped: 12 },
+            wol: QueueStatus { capacity: Some(64), queued: 3, dropped: 0 },
+            other: QueueStatus { capacity: Some(64), queued: 3_440, dropped: 250_000 },
+            ttl_checked: true,
+            refused: RefusedStatus {
+                ttl_below_255: 2,
+                ttl_missing: 0,
+                own_replayed: 0,
+                last_from: Some("10.0.9.9:25536".parse().unwrap()),
+                last_ttl: Some(63),
+            },
+            kernel_drops: KernelDrops { peer_sockets: Some(1_500), capture: Some(0) },
         },
     }
 }

@@ -44,6 +44,7 @@ impl Daemon {
             key: Some(self.key_status()),
             uptime_s: self.start.elapsed().as_secs(),
             node: self.node.status(self.now()),
+            intake: self.intake.status(self.capture_drops()),
         };
         serde_json::to_value(&s).unwrap_or(Value::Null)
     }

@@ -2,7 +2,7 @@
 //! periodically so that addresses added or removed and links going down or up are picked up
 //! without a restart.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use crate::addr::MacAddr;
 use crate::proto::{Ipv4Prefix, Ipv6Prefix};
@@ -31,6 +31,15 @@ impl Link {
     /// /31 or /32, which have none).
     pub fn broadcast_v4(&self) -> Option<Ipv4Addr> {
         self.ipv4.first().map(|p| directed_broadcast(p.addr, p.len))
+    }
+
+    /// Its first address of `peer`'s family (what a socket binds to, to leave through this
+    /// interface where there is no `SO_BINDTODEVICE`).
+    pub fn local_addr(&self, peer: IpAddr) -> Option<IpAddr> {
+        match peer {
+            IpAddr::V4(_) => self.ipv4.first().map(|p| IpAddr::V4(p.addr)),
+            IpAddr::V6(_) => self.ipv6.first().map(|p| IpAddr::V6(p.addr)),
+        }
     }
 }
 

@@ -2,13 +2,17 @@
 //! decide.
 //!
 //! One task owns the node. Socket readers, probes and control-socket connections run as their
-//! own tasks and hand their results to it through one channel, so the node sees one input at a
-//! time, in order, as in the simulator. After every input the task carries out the actions the
-//! node asked for and sleeps until the node's next timeout, the next input, or the next periodic
-//! chore (re-reading interfaces every 2 s, listening ports every 10 s).
+//! own tasks and hand their results to it through bounded queues, one per kind of input
+//! ([`intake`]), which the task serves in priority order: probe results, authentic peer
+//! datagrams, the node's timers, control requests and chores, and only then frames, Wake-on-LAN
+//! datagrams and everything else that arrived on the peer port. The node sees one input at a
+//! time, as in the simulator. After every input the task carries out the actions the node asked
+//! for and sleeps until the node's next timeout, the next input, or the next periodic chore
+//! (re-reading interfaces every 2 s, listening ports every 10 s).
 
 mod control;
 mod ifaces;
+pub mod intake;
 mod net;
 mod persist;
 mod ports;
@@ -28,9 +32,10 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 pub use ifaces::{Link, directed_broadcast, scan as scan_links, select as select_links};
+pub use intake::Inputs;
 pub use ports::{listening_tcp_ports, parse_proc_net_tcp};
 pub use power::{PowerEvent, PowerHooks, PowerLink, power_channel};
-pub use probe::Prober;
+pub use probe::{Probe, Prober};
 pub use reload::ReloadError;
 pub use start::{boot_time_s, options, run};
 
@@ -44,9 +49,6 @@ use crate::time::Instant;
 const RESCAN_EVERY: Duration = Duration::from_secs(2);
 /// How often the listening TCP ports are re-read.
 const PORTS_EVERY: Duration = Duration::from_secs(10);
-/// Inputs waiting for the node; beyond this, datagrams are dropped (and counted) rather than
-/// letting a flood grow memory.
-const INPUT_QUEUE: usize = 4096;
 /// Events kept for `wakeproxy events`.
 const EVENT_HISTORY: usize = 256;
 
@@ -158,7 +160,7 @@ struct LanIo {
     link: Link,
     peer: Arc<UdpSocket>,
     wol: Arc<UdpSocket>,
-    prober: Option<Prober>,
+    prober: Prober,
     /// The layer-2 backend, if it could be opened (it needs CAP_NET_RAW).
     capture: Option<Capture>,
     tasks: Vec<JoinHandle<()>>,
@@ -183,7 +185,7 @@ pub struct Daemon {
     lans: BTreeMap<IfaceId, LanIo>,
     names: BTreeMap<String, IfaceId>,
     next_iface: u32,
-    inputs: mpsc::Sender<Input>,
+    intake: intake::Intake,
     routed: Option<UdpSocket>,
     events: VecDeque<serde_json::Value>,
     event_tx: broadcast::Sender<serde_json::Value>,
@@ -213,10 +215,10 @@ fn unix_ms() -> u64 {
 
 impl Daemon {
     /// Sets the daemon up: the node, the sockets of every interface to manage.
-    pub fn new(opts: Options) -> Result<(Self, mpsc::Receiver<Input>), DaemonError> {
+    pub fn new(opts: Options) -> Result<(Self, Inputs), DaemonError> {
         let start = tokio::time::Instant::now();
         let node = Node::new(opts.node.clone(), opts.key.clone(), Instant::ZERO, unix_ms());
-        let (inputs, rx) = mpsc::channel(INPUT_QUEUE);
+        let (intake, rx) = intake::Intake::new(opts.key.clone(), opts.node.replay_window);
         let (event_tx, _) = broadcast::channel(EVENT_HISTORY);
         let mut d = Self {
             node,
@@ -224,7 +226,7 @@ impl Daemon {
             lans: BTreeMap::new(),
             names: BTreeMap::new(),
             next_iface: 1,
-            inputs,
+            intake,
             routed: net::bind_routed().ok(),
             events: VecDeque::new(),
             event_tx,
@@ -267,6 +269,15 @@ impl Daemon {
     /// The node, mutably (local events: sleep and resume notices, wakes).
     pub fn node_mut(&mut self) -> &mut Node {
         &mut self.node
+    }
+
+    /// Installs `key` (a key rollover): the node signs with its current key and accepts its
+    /// keys from now on, and the peer-socket readers sort by it from their next datagram on.
+    /// The only place a key is installed after start (`reload.rs` ends here).
+    pub fn set_key(&mut self, key: SiteKey) {
+        self.node.set_key(key.clone());
+        self.intake.set_key(key.clone());
+        self.opts.key = key;
     }
 
     /// Now, on the node's clock.
@@ -355,23 +366,20 @@ impl Daemon {
             source,
         };
         let peer = Arc::new(
-            net::bind_udp(&link.name, port).map_err(|e| sock_err("the peer socket", port, e))?,
+            net::bind_peer(&link.name, port).map_err(|e| sock_err("the peer socket", port, e))?,
         );
         let wol = Arc::new(
             net::bind_udp(&link.name, 0).map_err(|e| sock_err("the magic-packet socket", 0, e))?,
         );
-        let prober = match Prober::new(&link.name) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                warn!(iface = %link.name, "cannot send ICMP probes on {}: {e}; silent peers will be taken for gone instead of asleep (run as root or with CAP_NET_RAW)", link.name);
-                None
-            }
-        };
-        let mut tasks = vec![tokio::spawn(read_peer(id, peer.clone(), self.inputs.clone()))];
+        let prober = Prober::new(&link.name).unwrap_or_else(|e| {
+            warn!(iface = %link.name, "cannot send ICMP probes on {}: {e}; probes try only the TCP ports peers announced, so a silent peer that announced none is taken for asleep even if it is up (run as root or with CAP_NET_RAW)", link.name);
+            Prober::tcp_only(&link.name)
+        });
+        let mut tasks = vec![self.intake.spawn_peer_reader(id, peer.clone(), self.opts.node.id)];
         // Hearing other nodes' magic packets on the WoL port avoids sending duplicates. The port
         // is privileged and may be taken: without it the node still works.
         match net::bind_udp(&link.name, self.opts.node.wol_port) {
-            Ok(s) => tasks.push(tokio::spawn(read_wol(id, Arc::new(s), self.inputs.clone()))),
+            Ok(s) => tasks.push(self.intake.spawn_wol_reader(id, Arc::new(s))),
             Err(e) => {
                 debug!(iface = %link.name, "not listening on UDP {}: {e}", self.opts.node.wol_port)
             }
@@ -388,12 +396,7 @@ impl Daemon {
             return None;
         }
         let takeover = self.opts.node.proxy_mode == crate::node::ProxyMode::MacTakeover;
-        let tx = self.inputs.clone();
-        // A full queue drops the frame rather than stall the capture; a caller retransmits its
-        // SYN, and ARP and neighbour solicitations are retried too.
-        let sink = Box::new(move |bytes| {
-            let _ = tx.try_send(Input::Frame { iface: id, bytes });
-        });
+        let sink = self.intake.frame_sink(id);
         match Capture::open(iface, self.opts.node.wol_port, takeover, sink) {
             Ok(c) => Some(c),
             Err(e) => {
@@ -464,17 +467,19 @@ impl Daemon {
                         }
                     }
                 }
-                Action::Probe { iface, ip, timeout, tcp_ports: _ } => {
-                    let Some(prober) = self.lans.get(&iface).and_then(|l| l.prober.clone()) else {
-                        // No ICMP: treat as no answer, so a silent peer is judged by silence.
-                        let _ = self.inputs.try_send(Input::Probe { iface, ip, rtt: None });
+                Action::Probe { iface, ip, timeout, tcp_ports } => {
+                    let results = self.intake.probe_result();
+                    let Some(lan) = self.lans.get(&iface) else {
+                        // The interface is gone: no answer, so the peer is judged by silence.
+                        results.send(Input::Probe { iface, ip, rtt: None });
                         continue;
                     };
+                    let (prober, local) = (lan.prober.clone(), lan.link.local_addr(ip));
                     self.probe_ident = self.probe_ident.wrapping_add(1);
-                    let (ident, tx) = (self.probe_ident, self.inputs.clone());
+                    let probe = Probe { ip, timeout, tcp_ports, ident: self.probe_ident };
                     tokio::spawn(async move {
-                        let rtt = prober.probe(ip, timeout, ident).await;
-                        let _ = tx.send(Input::Probe { iface, ip, rtt }).await;
+                        let rtt = prober.probe(&probe, local).await;
+                        results.send(Input::Probe { iface, ip, rtt });
                     });
                 }
                 Action::SendFrame { iface, frame } => {
@@ -546,6 +551,12 @@ impl Daemon {
         let _ = self.event_tx.send(v);
     }
 
+    /// What the kernel dropped on the layer-2 captures still open; `None` if none can tell.
+    fn capture_drops(&self) -> Option<u64> {
+        let drops = self.lans.values().filter_map(|l| l.capture.as_ref()?.kernel_drops());
+        drops.reduce(|a, b| a + b)
+    }
+
     fn iface_name(&self, id: IfaceId) -> &str {
         self.lans.get(&id).map_or("?", |l| l.link.name.as_str())
     }
@@ -559,7 +570,7 @@ impl Daemon {
     /// power manager's sleep and resume and takes the guardian role to it.
     pub async fn run(
         mut self,
-        mut inputs: mpsc::Receiver<Input>,
+        mut inputs: Inputs,
         mut control: mpsc::Receiver<crate::ctl::CtlCall>,
         mut power: PowerLink,
         shutdown: impl std::future::Future<Output = ()>,
@@ -577,25 +588,31 @@ impl Daemon {
         self.execute();
         loop {
             let deadline = self.next_deadline();
+            // In priority order (`biased`): a flood of frames or junk datagrams, which only the
+            // last branch serves, never delays a heartbeat, a probe result, a timer or a status
+            // request. What is bounded comes first: probe results (one per probe), authentic
+            // peer datagrams (as many as peers send), the node's own timers.
             tokio::select! {
-                Some(input) = inputs.recv() => self.handle_input(input),
-                Some(call) = control.recv() => self.answer(call),
+                biased;
+                () = &mut shutdown => break,
                 event = power.next() => self.power_event(event),
+                Some(input) = inputs.high.recv() => self.handle_input(input),
                 _ = sleep_until(deadline) => self.handle_timeout(),
-                _ = sleep_until(self.next_reconcile) => self.reconcile(),
+                Some(call) = control.recv() => self.answer(call),
+                _ = tick(&mut watchdog) => crate::service::notify::watchdog(),
+                _ = clock.tick() => {
+                    let now = self.now();
+                    self.node.handle_wall_clock(now, unix_ms());
+                }
                 _ = rescan.tick() => {
                     if let Err(e) = self.rescan() {
                         warn!("{e}");
                     }
                 }
                 _ = ports.tick() => self.node.set_tcp_ports(listening_tcp_ports()),
-                _ = clock.tick() => {
-                    let now = self.now();
-                    self.node.handle_wall_clock(now, unix_ms());
-                }
-                _ = tick(&mut watchdog) => crate::service::notify::watchdog(),
                 () = hangup.recv() => self.reload_on_signal(),
-                () = &mut shutdown => break,
+                _ = sleep_until(self.next_reconcile) => self.reconcile(),
+                Some(input) = inputs.low.recv() => self.handle_input(input),
             }
             self.execute();
         }
@@ -655,34 +672,6 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
-    }
-}
-
-async fn read_peer(iface: IfaceId, sock: Arc<UdpSocket>, tx: mpsc::Sender<Input>) {
-    let mut buf = vec![0u8; 2048];
-    loop {
-        match sock.recv_from(&mut buf).await {
-            Ok((n, from)) => {
-                // A full queue means a flood: drop rather than grow.
-                let _ = tx.try_send(Input::Datagram { iface, from, bytes: buf[..n].to_vec() });
-            }
-            Err(e) => {
-                debug!(?iface, "peer socket: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
-}
-
-async fn read_wol(iface: IfaceId, sock: Arc<UdpSocket>, tx: mpsc::Sender<Input>) {
-    let mut buf = vec![0u8; 2048];
-    loop {
-        match sock.recv_from(&mut buf).await {
-            Ok((n, _)) => {
-                let _ = tx.try_send(Input::WolPayload { iface, bytes: buf[..n].to_vec() });
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
     }
 }
 

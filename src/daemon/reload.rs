@@ -74,13 +74,6 @@ impl Daemon {
         Ok(reply)
     }
 
-    /// Installs `key`: the node signs with its current key and accepts its keys from now on.
-    /// The only place a key is installed after start.
-    pub fn set_key(&mut self, key: SiteKey) {
-        self.node.set_key(key.clone());
-        self.opts.key = key;
-    }
-
     /// `wakeproxy reload`: reloads and logs; the answer is the reply.
     pub(super) fn reload_request(&mut self) -> Result<serde_json::Value, String> {
         let result = self.reload_logged("wakeproxy reload");

@@ -13,6 +13,7 @@
 
 pub mod demo;
 mod faults;
+pub mod flood;
 pub mod measure;
 mod net;
 mod nic;

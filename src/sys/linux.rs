@@ -182,6 +182,28 @@ pub fn send_frame_on(fd: &OwnedFd, index: u32, frame: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// Frames the kernel dropped on packet socket `fd` (its receive buffer was full) since the
+/// last call: `PACKET_STATISTICS` resets the counts it reports.
+pub fn packet_drops(fd: &OwnedFd) -> io::Result<u64> {
+    // SAFETY: `tpacket_stats` is plain old data; all-zero is a valid value.
+    let mut stats: libc::tpacket_stats = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tpacket_stats>() as libc::socklen_t;
+    // SAFETY: `stats` is valid for writes of `len` bytes, and `len` for the kernel to update.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_STATISTICS,
+            (&raw mut stats).cast(),
+            &raw mut len,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(u64::from(stats.tp_drops))
+}
+
 /// Registers an owned descriptor with tokio's reactor (needs a running runtime).
 pub fn register(fd: OwnedFd) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
     // SAFETY: an `OwnedFd` owns one open descriptor, returns that same descriptor from
