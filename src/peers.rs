@@ -190,6 +190,9 @@ pub struct Peer {
     /// When a datagram signed in its name last arrived from its own address but had to be
     /// refused (stale: its clock is off): a sign that it is up, though not heard.
     pub sign_of_life: Option<Instant>,
+    /// The sequence number of its last sleep or resume notice accepted: messages numbered
+    /// below it were sent before it and arrive late.
+    pub notice_seq: Option<u64>,
 }
 
 /// A change of a peer's state, for logs and events.
@@ -230,6 +233,7 @@ impl Peer {
             calibrated_at: None,
             unanswered: None,
             sign_of_life: None,
+            notice_seq: None,
         }
     }
 
@@ -492,6 +496,19 @@ impl PeerTable {
             } else if let Some(sent) = p.calibrated_at {
                 p.unanswered = Some((sent, p.last_heard.min(sent)));
             }
+        }
+    }
+
+    /// Whether a message numbered `seq` from `id` was sent before its last sleep or resume
+    /// notice (UDP reordered them): its news is older than the notice's, and must not undo it.
+    pub fn before_notice(&self, id: &NodeId, seq: u64) -> bool {
+        self.peers.get(id).is_some_and(|p| p.notice_seq.is_some_and(|n| seq < n))
+    }
+
+    /// The sleep or resume notice of `id` just accepted was numbered `seq`.
+    pub fn noticed(&mut self, id: &NodeId, seq: u64) {
+        if let Some(p) = self.peers.get_mut(id) {
+            p.notice_seq = Some(seq);
         }
     }
 

@@ -110,7 +110,16 @@ impl Node {
         }
         self.counters.accepted += 1;
         self.lans[li].hearing.peer = Some(now);
+        if self.lans[li].peers.before_notice(&header.sender, header.seq) {
+            // Sent before the sender's sleep (or resume) notice, arrived after it.
+            self.counters.reordered += 1;
+            return;
+        }
+        let notice = matches!(msg, Message::SleepNotice(_) | Message::ResumeNotice(_));
         self.apply(now, li, &header, msg);
+        if notice {
+            self.lans[li].peers.noticed(&header.sender, header.seq);
+        }
         self.after_input(now);
     }
 

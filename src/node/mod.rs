@@ -217,9 +217,11 @@ impl Node {
             return;
         }
         for li in 0..self.lans.len() {
+            // The sleepers it held go first, its own notice last: any message after the notice
+            // would tell the peers it is awake after all.
+            self.release_all(now, li, StopReason::Leaving);
             let host = self.host_info(li);
             self.send(now, li, Destination::Broadcast, &Message::SleepNotice(host));
-            self.release_all(now, li, StopReason::Leaving);
         }
         self.asleep = true;
         self.wakes.clear();

@@ -94,6 +94,10 @@ pub struct Counters {
     /// Wakes not started because too many are in flight.
     #[serde(default)]
     pub wakes_refused: u64,
+    /// Authentic messages sent before their sender's last sleep or resume notice that arrived
+    /// after it (reordered), dropped so they cannot undo it.
+    #[serde(default)]
+    pub reordered: u64,
 }
 
 /// One peer, as `status` shows it.

@@ -15,6 +15,16 @@ impl Node {
         if self.asleep {
             return;
         }
+        if !self.grace_done && now >= self.listen_until {
+            // The end of the grace period is when the first election may act; peers give this
+            // node sleepers from its next heartbeat on (it said it was listening until now), so
+            // that heartbeat goes out now.
+            self.grace_done = true;
+            for lan in &mut self.lans {
+                lan.dirty = true;
+                lan.next_heartbeat = now;
+            }
+        }
         let mut dues = std::mem::take(&mut self.dues);
         for li in 0..self.lans.len() {
             dues.clear();
@@ -32,9 +42,6 @@ impl Node {
             self.expire_claim_timers(now, li);
             self.finish_claims(now, li);
             self.judge_hearing(now, li);
-            if !self.leaving && self.lans[li].next_heartbeat <= now {
-                self.heartbeat_now(now, li);
-            }
             self.lans[li].wake_seen.retain(|_, at| now.saturating_since(*at) < WAKE_SEEN_HOLD);
         }
         self.dues = dues;
@@ -42,16 +49,14 @@ impl Node {
             self.replay.prune(self.unix_ms(now));
             self.next_prune = now + PRUNE_EVERY;
         }
-        if !self.grace_done && now >= self.listen_until {
-            // The end of the grace period is when the first election may act; peers count this
-            // node from its next heartbeat on (it said 0 peers heard until now), so send it.
-            self.grace_done = true;
-            for lan in &mut self.lans {
-                lan.dirty = true;
-                lan.next_heartbeat = now;
+        // Elections first, so that a heartbeat they make due (a new role) goes out now, with
+        // the new role, and the next deadline lies in the future.
+        self.after_input(now);
+        for li in 0..self.lans.len() {
+            if !self.leaving && self.lans[li].next_heartbeat <= now {
+                self.heartbeat_now(now, li);
             }
         }
-        self.after_input(now);
     }
 
     /// Asks the driver whether peer `id`'s host is up.
