@@ -181,7 +181,8 @@ impl Node {
     /// interface's prefixes, and one of the addresses the sender announces.
     fn on_link(&self, li: usize, header: &Header, msg: &Message, src: IpAddr) -> bool {
         let lan = &self.lans[li];
-        if !lan.on_link(src) {
+        // Another node's message from one of this node's own addresses was spoofed.
+        if !lan.on_link(src) || lan.on_own_addr(src) {
             return false;
         }
         let announced = match msg {

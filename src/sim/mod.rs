@@ -811,7 +811,15 @@ impl Sim {
     }
 
     fn update_dual_proxy(&mut self, sleeper: NodeId) {
-        let n = self.proxies.get(&sleeper).map_or(0, FxHashSet::len);
+        // Two proxies on one subnet; one on each of two subnets is no conflict (a host on two
+        // LANs, or a key holder's forgery that only one subnet believes).
+        let n = self.proxies.get(&sleeper).map_or(0, |set| {
+            let mut per_subnet = vec![0usize; self.cfg.subnets];
+            for &i in set {
+                per_subnet[self.hosts[i].subnet] += 1;
+            }
+            per_subnet.into_iter().max().unwrap_or(0)
+        });
         match (n >= 2, self.dual_proxy_since.get(&sleeper).copied()) {
             (true, None) => {
                 self.dual_proxy_since.insert(sleeper, (self.now, self.partitioned));
