@@ -193,6 +193,8 @@ pub struct Peer {
     /// The sequence number of its last sleep or resume notice accepted: messages numbered
     /// below it were sent before it and arrive late.
     pub notice_seq: Option<u64>,
+    /// The TCP ports its last heartbeat announced (what its liveness probe tries first).
+    pub heartbeat_ports: Vec<u16>,
 }
 
 /// A change of a peer's state, for logs and events.
@@ -234,6 +236,7 @@ impl Peer {
             unanswered: None,
             sign_of_life: None,
             notice_seq: None,
+            heartbeat_ports: Vec::new(),
         }
     }
 
@@ -245,6 +248,20 @@ impl Peer {
             if now >= sent && now.saturating_since(before) <= interval + interval / 2 {
                 self.answers_probes = Some(false);
             }
+        }
+    }
+
+    /// Whether its host may be awake as far as this node knows: heard lately, silent but not
+    /// proven asleep (its host answered, or could not be asked), or showing signs of life. The
+    /// addresses of such a peer belong to it: nobody answers for them in another's name.
+    pub fn may_be_awake(&self, now: Instant, within: Duration) -> bool {
+        match self.state {
+            PeerState::Awake | PeerState::Suspect => true,
+            PeerState::Gone => {
+                matches!(self.reason, Reason::DaemonSilent | Reason::Unconfirmed)
+                    || self.alive_lately(now, within)
+            }
+            PeerState::Asleep => false,
         }
     }
 
@@ -385,6 +402,9 @@ impl PeerTable {
                 p.boot_time_s = hb.boot_time_s;
                 p.heard_heartbeat = true;
                 p.peers_heard = hb.peers_heard;
+                if p.heartbeat_ports != hb.host.tcp_ports {
+                    p.heartbeat_ports.clone_from(&hb.host.tcp_ports);
+                }
                 p.last_heard = now;
                 p.heard_after_calibration(now, interval);
                 p.owner_seen = None;
@@ -405,6 +425,7 @@ impl PeerTable {
                 p.boot_time_s = hb.boot_time_s;
                 p.heard_heartbeat = true;
                 p.peers_heard = hb.peers_heard;
+                p.heartbeat_ports.clone_from(&hb.host.tcp_ports);
                 let t = Transition {
                     peer: id,
                     mac: p.host.mac,

@@ -139,7 +139,7 @@ impl Node {
             .filter_map(|id| {
                 let p = lan.peers.get(id)?;
                 let ip = p.host.ipv4.first().map(|a| IpAddr::V4(a.addr))?;
-                Some((p.id, ip, super::probe_ports(&p.host)))
+                Some((p.id, ip, super::probe_ports(p)))
             })
             .take(CALIBRATE_PER_ELECTION)
             .collect();
@@ -194,14 +194,24 @@ impl Node {
         }
         for id in want {
             self.lans[li].handing_over.remove(&id);
-            match self.sleeper_entry(li, &id) {
+            match self.sleeper_entry(now, li, &id) {
                 Some(entry) if self.lans[li].proxied.get(&id).is_none() => {
                     self.begin_claim(now, li, entry)
                 }
-                // Already answered for: follow changes of what it may be answered for (a peer
-                // that now announces one of its addresses keeps it).
+                // Already answered for (or being probed): follow changes of what it may be
+                // answered for. Dropping an address (a peer announces it now) is at once; an
+                // address never probed (freed by a peer that went away) is probed first: the
+                // claim starts again.
                 Some(entry) if self.lans[li].proxied.get(&id) != Some(&entry) => {
-                    self.lans[li].proxied.insert(entry)
+                    let old = self.lans[li].proxied.get(&id).cloned().unwrap_or(entry.clone());
+                    let added = entry.ipv4.iter().any(|a| !old.ipv4.contains(a))
+                        || entry.ipv6.iter().any(|a| !old.ipv6.contains(a));
+                    if added {
+                        self.stop_proxy(now, li, id, StopReason::Reassigned, false);
+                        self.begin_claim(now, li, entry);
+                    } else {
+                        self.lans[li].proxied.insert(entry);
+                    }
                 }
                 _ => {}
             }
@@ -224,17 +234,17 @@ impl Node {
     }
 
     /// What this node answers for when it answers for `id`: its MAC and addresses, except any
-    /// address an awake peer (or this node) announces as its own (DHCP gave it away, or it
-    /// floated), and the ports whose SYN wakes it.
-    pub(super) fn sleeper_entry(&self, li: usize, id: &NodeId) -> Option<Sleeper> {
+    /// address this node, or a peer that may be awake, announces as its own (DHCP gave it away,
+    /// it floated, or a key holder points a made-up sleeper at a live host's address), and the
+    /// ports whose SYN wakes it.
+    pub(super) fn sleeper_entry(&self, now: Instant, li: usize, id: &NodeId) -> Option<Sleeper> {
         let lan = &self.lans[li];
         let host = &lan.peers.get(id)?.host;
+        let within = self.cfg.liveness.suspect_after;
         let owned_elsewhere = |ip: IpAddr| {
             lan.on_own_addr(ip)
                 || lan.peers.iter().any(|p| {
-                    p.id != *id
-                        && matches!(p.state, PeerState::Awake | PeerState::Suspect)
-                        && host_has_addr(&p.host, ip)
+                    p.id != *id && p.may_be_awake(now, within) && host_has_addr(&p.host, ip)
                 })
         };
         let mut wake_ports: Vec<u16> = host

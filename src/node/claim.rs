@@ -3,8 +3,8 @@
 //! When the election gives this node a sleeper, it does not answer for it at once. It first
 //! asks the LAN whether anyone uses the sleeper's addresses: an RFC 5227 ARP probe per IPv4
 //! address, a duplicate-address-detection probe per IPv6 address, and a liveness probe (ICMP
-//! echo, plus a TCP connection to ports the sleeper listened on, unless another proxy answers
-//! for it right now: its answers would turn that SYN into a wake). For one probe window (the
+//! echo, plus a TCP connection to ports the sleeper listened on; a proxy handing the sleeper
+//! over knows those SYNs for the probe they are and wakes nobody for them). For one probe window (the
 //! liveness probe timeout, `min(1 s, H/2)`) the sleeper is *pending*: its frames are
 //! recognised, but nothing is answered and no SYN wakes it. Then:
 //!
@@ -90,15 +90,9 @@ impl Node {
         let window = self.cfg.liveness.probe_timeout;
         let first_v4 = sleeper.ipv4.first().copied();
         let lan = &self.lans[li];
-        // Another proxy answering for it right now would take our SYN for a caller's and wake
-        // it; its answers also say the sleeper is asleep in its view.
-        let answered = lan.claims.get(&sleeper.id).is_some_and(|by| {
-            *by != self.cfg.id && lan.peers.get(by).is_some_and(|p| p.is_candidate())
-        });
-        let tcp_ports = match lan.peers.get(&sleeper.id) {
-            Some(p) if !answered => super::probe_ports(&p.host),
-            _ => Vec::new(),
-        };
+        // If another proxy still answers for it (a handover), our SYNs reach that proxy, which
+        // knows them for our probe and does not wake the sleeper for them (`frames.rs`).
+        let tcp_ports = lan.peers.get(&sleeper.id).map(super::probe_ports).unwrap_or_default();
         let lan = &mut self.lans[li];
         let (iface, mac) = (lan.cfg.id, lan.cfg.mac);
         let probes: Vec<_> = sleeper
@@ -208,6 +202,9 @@ impl Node {
         for (sleeper, by) in missing {
             let lan = &mut self.lans[li];
             lan.expected.remove(&sleeper);
+            if lan.yielded.get(&sleeper) == Some(&by) {
+                lan.yielded.remove(&sleeper);
+            }
             lan.passed_over.entry(sleeper).or_default().push((by, now + PASS_OVER_FOR));
             lan.dirty = true;
             self.counters.claims_missing += 1;
@@ -378,11 +375,20 @@ impl Node {
     }
 
     /// Announces every sleeper this node answers for (claimed, not pending) on LAN `li`; the
-    /// manager also tells what it knows of every other sleeper (SleeperInfo).
+    /// manager (or, while it is still listening, the first guardian) also tells what it knows
+    /// of every other sleeper (SleeperInfo).
     pub(super) fn announce_claims(&mut self, now: Instant, li: usize) {
         let ids = self.claimed_here(li);
         let lan = &self.lans[li];
-        let others: Vec<NodeId> = if lan.role == crate::proto::Role::Manager {
+        // The manager informs; if the manager is still listening (it just restarted: it is the
+        // one that needs informing), the best guardian that is not does.
+        let me = self.cfg.id;
+        let informer = lan
+            .outcome
+            .guardians
+            .iter()
+            .find(|g| **g == me || !lan.peers.get(g).is_some_and(|p| p.caps.listening()));
+        let others: Vec<NodeId> = if informer == Some(&me) {
             lan.peers
                 .iter()
                 .filter(|p| p.is_proxiable() && !ids.contains(&p.id))

@@ -71,7 +71,15 @@ impl Node {
             Classified::TcpSyn { sleeper, src, src_port, dst_port, wake, .. } => {
                 self.counters.syns_seen += 1;
                 self.bump(li, &sleeper, |s| s.syns_seen += 1);
-                if wake && !self.is_pending(li, &sleeper) {
+                // The node this one hands the sleeper over to probes it before claiming: its
+                // SYN is no caller's.
+                let lan = &self.lans[li];
+                let from_successor = lan.handing_over.get(&sleeper).is_some_and(|to| {
+                    lan.peers.get(to).is_some_and(|p| host_has_addr(&p.host, src))
+                });
+                if from_successor {
+                    self.counters.probe_syns += 1;
+                } else if wake && !self.is_pending(li, &sleeper) {
                     let (mac, unicast) = match self.lans[li].proxied.get(&sleeper) {
                         Some(s) => (s.mac, s.ipv4.first().copied()),
                         None => return,

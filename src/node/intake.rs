@@ -108,13 +108,13 @@ impl Node {
             }
             return;
         }
-        self.counters.accepted += 1;
         self.lans[li].hearing.peer = Some(now);
         if self.lans[li].peers.before_notice(&header.sender, header.seq) {
             // Sent before the sender's sleep (or resume) notice, arrived after it.
             self.counters.reordered += 1;
             return;
         }
+        self.counters.accepted += 1;
         let notice = matches!(msg, Message::SleepNotice(_) | Message::ResumeNotice(_));
         self.apply(now, li, &header, msg);
         if notice {

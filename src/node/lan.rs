@@ -113,6 +113,10 @@ impl Lan {
     /// claim it already made to stand.
     pub(crate) fn forget_claims_of(&mut self, node: NodeId, now: Instant) {
         self.claims.retain(|_, by| *by != node);
+        // What this node yielded to it, it takes back (the election decides again).
+        let before = self.yielded.len();
+        self.yielded.retain(|_, to| *to != node);
+        self.dirty |= self.yielded.len() != before;
         for e in self.expected.values_mut().filter(|e| e.assignee == node && e.claimed) {
             e.claimed = false;
             e.since = now;

@@ -368,7 +368,15 @@ impl Node {
     /// numbers (one this node never saw) is overtaken within the replay window.
     fn next_header(&mut self, now: Instant) -> Header {
         let timestamp_ms = self.unix_ms(now);
-        self.seq = self.seq.saturating_add(1).max(timestamp_ms.saturating_mul(1000));
+        let clock = timestamp_ms.saturating_mul(1000);
+        let window_us = u64::try_from(self.cfg.replay_window.as_micros()).unwrap_or(u64::MAX);
+        if self.seq > clock.saturating_add(window_us) {
+            // The clock was stepped back by more than the replay window: the numbers it made
+            // while it ran ahead were refused as stale by every peer with a right clock, so
+            // nobody holds them. Numbers beyond the bound would be refused now: follow the clock.
+            self.seq = clock;
+        }
+        self.seq = self.seq.saturating_add(1).max(clock);
         self.sent.record(self.seq);
         Header { sender: self.cfg.id, seq: self.seq, timestamp_ms }
     }
@@ -464,14 +472,21 @@ impl Node {
     }
 }
 
-/// The TCP ports a liveness probe tries on `host`: ports it announced, those most often let
+/// The TCP ports a liveness probe tries on `peer`: ports it announced, those most often let
 /// through a host firewall first (SMB, RDP, SSH, WinRM, HTTP(S)), at most [`MAX_PROBE_PORTS`].
-fn probe_ports(host: &HostInfo) -> Vec<u16> {
+/// The ports a peer announced in its own heartbeats come first: a notice (which a key holder
+/// can forge in its name) can add ports but not hide those.
+fn probe_ports(peer: &crate::peers::Peer) -> Vec<u16> {
     const PREFERRED: [u16; 7] = [445, 3389, 22, 5985, 443, 80, 135];
-    let mut ports: Vec<u16> = host.tcp_ports.clone();
-    ports.sort_by_key(|p| (PREFERRED.iter().position(|q| q == p).unwrap_or(PREFERRED.len()), *p));
-    ports.truncate(MAX_PROBE_PORTS);
-    ports
+    let rank = |p: &u16| PREFERRED.iter().position(|q| q == p).unwrap_or(PREFERRED.len());
+    let mut heard = peer.heartbeat_ports.clone();
+    heard.sort_by_key(|p| (rank(p), *p));
+    let mut announced: Vec<u16> =
+        peer.host.tcp_ports.iter().copied().filter(|p| !heard.contains(p)).collect();
+    announced.sort_by_key(|p| (rank(p), *p));
+    heard.extend(announced);
+    heard.truncate(MAX_PROBE_PORTS);
+    heard
 }
 
 #[cfg(test)]

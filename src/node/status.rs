@@ -98,6 +98,10 @@ pub struct Counters {
     /// after it (reordered), dropped so they cannot undo it.
     #[serde(default)]
     pub reordered: u64,
+    /// SYNs to a sleeper being handed over, from the node it is handed to (its liveness
+    /// probe): no wake.
+    #[serde(default)]
+    pub probe_syns: u64,
 }
 
 /// One peer, as `status` shows it.
@@ -353,6 +357,14 @@ impl Node {
                 (s.id, v4.chain(s.ipv6.iter().map(|a| std::net::IpAddr::V6(*a))).collect())
             })
             .collect()
+    }
+
+    /// The TCP ports a liveness probe of peer `id` on `iface` tries now.
+    pub fn probe_ports_of(&self, iface: IfaceId, id: &NodeId) -> Vec<u16> {
+        self.lan_index(iface)
+            .and_then(|li| self.lans[li].peers.get(id))
+            .map(super::probe_ports)
+            .unwrap_or_default()
     }
 
     /// Counters so far.

@@ -71,7 +71,7 @@ impl Node {
             .map(|a| IpAddr::V4(a.addr))
             .or_else(|| p.host.ipv6.first().map(|a| IpAddr::V6(a.addr)));
         if let Some(ip) = ip {
-            let tcp_ports = super::probe_ports(&p.host);
+            let tcp_ports = super::probe_ports(p);
             self.counters.probes += 1;
             let (iface, timeout) = (self.lans[li].cfg.id, self.cfg.liveness.probe_timeout);
             self.actions.push_back(Action::Probe { iface, ip, timeout, tcp_ports });

@@ -115,6 +115,13 @@ impl Sim {
         }
     }
 
+    /// Host `i`'s daemon starts afresh: what its last run heard, it does not know.
+    pub(super) fn forget_heard_by(&mut self, i: usize) {
+        if let Some(c) = &mut self.checks {
+            c.heard.retain(|(to, _), _| *to != i);
+        }
+    }
+
     pub(super) fn note_accepted(&mut self, to: usize, origin: Option<usize>) {
         let now = self.now;
         if let (Some(c), Some(from)) = (&mut self.checks, origin) {
@@ -132,11 +139,21 @@ impl Sim {
     }
 
     /// Whether host `s` is up and answers a liveness probe (echo, or TCP to a port it listens
-    /// on that a probe would try).
+    /// on), from what some node could know of its ports.
     fn answers_probes(&self, s: usize) -> bool {
         let h = &self.hosts[s];
         matches!(h.state, HostState::Up | HostState::DaemonDead)
             && (!h.echo_blocked || !h.tcp_ports.is_empty())
+    }
+
+    /// Whether host `p`'s probe before claiming `sleeper` would be answered by host `s`, which
+    /// owns one of its addresses: echo, or a port `p` tries that `s` listens on. (A node that
+    /// never heard `s`'s own heartbeat may know only ports a key holder made up.)
+    fn answers_probe_of(&self, p: usize, sleeper: &NodeId, s: usize) -> bool {
+        let h = &self.hosts[s];
+        let tried = self.hosts[p].node.probe_ports_of(IFACE, sleeper);
+        matches!(h.state, HostState::Up | HostState::DaemonDead)
+            && (!h.echo_blocked || tried.iter().any(|t| h.tcp_ports.contains(t)))
     }
 
     /// The host that owns `ip`, if any.
@@ -214,7 +231,7 @@ impl Sim {
             let Some(s) = self.owner_of(ip).filter(|&s| s != p) else { continue };
             let up = self.hosts[s].up_since;
             let up_long = up.is_some_and(|u| self.now.saturating_since(u) >= probe);
-            if up_long && self.answers_probes(s) && self.reachable(p, s) {
+            if up_long && self.answers_probe_of(p, &sleeper, s) && self.reachable(p, s) {
                 self.violate(format!(
                     "host {p} claimed {ip} of host {s}, which has been up since {up:?}"
                 ));

@@ -923,6 +923,7 @@ impl Sim {
 
     /// Host `i` starts again with a fresh daemon (same id, new process).
     pub fn restart(&mut self, i: usize) {
+        self.forget_heard_by(i);
         let h = &mut self.hosts[i];
         h.node = Self::boot(&self.key, &h.cfg, self.now, h.skew_ms, h.ip, h.mac, &h.tcp_ports);
         if h.state != HostState::DaemonDead {
