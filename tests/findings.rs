@@ -477,3 +477,35 @@ fn tables_fed_by_the_network_stay_bounded() {
     assert!(st.counters.peer_table_full > 0, "{:?}", st.counters);
     assert_eq!(sim.hosts()[m].state, HostState::Up);
 }
+
+// 11. Key rotation without a flag day ------------------------------------------------------------
+
+#[test]
+fn during_a_key_rollover_the_site_stays_one_site_and_the_progress_is_counted() {
+    // Phase 2 on one node: it signs with the next key B and still accepts A; the others are in
+    // phase 1 (sign with A, accept B). Every node goes on hearing every other, and the nodes
+    // count the messages signed with the key they only accept.
+    let mut sim = sim(4, 1, 14);
+    let next = [0x42u8; 32];
+    for i in 1..4 {
+        sim.set_key(
+            i,
+            proto::SiteKey::new(wakeproxy::sim::SIM_KEY).unwrap().with_accepted(&next).unwrap(),
+        );
+    }
+    sim.set_key(
+        0,
+        proto::SiteKey::new(&next).unwrap().with_accepted(wakeproxy::sim::SIM_KEY).unwrap(),
+    );
+    sim.run_for(H * 4);
+    assert_eq!(sim.managers(0).len(), 1);
+    for i in 0..4 {
+        let c = sim.hosts()[i].node.counters();
+        assert_eq!(c.unauthenticated, 0, "host {i} refused a peer");
+        assert!(c.accepted_other_key > 0, "host {i} counted no message of the other key");
+        for j in (0..4).filter(|&j| j != i) {
+            assert_eq!(view(&sim, i, j).map(|v| v.0), Some(PeerState::Awake), "{i} sees {j}");
+        }
+    }
+    no_violations(&sim);
+}

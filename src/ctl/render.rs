@@ -543,6 +543,9 @@ fn counters(out: &mut Lines, c: &crate::node::Counters) {
         ("claims-missing", c.claims_missing),
         ("handovers", c.handovers),
         ("wakes-refused", c.wakes_refused),
+        ("reordered", c.reordered),
+        ("probe-syns", c.probe_syns),
+        ("other-key", c.accepted_other_key),
     ];
     let items = always
         .iter()

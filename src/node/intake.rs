@@ -51,9 +51,9 @@ impl Node {
             return;
         }
         self.counters.datagrams += 1;
-        let (header, msg) = match proto::decode(&self.key, bytes) {
-            Ok(Decoded::Message(h, m)) => (h, m),
-            Ok(Decoded::Unknown { .. }) => {
+        let (header, msg, with) = match proto::decode_verified_with(&self.key, bytes) {
+            Ok((Decoded::Message(h, m), with)) => (h, m, with),
+            Ok((Decoded::Unknown { .. }, _)) => {
                 self.counters.unknown_kind += 1;
                 return;
             }
@@ -115,6 +115,10 @@ impl Node {
             return;
         }
         self.counters.accepted += 1;
+        if with == proto::VerifiedWith::Accepted {
+            // A key rollover in progress: this peer signs with the key this node only accepts.
+            self.counters.accepted_other_key += 1;
+        }
         let notice = matches!(msg, Message::SleepNotice(_) | Message::ResumeNotice(_));
         self.apply(now, li, &header, msg);
         if notice {

@@ -102,6 +102,10 @@ pub struct Counters {
     /// probe): no wake.
     #[serde(default)]
     pub probe_syns: u64,
+    /// Messages accepted that were signed with the key this node accepts but does not sign
+    /// with: during a key rollover, peers still one phase behind or ahead.
+    #[serde(default)]
+    pub accepted_other_key: u64,
 }
 
 /// One peer, as `status` shows it.
