@@ -1,8 +1,13 @@
 //! The two promises under attack, end to end through `wakeproxy lab`: floods of junk, of
 //! valid-looking and of replayed datagrams on the peer port and a flood of ARP requests leave
 //! heartbeats, roles and liveness untouched (and every drop is counted); an authentic message
-//! relayed by a router is refused (GTSM) while a routed WakeRequest still wakes; and a live host
-//! that blocks ICMP echo and whose daemon died is never answered for.
+//! relayed by a router is refused (GTSM) while a routed WakeRequest still wakes; a live host
+//! that blocks ICMP echo and whose daemon died is never answered for; authentic heartbeats
+//! that a keyless station on two links relays from one subnet to the other with TTL 255 (from
+//! its own address, then spoofed) change nothing there; a sleeper handed to a newly started
+//! node (a new one, or its old proxy restarted with or without its registry) is answered
+//! throughout; and a node whose firewall drops the peer port is deaf, takes no role and is
+//! given no sleeper.
 //!
 //! Needs root (CI runs as root; under `CI=true` a missing precondition fails the test). The
 //! floods use the machine's CPUs, so the tests of this file take turns ([`one_at_a_time`]).
@@ -710,7 +715,7 @@ fn authentic_heartbeats_relayed_from_another_subnet_with_ttl_255_change_nothing(
     );
     // h2 answered throughout, by its proxy alone.
     assert_eq!(arp.macs(), vec![lab.mac(&proxy)]);
-    assert_eq!(arp.unanswered(), Vec::<u64>::new(), "requests for h2 nobody answered");
+    assert_eq!(arp.unanswered(), Vec::<(u64, Duration)>::new(), "requests for h2 nobody answered");
     assert!(gap <= H, "h2 went unanswered for {gap:?} from {at:?}");
     // And a connection to h2 still wakes it.
     let out = lab.exec(
@@ -830,22 +835,31 @@ fn a_sleeper_handed_to_a_newly_started_node_stays_answered(name: &str, how: Newc
         let tail = r.iter().rev().take_while(|r| r.mac == new_mac).count();
         tail >= 10 && proxied_count(&lab, "h4") == 1 && proxied_count(&lab, &p) == 0
     });
+    // And h4 keeps answering: eight more heartbeat intervals.
+    let handed_at = watch.record().replies.last().map(|r| r.at);
+    std::thread::sleep(H * 8);
     let arp = watch.stop();
     let (gap, at) = arp.longest_gap();
     let first_new = arp.replies.iter().find(|r| r.mac == new_mac).map(|r| r.at);
     let last_old = arp.replies.iter().rev().find(|r| r.mac == p_mac).map(|r| r.at);
     eprintln!(
         "{how:?}: {} replies to {} requests; h4 started at {started:?}, first answered at \
-         {first_new:?}, {p} last answered at {last_old:?}; {} requests answered twice; longest \
-         gap {gap:?} at {at:?}, slowest answer {:?}",
+         {first_new:?}, {p} last answered at {last_old:?}, handed over at {handed_at:?}; {} \
+         requests answered twice; longest gap {gap:?} at {at:?}, slowest answer {:?}; \
+         unanswered {:?}",
         arp.replies.len(),
         arp.sent,
         arp.answered_twice().len(),
-        arp.slowest()
+        arp.slowest(),
+        arp.unanswered()
     );
     assert!(handed.is_some(), "no handover from {p} to h4: {arp:?}\n{:#?}", lab.status());
     // Answered throughout, first by P, then by h4, and by nobody else.
-    assert_eq!(arp.unanswered(), Vec::<u64>::new(), "requests for h2 nobody answered: {arp:?}");
+    assert_eq!(
+        arp.unanswered(),
+        Vec::<(u64, Duration)>::new(),
+        "requests for h2 nobody answered: {arp:?}"
+    );
     assert!(gap <= H, "h2 went unanswered for {gap:?} from {at:?}: {arp:?}");
     assert_eq!(arp.macs(), vec![p_mac.clone(), new_mac.clone()], "{arp:?}");
     // The answers moved once: P answers no longer than a heartbeat interval after h4's first

@@ -291,16 +291,21 @@ pub struct ArpReply {
 pub struct ArpRecord {
     /// Requests sent.
     pub sent: u64,
+    /// When each was sent, from the watch's start (request `n` at index `n - 1`).
+    pub sent_at: Vec<Duration>,
     /// Every reply, in order of arrival.
     pub replies: Vec<ArpReply>,
 }
 
 impl ArpRecord {
-    /// The requests nobody answered.
-    pub fn unanswered(&self) -> Vec<u64> {
+    /// The requests nobody answered, and when each was sent.
+    pub fn unanswered(&self) -> Vec<(u64, Duration)> {
         let answered: std::collections::BTreeSet<u64> =
             self.replies.iter().map(|r| r.request).collect();
-        (1..=self.sent).filter(|n| !answered.contains(n)).collect()
+        (1..=self.sent)
+            .filter(|n| !answered.contains(n))
+            .map(|n| (n, self.sent_at.get(n as usize - 1).copied().unwrap_or_default()))
+            .collect()
     }
 
     /// The requests answered by more than one MAC.
@@ -371,13 +376,15 @@ while stop_at is None or time.monotonic() < stop_at:
         n += 1
         s.send(head + tag(n) + b"\x00" * 6 + target)
         sent_at[n] = now
-        print("sent", n, flush=True)
+        print("sent", n, "%.1f" % ((now - start) * 1000), flush=True)
         next_at += interval
         continue
     wait = (stop_at if stop_at is not None else next_at) - now
-    ready = select.select([s, sys.stdin], [], [], max(0, wait))[0]
+    watched = [s] if stop_at is not None else [s, sys.stdin]
+    ready = select.select(watched, [], [], max(0, wait))[0]
     if sys.stdin in ready and not sys.stdin.readline():
-        # Asked to stop: no more requests; late answers still count for a second.
+        # Asked to stop (stdin closed): no more requests; late answers still count for a
+        # second.
         stop_at = time.monotonic() + 1.0
         continue
     if s not in ready:
@@ -425,7 +432,11 @@ print("done", n, flush=True)
                         ["ready"] => {
                             let _ = ready_tx.send(());
                         }
-                        ["sent", n] | ["done", n] => rec.sent = n.parse().unwrap_or(0),
+                        ["sent", n, at] => {
+                            rec.sent = n.parse().unwrap_or(0);
+                            rec.sent_at.push(ms(at));
+                        }
+                        ["done", n] => rec.sent = n.parse().unwrap_or(0),
                         ["reply", n, at, latency, mac] => rec.replies.push(ArpReply {
                             request: n.parse().unwrap_or(0),
                             at: ms(at),
