@@ -1,8 +1,13 @@
 //! The two promises under attack, end to end through `wakeproxy lab`: floods of junk, of
 //! valid-looking and of replayed datagrams on the peer port and a flood of ARP requests leave
 //! heartbeats, roles and liveness untouched (and every drop is counted); an authentic message
-//! relayed by a router is refused (GTSM) while a routed WakeRequest still wakes; and a live host
-//! that blocks ICMP echo and whose daemon died is never answered for.
+//! relayed by a router is refused (GTSM) while a routed WakeRequest still wakes; a live host
+//! that blocks ICMP echo and whose daemon died is never answered for; authentic heartbeats
+//! that a keyless station on two links relays from one subnet to the other with TTL 255 (from
+//! its own address, then spoofed) change nothing there; a sleeper handed to a newly started
+//! node (a new one, or its old proxy restarted with or without its registry) is answered
+//! throughout; and a node whose firewall drops the peer port is deaf, takes no role and is
+//! given no sleeper.
 //!
 //! Needs root (CI runs as root; under `CI=true` a missing precondition fails the test). The
 //! floods use the machine's CPUs, so the tests of this file take turns ([`one_at_a_time`]).
@@ -486,4 +491,486 @@ fn a_live_host_that_blocks_echo_and_whose_daemon_died_is_answered_only_by_itself
             .any(|e| e["event"] == "peer-changed" && e["to"] == "asleep");
         assert!(!asleep, "{h} once had it asleep");
     }
+}
+
+/// A keyless relay between two links: every peer-port datagram broadcast on the first
+/// (`argv[1]`) is sent again at once on the second (`argv[2]`), to its directed broadcast
+/// address (`argv[4]`) and by unicast to each of `argv[6]` (comma-separated), with IP TTL 255.
+/// `argv[5]` `own`: from the relay's own address there (`argv[3]`); `spoof`: from the original
+/// sender's address, through a raw socket that writes the IP header itself. Runs `argv[7]`
+/// seconds, then prints what it relayed as JSON.
+const RELAY: &str = r#"
+import json, socket, struct, sys, time
+a_if, b_if, b_src, b_bcast, mode, hosts, secs = sys.argv[1:8]
+hosts = hosts.split(",")
+PORT, SO_BINDTODEVICE = 25536, 25
+rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+rx.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+rx.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, a_if.encode())
+rx.bind(("", PORT))
+if mode == "own":
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tx.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    tx.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 255)
+    tx.bind((b_src, PORT))
+else:
+    tx = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    tx.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+tx.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, b_if.encode())
+tx.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+
+def checksum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+def spoofed(src, sport, dst, payload):
+    n = 8 + len(payload)
+    pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 17, n)
+    udp = struct.pack("!HHHH", sport, PORT, n, 0) + payload
+    udp = udp[:6] + struct.pack("!H", checksum(pseudo + udp) or 0xFFFF) + udp[8:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + n, 0, 0x4000, 255, 17, 0,
+                     socket.inet_aton(src), socket.inet_aton(dst))
+    return ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:] + udp
+
+out = {"captured": 0, "broadcast": 0, "unicast": {h: 0 for h in hosts}, "senders": [], "errors": 0}
+print("ready", flush=True)
+end = time.monotonic() + float(secs)
+while True:
+    left = end - time.monotonic()
+    if left <= 0:
+        break
+    rx.settimeout(left)
+    try:
+        data, (src, sport) = rx.recvfrom(2048)
+    except socket.timeout:
+        break
+    out["captured"] += 1
+    if src not in out["senders"]:
+        out["senders"].append(src)
+    for dst in [b_bcast] + hosts:
+        try:
+            if mode == "own":
+                tx.sendto(data, (dst, PORT))
+            else:
+                tx.sendto(spoofed(src, sport, dst, data), (dst, 0))
+        except OSError:
+            out["errors"] += 1
+            continue
+        if dst == b_bcast:
+            out["broadcast"] += 1
+        else:
+            out["unicast"][dst] += 1
+print(json.dumps(out), flush=True)
+"#;
+
+/// Runs [`RELAY`] in `station` from its `eth0` to its `eth1` for `secs` seconds; returns the
+/// child (its first line, "ready", already read) and the rest of its output.
+fn start_relay(
+    station: &common::lab::Station,
+    mode: &str,
+    b_hosts: &[&str],
+    secs: u32,
+) -> (Child, std::io::Lines<std::io::BufReader<std::process::ChildStdout>>) {
+    use std::io::BufRead;
+    let hosts = b_hosts.join(",");
+    let mut child = station
+        .exec(&[
+            "python3",
+            "-c",
+            RELAY,
+            "eth0",
+            "eth1",
+            "10.0.2.99",
+            "10.0.2.255",
+            mode,
+            &hosts,
+            &secs.to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 (the relay)");
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().and_then(Result::ok).as_deref(), Some("ready"), "the relay");
+    (child, lines)
+}
+
+/// Each up host of subnet `k`: its role, the manager it names and its term.
+fn subnet_views(lab: &TestLab, k: u64) -> BTreeMap<String, (String, String, u64)> {
+    lab.status()
+        .into_iter()
+        .filter(|r| r["subnet"] == k && r["state"] == "up")
+        .map(|r| {
+            let s = |f: &str| r[f].as_str().unwrap_or("").to_owned();
+            (s("host"), (s("role"), s("manager"), u(&r["term"])))
+        })
+        .collect()
+}
+
+/// The ids in `host`'s peer table.
+fn peer_ids(lab: &TestLab, host: &str) -> Vec<String> {
+    status(lab, host)["node"]["ifaces"][0]["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn authentic_heartbeats_relayed_from_another_subnet_with_ttl_255_change_nothing() {
+    let _turn = one_at_a_time();
+    // Subnet A (index 0, 10.0.1.0/24): h1, h3, h5. Subnet B (index 1, 10.0.2.0/24): h2, h4, h6.
+    let Some(lab) = TestLab::up("trl", 6, 2) else { return };
+    lab.converged(Duration::from_secs(10)).expect("converged");
+    // h1 becomes a node that would win B if B took A's heartbeats: its id ranks first in any
+    // election, and the ring prefers it for h2 over h4 and h6. So a relay that got through
+    // would give B a manager from A and h2 a proxy that never hears an ARP request on B.
+    let (h2, h4, h6) = (lab.node_id("h2"), lab.node_id("h4"), lab.node_id("h6"));
+    let x = common::lab::id_preferred_for(h2, &[h4, h6], true);
+    lab.crash("h1");
+    lab.wipe_state("h1", Some(x));
+    lab.ok(&["restart", "h1"]);
+    let a_managed = lab.wait(Duration::from_secs(10), || {
+        let rows = lab.status();
+        let a: Vec<&Value> = rows.iter().filter(|r| r["subnet"] == 0).collect();
+        a.iter().all(|r| r["state"] == "up" && r["manager"] == a[0]["manager"])
+            && a.iter().any(|r| r["host"] == "h1" && r["role"] == "manager")
+    });
+    assert!(a_managed.is_some(), "h1 does not manage A: {:#?}", lab.status());
+    lab.ok(&["sleep", "h2", "--resume-delay", "1s"]);
+    let proxy = common::lab::the_proxy(&lab, &["h4", "h6"]);
+    let asker = if proxy == "h4" { "h6" } else { "h4" };
+    let proxy_id = lab.node_id(&proxy).to_string();
+    // Both B hosts see h2 asleep and answered for by the proxy.
+    let agreed = lab.wait(Duration::from_secs(5), || {
+        ["h4", "h6"].iter().all(|h| {
+            status(&lab, h)["node"]["ifaces"][0]["peers"].as_array().unwrap().iter().any(|p| {
+                p["id"] == h2.to_string().as_str()
+                    && p["state"] == "asleep"
+                    && p["proxied_by"] == proxy_id.as_str()
+            })
+        })
+    });
+    assert!(agreed.is_some(), "B does not agree on h2's proxy");
+    let before = subnet_views(&lab, 1);
+    assert_eq!(before.len(), 2, "{before:?}");
+    let a_ids: Vec<String> =
+        ["h1", "h3", "h5"].iter().map(|h| lab.node_id(h).to_string()).collect();
+    let counts = |h: &str| {
+        let v = status(&lab, h);
+        (u(&v["node"]["counters"]["off_link"]), u(&v["intake"]["refused"]["ttl_below_255"]))
+    };
+    let station = common::lab::Station::new(&lab, &[(0, "10.0.1.99/24"), (1, "10.0.2.99/24")]);
+    let watch = common::lab::ArpWatch::start(&lab, asker, "10.0.2.10", Duration::from_millis(100));
+    let b_hosts = [("h4", "10.0.2.11"), ("h6", "10.0.2.12")];
+    let mut samples = 0;
+    for mode in ["own", "spoof"] {
+        let counts0: Vec<(u64, u64)> = b_hosts.iter().map(|(h, _)| counts(h)).collect();
+        // 12 heartbeat intervals of A's traffic, relayed.
+        let secs = (12 * H.as_millis()).div_ceil(1000) as u32;
+        let (mut relay, mut lines) = start_relay(&station, mode, &b_hosts.map(|(_, ip)| ip), secs);
+        while relay.try_wait().unwrap().is_none() {
+            assert_eq!(subnet_views(&lab, 1), before, "{mode}: a view on B changed");
+            for (h, _) in b_hosts {
+                let ids = peer_ids(&lab, h);
+                let a = ids.iter().find(|id| a_ids.contains(id));
+                assert!(a.is_none(), "{mode}: {h} has A's node {a:?} among its peers {ids:?}");
+            }
+            samples += 1;
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let text = lines.next().and_then(Result::ok).unwrap_or_default();
+        let relayed: Value = serde_json::from_str(&text).expect("the relay's account");
+        eprintln!("{mode}: relayed {relayed}");
+        assert!(u(&relayed["captured"]) >= 2 * 12, "{mode}: too little relayed: {relayed}");
+        assert_eq!(u(&relayed["errors"]), 0, "{mode}: {relayed}");
+        for (i, (h, ip)) in b_hosts.iter().enumerate() {
+            // Every copy reached the node's check and was refused there, not by GTSM.
+            let expected = u(&relayed["broadcast"]) + u(&relayed["unicast"][ip]);
+            let got = lab
+                .wait(Duration::from_secs(2), || counts(h).0 - counts0[i].0 >= expected)
+                .map(|_| counts(h).0 - counts0[i].0)
+                .unwrap_or_else(|| counts(h).0 - counts0[i].0);
+            eprintln!("{mode}: {h} refused {got} off link of {expected} relayed to it");
+            assert!(
+                got.abs_diff(expected) <= expected / 20,
+                "{mode}: {h} refused {got} off link of {expected} relayed to it"
+            );
+            assert_eq!(counts(h).1, counts0[i].1, "{mode}: {h}: GTSM refused some (TTL < 255)");
+        }
+    }
+    let arp = watch.stop();
+    let (gap, at) = arp.longest_gap();
+    eprintln!(
+        "{samples} samples; ARP: {} replies to {} requests from {:?}, longest gap {gap:?} at \
+         {at:?}, slowest answer {:?}",
+        arp.replies.len(),
+        arp.sent,
+        arp.macs(),
+        arp.slowest()
+    );
+    // h2 answered throughout, by its proxy alone.
+    assert_eq!(arp.macs(), vec![lab.mac(&proxy)]);
+    assert_eq!(arp.unanswered(), Vec::<(u64, Duration)>::new(), "requests for h2 nobody answered");
+    assert!(gap <= H, "h2 went unanswered for {gap:?} from {at:?}");
+    // And a connection to h2 still wakes it.
+    let out = lab.exec(
+        asker,
+        &[env!("CARGO_BIN_EXE_wakeproxy"), "lab", "connect", "10.0.2.10:8080", "--timeout", "10s"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hello from h2 port 8080");
+}
+
+/// Fails under CI (and skips elsewhere) without arping.
+fn have_arping() -> bool {
+    if Command::new("arping").arg("-V").output().is_ok() {
+        return true;
+    }
+    assert!(std::env::var("CI").is_err(), "CI must install iputils-arping (.ci/run)");
+    eprintln!("SKIPPED: arping is not installed (apt-get install iputils-arping)");
+    false
+}
+
+/// Whether `viewer` has node `id` as no candidate any more: gone, or forgotten.
+fn not_a_candidate(lab: &TestLab, viewer: &str, id: &str) -> bool {
+    !matches!(lab.state_seen(viewer, id).as_deref(), Some("awake" | "suspect"))
+}
+
+/// Who `viewer` says answers for peer `of` (a full id), if anyone.
+fn proxied_by(lab: &TestLab, viewer: &str, of: &str) -> Option<String> {
+    let v = status(lab, viewer);
+    let peers = v["node"]["ifaces"][0]["peers"].as_array()?.clone();
+    let p = peers.into_iter().find(|p| p["id"] == of)?;
+    p["proxied_by"].as_str().map(str::to_owned)
+}
+
+/// How the node that the ring prefers for the sleeper comes to the subnet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Newcomer {
+    /// A daemon never heard before: an id nobody knows, no registry.
+    NewIdentity,
+    /// A known node (it was the sleeper's proxy, then its daemon died) starts again with its
+    /// state directory: its id and its registry, which holds the sleeper.
+    RestartedWithRegistry,
+    /// The same, with its state directory removed but for its id: it knows of no sleeper and
+    /// learns of this one only from its peers (their claims, the manager's SleeperInfo).
+    RestartedWithoutRegistry,
+}
+
+/// Three hosts (h1 to h3) on one subnet, h2 asleep and answered for by h1 or h3 (P); then h4's
+/// daemon starts, under an id the ring prefers for h2 (and that ranks last, so h4 never becomes
+/// the manager: only the sleeper moves). An ARP request for h2 every 100 ms from the host that
+/// is not P, from before h4 starts until h4 answers and P has stopped: no gap longer than a
+/// heartbeat interval, the answers move from P's MAC to h4's, and at the end only h4 answers.
+fn a_sleeper_handed_to_a_newly_started_node_stays_answered(name: &str, how: Newcomer) {
+    let Some(lab) = TestLab::up(name, 4, 1) else { return };
+    if !have_arping() {
+        return;
+    }
+    lab.converged(Duration::from_secs(10)).expect("converged");
+    let up = lab.wait(Duration::from_secs(5), || lab.row("h4")["state"] == "up");
+    assert!(up.is_some(), "{:#?}", lab.status());
+    // h4's first identity leaves the subnet: its daemon dies, the others see it gone.
+    let first = lab.node_id("h4").to_string();
+    lab.crash("h4");
+    let gone = lab.wait(Duration::from_secs(5), || {
+        ["h1", "h3"].iter().all(|h| not_a_candidate(&lab, h, &first))
+    });
+    assert!(gone.is_some(), "h4's first identity is still a candidate");
+    let (h1, h2, h3) = (lab.node_id("h1"), lab.node_id("h2"), lab.node_id("h3"));
+    let x = common::lab::id_preferred_for(h2, &[h1, h3], false);
+    let (x_id, h2_id) = (x.to_string(), h2.to_string());
+    lab.wipe_state("h4", Some(x));
+    if how != Newcomer::NewIdentity {
+        // h4 runs as x, answers for h2 when h2 sleeps, and dies.
+        lab.ok(&["restart", "h4"]);
+        let heard = lab.wait(Duration::from_secs(5), || {
+            lab.row("h4")["state"] == "up"
+                && ["h1", "h3"].iter().all(|h| lab.state_seen(h, &x_id).as_deref() == Some("awake"))
+        });
+        assert!(heard.is_some(), "h4 did not join: {:#?}", lab.status());
+        lab.ok(&["sleep", "h2", "--resume-delay", "1s"]);
+        assert_eq!(common::lab::the_proxy(&lab, &["h1", "h3", "h4"]), "h4");
+        let registry = lab.state_dir("h4").join(wakeproxy::state::SLEEPERS_FILE);
+        let saved = lab.wait(Duration::from_secs(2), || {
+            std::fs::read_to_string(&registry).is_ok_and(|t| t.contains(&h2_id))
+        });
+        assert!(saved.is_some(), "h4's registry does not hold h2");
+        lab.crash("h4");
+        let gone = lab.wait(Duration::from_secs(5), || {
+            ["h1", "h3"].iter().all(|h| not_a_candidate(&lab, h, &x_id))
+        });
+        assert!(gone.is_some(), "h4 is still a candidate");
+        if how == Newcomer::RestartedWithoutRegistry {
+            lab.wipe_state("h4", Some(x));
+        }
+    } else {
+        lab.ok(&["sleep", "h2", "--resume-delay", "1s"]);
+    }
+    let p = common::lab::the_proxy(&lab, &["h1", "h3"]);
+    let asker = if p == "h1" { "h3" } else { "h1" };
+    let p_id = lab.node_id(&p).to_string();
+    let agreed = lab.wait(Duration::from_secs(5), || {
+        ["h1", "h3"].iter().all(|h| proxied_by(&lab, h, &h2_id).as_deref() == Some(p_id.as_str()))
+    });
+    assert!(agreed.is_some(), "h1 and h3 do not agree that {p} answers for h2");
+    let (p_mac, new_mac) = (lab.mac(&p), lab.mac("h4"));
+
+    // Every 25 ms rather than 100: with the lab's probe window (a quarter of an interval, the
+    // time a new proxy listens before it claims) a gap of that length could fall between two
+    // requests 100 ms apart.
+    let watch = common::lab::ArpWatch::start(&lab, asker, "10.0.1.11", Duration::from_millis(25));
+    let baseline = lab.wait(Duration::from_secs(3), || watch.record().replies.len() >= 20);
+    assert!(baseline.is_some(), "{p} does not answer for h2: {:?}", watch.record());
+    let started = watch.record().replies.last().unwrap().at;
+    lab.ok(&["restart", "h4"]);
+    // Until h4 answers, P has stopped, and h4 alone has answered a heartbeat's worth of requests.
+    let handed = lab.wait(Duration::from_secs(10), || {
+        let r = watch.record().replies;
+        let tail = r.iter().rev().take_while(|r| r.mac == new_mac).count();
+        tail >= 10 && proxied_count(&lab, "h4") == 1 && proxied_count(&lab, &p) == 0
+    });
+    // And h4 keeps answering: eight more heartbeat intervals.
+    let handed_at = watch.record().replies.last().map(|r| r.at);
+    std::thread::sleep(H * 8);
+    let arp = watch.stop();
+    let (gap, at) = arp.longest_gap();
+    let first_new = arp.replies.iter().find(|r| r.mac == new_mac).map(|r| r.at);
+    let last_old = arp.replies.iter().rev().find(|r| r.mac == p_mac).map(|r| r.at);
+    eprintln!(
+        "{how:?}: {} replies to {} requests; h4 started at {started:?}, first answered at \
+         {first_new:?}, {p} last answered at {last_old:?}, handed over at {handed_at:?}; {} \
+         requests answered twice; longest gap {gap:?} at {at:?}, slowest answer {:?}; \
+         unanswered {:?}",
+        arp.replies.len(),
+        arp.sent,
+        arp.answered_twice().len(),
+        arp.slowest(),
+        arp.unanswered()
+    );
+    assert!(handed.is_some(), "no handover from {p} to h4: {arp:?}\n{:#?}", lab.status());
+    // Answered throughout, first by P, then by h4, and by nobody else.
+    assert_eq!(
+        arp.unanswered(),
+        Vec::<(u64, Duration)>::new(),
+        "requests for h2 nobody answered: {arp:?}"
+    );
+    assert!(gap <= H, "h2 went unanswered for {gap:?} from {at:?}: {arp:?}");
+    assert_eq!(arp.macs(), vec![p_mac.clone(), new_mac.clone()], "{arp:?}");
+    // The answers moved once: P answers no longer than a heartbeat interval after h4's first
+    // answer (make before break: P stops when h4's claim arrives).
+    let (first_new, last_old) = (first_new.unwrap(), last_old.unwrap());
+    assert!(first_new > started, "h4 answered before it started");
+    assert!(last_old <= first_new + H, "{p} still answered at {last_old:?}: {arp:?}");
+    // At the end, h4 alone: every node names it, and arping hears it alone.
+    for h in ["h1", "h3", "h4"] {
+        assert_eq!(proxied_by(&lab, h, &h2_id), Some(x_id.clone()), "{h}'s view");
+    }
+    assert_eq!(common::lab::proxies(&lab, &["h1", "h3", "h4"]), vec!["h4".to_owned()]);
+    assert_eq!(arping(&lab, asker, "10.0.1.11"), vec![new_mac]);
+}
+
+#[test]
+fn a_sleeper_handed_to_a_node_never_heard_before_stays_answered() {
+    let _turn = one_at_a_time();
+    a_sleeper_handed_to_a_newly_started_node_stays_answered("tho", Newcomer::NewIdentity);
+}
+
+#[test]
+fn a_sleeper_handed_back_to_its_restarted_proxy_with_its_registry_stays_answered() {
+    let _turn = one_at_a_time();
+    a_sleeper_handed_to_a_newly_started_node_stays_answered("thr", Newcomer::RestartedWithRegistry);
+}
+
+#[test]
+fn a_sleeper_handed_back_to_its_restarted_proxy_without_its_registry_stays_answered() {
+    let _turn = one_at_a_time();
+    a_sleeper_handed_to_a_newly_started_node_stays_answered(
+        "thw",
+        Newcomer::RestartedWithoutRegistry,
+    );
+}
+
+#[test]
+fn a_node_whose_firewall_drops_the_peer_port_hears_nobody_takes_no_role_and_gets_no_sleeper() {
+    let _turn = one_at_a_time();
+    let Some(lab) = TestLab::up("tdf", 4, 1) else { return };
+    lab.converged(Duration::from_secs(10)).expect("converged");
+    let up = lab.wait(Duration::from_secs(5), || lab.row("h4")["state"] == "up");
+    assert!(up.is_some(), "{:#?}", lab.status());
+    // h4 starts again under an id the ring prefers for h2 (and that ranks last), behind a
+    // firewall of its own that drops inbound UDP 25536: its heartbeats go out, nothing comes in.
+    let first = lab.node_id("h4").to_string();
+    lab.crash("h4");
+    let (h1, h2, h3) = (lab.node_id("h1"), lab.node_id("h2"), lab.node_id("h3"));
+    let x = common::lab::id_preferred_for(h2, &[h1, h3], false);
+    let (x_id, h2_id) = (x.to_string(), h2.to_string());
+    lab.wipe_state("h4", Some(x));
+    let gone = lab.wait(Duration::from_secs(5), || {
+        ["h1", "h3"].iter().all(|h| not_a_candidate(&lab, h, &first))
+    });
+    assert!(gone.is_some(), "h4's first identity is still a candidate");
+    let rules = "add table inet wptest\n\
+                 add chain inet wptest input { type filter hook input priority 0; }\n\
+                 add rule inet wptest input udp dport 25536 drop\n";
+    let mut nft = Command::new("ip")
+        .args(["netns", "exec", "tdf-h4", "nft", "-f", "-"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("nft (apt-get install nftables)");
+    std::io::Write::write_all(&mut nft.stdin.take().unwrap(), rules.as_bytes()).unwrap();
+    assert!(nft.wait().unwrap().success());
+    lab.ok(&["restart", "h4"]);
+    let deaf = |v: &Value| v["node"]["ifaces"][0]["deaf"]["kind"] == "nothing-heard";
+    let became = lab.wait(Duration::from_secs(5), || {
+        let out = wakeproxy(&["status", "--json", "--config", &lab.config("h4")]);
+        serde_json::from_slice::<Value>(&out.stdout).is_ok_and(|v| deaf(&v))
+    });
+    assert!(became.is_some(), "h4 is not deaf: {}", status(&lab, "h4")["node"]);
+    // The others hear it: only what it announces keeps sleepers away from it.
+    let heard = lab.wait(Duration::from_secs(3), || {
+        ["h1", "h3"].iter().all(|h| lab.state_seen(h, &x_id).as_deref() == Some("awake"))
+    });
+    assert!(heard.is_some(), "h4's heartbeats are not heard");
+    lab.ok(&["sleep", "h2"]);
+    // From the sleep on, for twelve heartbeat intervals: h4 deaf all along, no role, no
+    // inhibition, and no sleeper in anyone's view, not even for the moment before a node that
+    // never claims is passed over.
+    let end = Instant::now() + H * 12;
+    let (mut samples, mut named) = (0, std::collections::BTreeSet::new());
+    while Instant::now() < end {
+        let v = status(&lab, "h4");
+        let n = &v["node"];
+        assert!(deaf(&v), "h4: {n}");
+        assert_eq!(n["ifaces"][0]["role"], "member", "h4: {n}");
+        assert_eq!(n["inhibiting_sleep"], false, "h4: {n}");
+        assert_eq!(n["ifaces"][0]["peers"].as_array().map(Vec::len), Some(0), "h4 hears: {n}");
+        assert_eq!(u(&n["counters"]["accepted"]), 0, "h4: {n}");
+        assert_eq!(proxied_count(&lab, "h4"), 0, "h4 answers for h2");
+        for h in ["h1", "h3"] {
+            let by = proxied_by(&lab, h, &h2_id);
+            assert_ne!(by.as_deref(), Some(x_id.as_str()), "{h} gives h2 to the deaf h4");
+            named.extend(by);
+        }
+        samples += 1;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let p = common::lab::the_proxy(&lab, &["h1", "h3"]);
+    let p_id = lab.node_id(&p).to_string();
+    assert_eq!(named.into_iter().collect::<Vec<_>>(), vec![p_id], "h2's proxy moved");
+    eprintln!("{samples} samples, h2 answered for by {p}");
+    assert!(samples >= 20, "{samples} samples");
+    // The control: without the firewall, h4 hears, and the ring gives it h2.
+    let out = lab.exec("h4", &["nft", "delete", "table", "inet", "wptest"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let took = lab.wait(Duration::from_secs(5), || {
+        proxied_count(&lab, "h4") == 1
+            && ["h1", "h3"].iter().all(|h| proxied_by(&lab, h, &h2_id).as_deref() == Some(&*x_id))
+    });
+    assert!(took.is_some(), "h4 hears again but does not get h2: {}", status(&lab, "h4")["node"]);
 }

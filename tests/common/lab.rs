@@ -1,7 +1,7 @@
 //! `wakeproxy lab` driven from tests: a lab that is taken down when the test ends, and the
 //! questions tests ask of it.
 
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -205,5 +205,341 @@ impl TestLab {
         let words: Vec<&str> = text.split_whitespace().collect();
         let at = words.iter().position(|w| *w == "lladdr")?;
         words.get(at + 1).map(|m| m.to_lowercase())
+    }
+}
+
+/// A station of the test's own making on a lab's links: a namespace (`<lab>-st`, so `lab down`
+/// removes it too) with one leg per bridge it is put on (`eth0` on the first, `eth1` on the
+/// next…), each with an address of its own. It runs no daemon and holds no key: whatever it
+/// sends, the test sends through [`Station::exec`]. Removed on drop, even when the test panics.
+pub struct Station {
+    /// Its namespace.
+    pub ns: String,
+    /// Its legs' names in the root namespace, while they are being made (cleanup).
+    legs: Vec<String>,
+}
+
+impl Station {
+    /// A station in lab `lab` with a leg on bridge `brK` (subnet K, 0-based) for every
+    /// `(K, "a.b.c.d/len")` of `legs`, in order.
+    pub fn new(lab: &TestLab, legs: &[(usize, &str)]) -> Self {
+        let ns = format!("{}-st", lab.name);
+        let sw = format!("{}-sw", lab.name);
+        let _ = Command::new("ip").args(["netns", "del", &ns]).output();
+        let mut st = Self { ns: ns.clone(), legs: Vec::new() };
+        super::sh(&["ip", "netns", "add", &ns]);
+        super::sh(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
+        for (i, (k, addr)) in legs.iter().enumerate() {
+            let (a, b) = (format!("{}s{i}a", lab.name), format!("{}s{i}b", lab.name));
+            st.legs.extend([a.clone(), b.clone()]);
+            let inner = format!("eth{i}");
+            super::sh(&["ip", "link", "add", &a, "type", "veth", "peer", "name", &b]);
+            super::sh(&["ip", "link", "set", &a, "netns", &ns]);
+            super::sh(&["ip", "link", "set", &b, "netns", &sw]);
+            super::sh(&["ip", "-n", &ns, "link", "set", &a, "name", &inner]);
+            super::sh(&["ip", "-n", &ns, "addr", "add", addr, "broadcast", "+", "dev", &inner]);
+            super::sh(&["ip", "-n", &ns, "link", "set", &inner, "up"]);
+            super::sh(&["ip", "-n", &sw, "link", "set", &b, "master", &format!("br{k}")]);
+            super::sh(&["ip", "-n", &sw, "link", "set", &b, "up"]);
+        }
+        st
+    }
+
+    /// Runs `cmd` inside the station.
+    pub fn exec(&self, cmd: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.ns]).args(cmd);
+        c
+    }
+}
+
+impl Drop for Station {
+    fn drop(&mut self) {
+        for pid in Command::new("ip")
+            .args(["netns", "pids", &self.ns])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+            .split_whitespace()
+        {
+            let _ = Command::new("kill").args(["-KILL", pid]).output();
+        }
+        // Deleting the namespace takes its legs and their peers on the bridges along.
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
+        // A leg that never left the root namespace (a `new` that failed half-way).
+        for leg in &self.legs {
+            let _ = Command::new("ip").args(["link", "del", leg]).stderr(Stdio::null()).output();
+        }
+    }
+}
+
+/// One ARP reply an [`ArpWatch`] saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArpReply {
+    /// The request it answered (numbered from 1).
+    pub request: u64,
+    /// When it arrived, from the watch's start.
+    pub at: Duration,
+    /// How long after its request.
+    pub latency: Duration,
+    /// Who answered (the reply's sender hardware address), lowercase.
+    pub mac: String,
+}
+
+/// What an [`ArpWatch`] saw.
+#[derive(Debug, Clone, Default)]
+pub struct ArpRecord {
+    /// Requests sent.
+    pub sent: u64,
+    /// When each was sent, from the watch's start (request `n` at index `n - 1`).
+    pub sent_at: Vec<Duration>,
+    /// Every reply, in order of arrival.
+    pub replies: Vec<ArpReply>,
+}
+
+impl ArpRecord {
+    /// The requests nobody answered, and when each was sent.
+    pub fn unanswered(&self) -> Vec<(u64, Duration)> {
+        let answered: std::collections::BTreeSet<u64> =
+            self.replies.iter().map(|r| r.request).collect();
+        (1..=self.sent)
+            .filter(|n| !answered.contains(n))
+            .map(|n| (n, self.sent_at.get(n as usize - 1).copied().unwrap_or_default()))
+            .collect()
+    }
+
+    /// The requests answered by more than one MAC.
+    pub fn answered_twice(&self) -> Vec<u64> {
+        let mut by = std::collections::BTreeMap::<u64, std::collections::BTreeSet<&str>>::new();
+        for r in &self.replies {
+            by.entry(r.request).or_default().insert(&r.mac);
+        }
+        by.into_iter().filter(|(_, m)| m.len() > 1).map(|(n, _)| n).collect()
+    }
+
+    /// The longest time between two consecutive replies, and when it began.
+    pub fn longest_gap(&self) -> (Duration, Duration) {
+        self.replies
+            .windows(2)
+            .map(|w| (w[1].at.saturating_sub(w[0].at), w[0].at))
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// The distinct MACs that answered, in order of their first answer.
+    pub fn macs(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for r in &self.replies {
+            if !out.contains(&r.mac) {
+                out.push(r.mac.clone());
+            }
+        }
+        out
+    }
+
+    /// The longest request latency.
+    pub fn slowest(&self) -> Duration {
+        self.replies.iter().map(|r| r.latency).max().unwrap_or_default()
+    }
+}
+
+/// A broadcast ARP request for one address every `interval` from a lab host's `eth0`, and
+/// every reply recorded with the request it answers, its time and its sender's MAC. iputils'
+/// arping cannot ask more than once a second, and after its first reply it asks the replier's
+/// MAC alone (a new proxy would never see those requests), so this is arping `-b`, in Python:
+/// each request comes from another unused source address of the target's /24 (x.y.z.128 to
+/// .191, as `arping -s` would send; no cache on the link has an entry to update for them), and
+/// the answer, addressed to it, names its request, however late it comes. Stopped on drop.
+pub struct ArpWatch {
+    child: std::process::Child,
+    record: std::sync::Arc<std::sync::Mutex<ArpRecord>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ArpWatch {
+    const SCRIPT: &str = r#"
+import select, socket, sys, time
+ifname, target, interval = sys.argv[1], socket.inet_aton(sys.argv[2]), float(sys.argv[3])
+POOL = 64
+def tag(n):
+    return target[:3] + bytes([128 + n % POOL])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
+s.bind((ifname, 0x0806))
+mac = s.getsockname()[4]
+head = b"\xff" * 6 + mac + b"\x08\x06" + b"\x00\x01\x08\x00\x06\x04\x00\x01" + mac
+start = time.monotonic()
+n, next_at, stop_at, sent_at = 0, start, None, {}
+print("ready", flush=True)
+while stop_at is None or time.monotonic() < stop_at:
+    now = time.monotonic()
+    if stop_at is None and now >= next_at:
+        n += 1
+        s.send(head + tag(n) + b"\x00" * 6 + target)
+        sent_at[n] = now
+        print("sent", n, "%.1f" % ((now - start) * 1000), flush=True)
+        next_at += interval
+        continue
+    wait = (stop_at if stop_at is not None else next_at) - now
+    watched = [s] if stop_at is not None else [s, sys.stdin]
+    ready = select.select(watched, [], [], max(0, wait))[0]
+    if sys.stdin in ready and not sys.stdin.readline():
+        # Asked to stop (stdin closed): no more requests; late answers still count for a
+        # second.
+        stop_at = time.monotonic() + 1.0
+        continue
+    if s not in ready:
+        continue
+    f = s.recv(128)
+    at = time.monotonic()
+    # An answer for the target, to one of our tagged addresses: op 2, target's address,
+    # addressed to our MAC.
+    if len(f) < 42 or f[20:22] != b"\x00\x02" or f[28:32] != target or f[32:38] != mac:
+        continue
+    if f[38:41] != target[:3] or not 128 <= f[41] < 128 + POOL:
+        continue
+    # The newest request with this tag.
+    k = n - (n - (f[41] - 128)) % POOL
+    if k < 1:
+        continue
+    print("reply", k, "%.1f" % ((at - start) * 1000), "%.1f" % ((at - sent_at[k]) * 1000),
+          f[22:28].hex(":"), flush=True)
+print("done", n, flush=True)
+"#;
+
+    /// Starts asking from `host` of lab `lab` for `target`, every `interval`.
+    pub fn start(lab: &TestLab, host: &str, target: &str, interval: Duration) -> Self {
+        use std::io::BufRead;
+        let ns = format!("{}-{host}", lab.name);
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &ns, "python3", "-c", Self::SCRIPT, "eth0", target])
+            .arg(interval.as_secs_f64().to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 (the ARP watch)");
+        let stdout = child.stdout.take().unwrap();
+        let record = std::sync::Arc::new(std::sync::Mutex::new(ArpRecord::default()));
+        let (ready_tx, ready) = std::sync::mpsc::channel();
+        let reader = {
+            let record = record.clone();
+            std::thread::spawn(move || {
+                let ms =
+                    |t: &str| Duration::from_micros((t.parse::<f64>().unwrap_or(0.0) * 1e3) as u64);
+                for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                    let w: Vec<&str> = line.split_whitespace().collect();
+                    let mut rec = record.lock().unwrap();
+                    match w[..] {
+                        ["ready"] => {
+                            let _ = ready_tx.send(());
+                        }
+                        ["sent", n, at] => {
+                            rec.sent = n.parse().unwrap_or(0);
+                            rec.sent_at.push(ms(at));
+                        }
+                        ["done", n] => rec.sent = n.parse().unwrap_or(0),
+                        ["reply", n, at, latency, mac] => rec.replies.push(ArpReply {
+                            request: n.parse().unwrap_or(0),
+                            at: ms(at),
+                            latency: ms(latency),
+                            mac: mac.to_lowercase(),
+                        }),
+                        _ => {}
+                    }
+                }
+            })
+        };
+        ready.recv_timeout(Duration::from_secs(5)).expect("the ARP watch did not start");
+        Self { child, record, reader: Some(reader) }
+    }
+
+    /// What it saw so far.
+    pub fn record(&self) -> ArpRecord {
+        self.record.lock().unwrap().clone()
+    }
+
+    /// Stops asking, waits a second for late answers, and returns what it saw.
+    pub fn stop(mut self) -> ArpRecord {
+        drop(self.child.stdin.take());
+        let end = Instant::now() + Duration::from_secs(5);
+        while self.child.try_wait().ok().flatten().is_none() && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        self.record()
+    }
+}
+
+impl Drop for ArpWatch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl TestLab {
+    /// Host `host`'s state directory (its configuration's `state_dir`).
+    pub fn state_dir(&self, host: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("wakeproxy-lab-{}/{host}/state", self.name))
+    }
+
+    /// Empties host `host`'s state directory (its daemon must not run) and, with `id`, gives
+    /// it that node id, as the daemon would have written it: the node starts with no sleeper
+    /// registry, under `id` (a new random one without).
+    pub fn wipe_state(&self, host: &str, id: Option<wakeproxy::addr::NodeId>) {
+        let dir = self.state_dir(host);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        }
+        if let Some(id) = id {
+            let path = dir.join(wakeproxy::state::NODE_ID_FILE);
+            wakeproxy::fsutil::atomic_write(&path, format!("{id}\n").as_bytes(), 0o600).unwrap();
+        }
+    }
+
+    /// Host `host`'s node id, from its `status`.
+    pub fn node_id(&self, host: &str) -> wakeproxy::addr::NodeId {
+        let out = wakeproxy(&["status", "--json", "--config", &self.config(host)]);
+        let v: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("{host}: {}", String::from_utf8_lossy(&out.stderr)));
+        v["node"]["id"].as_str().unwrap().parse().unwrap()
+    }
+}
+
+/// A node id that the ring prefers for `sleeper` over every one of `others` (the smallest
+/// distance wins): with `ranks_first` one near 0, which also ranks first in an election,
+/// otherwise one near `u128::MAX`, which ranks last (the lab's hosts share one boot time, so
+/// the id decides the rank).
+pub fn id_preferred_for(
+    sleeper: wakeproxy::addr::NodeId,
+    others: &[wakeproxy::addr::NodeId],
+    ranks_first: bool,
+) -> wakeproxy::addr::NodeId {
+    use wakeproxy::addr::NodeId;
+    use wakeproxy::election::proxy_distance;
+    let best = others.iter().map(|o| proxy_distance(sleeper, *o)).min().unwrap_or(u64::MAX);
+    (0..10_000u128)
+        .map(|k| NodeId::from_u128(if ranks_first { 1 + k } else { u128::MAX - k }))
+        .find(|id| proxy_distance(sleeper, *id) < best && !others.contains(id))
+        .expect("an id the ring prefers")
+}
+
+impl TestLab {
+    /// `lab crash HOST`, then waits until its daemon is really gone (its control socket no
+    /// longer answers): `lab crash` only sends the signal, and a daemon started at once would
+    /// find the old one still answering and refuse to run.
+    pub fn crash(&self, host: &str) {
+        self.ok(&["crash", host]);
+        let dead = self.wait(Duration::from_secs(5), || {
+            !wakeproxy(&["status", "--json", "--config", &self.config(host)]).status.success()
+        });
+        assert!(dead.is_some(), "{host}'s daemon still answers after lab crash");
     }
 }
