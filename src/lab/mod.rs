@@ -610,17 +610,14 @@ impl Lab {
                 self.hosts[i].name
             )));
         };
-        net::signal(pid, "CONT");
-        net::signal(pid, "KILL");
+        net::kill_and_wait(pid);
         self.save()
     }
 
     /// Starts host `i`'s daemon again (killing it first if it runs).
     pub fn restart(&mut self, i: usize, exe: &Path) -> Result<(), LabError> {
         if let Some(pid) = self.hosts[i].daemon_pid.take() {
-            net::signal(pid, "CONT");
-            net::signal(pid, "KILL");
-            std::thread::sleep(Duration::from_millis(100));
+            net::kill_and_wait(pid);
         }
         self.start_daemon(i, exe)?;
         self.save()

@@ -52,6 +52,25 @@ pub(crate) fn signal(pid: u32, signal: &str) {
     run_quiet(&["kill", &format!("-{signal}"), &pid.to_string()]);
 }
 
+/// Kills a process (also if it is stopped: a host asleep in the lab) and waits, at most 5 s,
+/// until it is gone (or a zombie waiting for its parent), so whatever it held (the control
+/// socket, the state directory) is free when this returns.
+pub(crate) fn kill_and_wait(pid: u32) {
+    signal(pid, "CONT");
+    signal(pid, "KILL");
+    let dead = || match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state is the field after the command name, which is in parentheses.
+        Ok(stat) => {
+            stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        }
+        Err(_) => true,
+    };
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !dead() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 /// A veth pair: `a` into namespace `ns_a` renamed `name_a`, `b` into `ns_b`.
 pub(crate) fn veth(a: &str, ns_a: &str, name_a: &str, b: &str, ns_b: &str) -> Result<(), LabError> {
     run(&["ip", "link", "add", a, "type", "veth", "peer", "name", b])?;
