@@ -29,6 +29,8 @@ fn heartbeat_of(i: u32) -> Heartbeat {
         boot_time_s: 1_700_000_000 + u64::from(i),
         caps: Capabilities::CAN_PROXY,
         peers_heard: Some(7),
+        claims: Vec::new(),
+        claims_complete: true,
     }
 }
 

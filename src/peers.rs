@@ -838,6 +838,8 @@ mod tests {
             boot_time_s: 100,
             caps: Capabilities::CAN_PROXY,
             peers_heard: None,
+            claims: Vec::new(),
+            claims_complete: true,
         }
     }
 

@@ -233,6 +233,8 @@ fn an_address_an_awake_peer_announces_as_its_own_is_never_answered_for() {
         boot_time_s: 1,
         caps: Capabilities::CAN_PROXY,
         peers_heard: Some(2),
+        claims: Vec::new(),
+        claims_complete: true,
     };
     let header = Header {
         sender: sim.hosts()[taker].node.id(),
@@ -404,6 +406,8 @@ fn a_manager_heartbeat_with_the_largest_term_overflows_nothing() {
         boot_time_s: 1,
         caps: Capabilities::CAN_PROXY,
         peers_heard: Some(2),
+        claims: Vec::new(),
+        claims_complete: true,
     };
     let header = Header {
         sender: sim.hosts()[forger].node.id(),

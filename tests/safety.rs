@@ -334,6 +334,8 @@ fn an_authentic_message_relayed_by_a_router_is_refused_and_counted_while_a_route
             boot_time_s: unix_ms() / 1000,
             caps: Capabilities::NONE,
             peers_heard: Some(1),
+            claims: Vec::new(),
+            claims_complete: true,
         });
         let header = Header { sender: stranger, seq, timestamp_ms: unix_ms() };
         let mut bytes = Vec::new();

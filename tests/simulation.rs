@@ -92,6 +92,8 @@ fn forged_wrong_key_and_replayed_messages_change_nothing_but_counters() {
         boot_time_s: 1,
         caps: Capabilities::CAN_PROXY.union(Capabilities::PREFERS_GUARDIAN),
         peers_heard: Some(3),
+        claims: Vec::new(),
+        claims_complete: true,
     };
     let header = Header { sender: NodeId::from_u128(0x66), seq: 1, timestamp_ms: now_ms };
     let mut forged = Vec::new();

@@ -51,6 +51,10 @@ const CLAIM_FIXED: usize = 16 + 6 + 8 + 4;
 const RECLAIM_EVERY: Duration = Duration::from_millis(500);
 /// Heartbeats between two announcements of the same claim.
 pub(crate) const REFRESH_EVERY: u32 = 6;
+/// Heartbeats after which a claim not heard again is forgotten: two refreshes may be lost. A
+/// node that restarted without anyone noticing (its first heartbeats lost) holds nothing any
+/// more; its old claims must not keep others from passing it over.
+pub(crate) const EXPIRE_AFTER: u32 = 2 * REFRESH_EVERY + 1;
 /// How long a node that did not claim a sleeper assigned to it is passed over for it.
 pub(crate) const PASS_OVER_FOR: Duration = Duration::from_secs(60);
 
@@ -178,6 +182,25 @@ impl Node {
         let lan = &mut self.lans[li];
         let before = (lan.deferred.len(), lan.passed_over.values().map(Vec::len).sum::<usize>());
         lan.deferred.retain(|_, at| *at > now);
+        // Claims not heard again for a while are forgotten (soft state).
+        let expire = self.cfg.heartbeat_interval() * EXPIRE_AFTER;
+        let stale: Vec<NodeId> = lan
+            .claims_heard
+            .iter()
+            .filter(|(_, at)| now.saturating_since(**at) >= expire)
+            .map(|(s, _)| *s)
+            .collect();
+        for s in stale {
+            lan.claims_heard.remove(&s);
+            if let Some(by) = lan.claims.get(&s).copied().filter(|by| *by != self.cfg.id) {
+                lan.claims.remove(&s);
+                if let Some(e) = lan.expected.get_mut(&s).filter(|e| e.assignee == by && e.claimed)
+                {
+                    e.claimed = false;
+                    e.since = now;
+                }
+            }
+        }
         // A calibration the driver never answered says nothing.
         let stale = self.cfg.liveness.probe_timeout * 2;
         lan.calibrating.retain(|_, at| now.saturating_since(*at) < stale);
@@ -291,11 +314,53 @@ impl Node {
             return;
         }
         self.learn_from_claim(now, li, claim);
+        self.claim_heard(now, li, claimant, sleeper);
+    }
+
+    /// A heartbeat of `claimant` lists the sleepers it answers for: each is a claim heard; and
+    /// if the list is complete, a sleeper it no longer lists it no longer claims.
+    pub(super) fn claims_in_heartbeat(
+        &mut self,
+        now: Instant,
+        li: usize,
+        claimant: NodeId,
+        listed: &[NodeId],
+        complete: bool,
+    ) {
+        for &sleeper in listed {
+            if sleeper != self.cfg.id && sleeper != claimant {
+                self.claim_heard(now, li, claimant, sleeper);
+            }
+        }
+        if complete {
+            let lan = &mut self.lans[li];
+            let dropped: Vec<NodeId> = lan
+                .claims
+                .iter()
+                .filter(|(s, by)| **by == claimant && !listed.contains(s))
+                .map(|(s, _)| *s)
+                .collect();
+            for s in dropped {
+                lan.claims.remove(&s);
+                lan.claims_heard.remove(&s);
+                if let Some(e) = lan.expected.get_mut(&s).filter(|e| e.assignee == claimant) {
+                    if e.claimed {
+                        e.claimed = false;
+                        e.since = now;
+                    }
+                }
+            }
+        }
+    }
+
+    /// `claimant` answers for `sleeper`, by a ProxyClaim or its heartbeat's list.
+    fn claim_heard(&mut self, now: Instant, li: usize, claimant: NodeId, sleeper: NodeId) {
         let lan = &mut self.lans[li];
         if lan.peers.get(&sleeper).is_none() {
             return;
         }
         lan.claims.insert(sleeper, claimant);
+        lan.claims_heard.insert(sleeper, now);
         if let Some(e) = lan.expected.get_mut(&sleeper) {
             e.claimed |= e.assignee == claimant;
         }

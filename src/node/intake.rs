@@ -220,6 +220,15 @@ impl Node {
                 if fresh {
                     lan.forget_claims_of(sender, now);
                 }
+                // A peer heard again after this node had given it up (gone, or taken for
+                // asleep) missed what was said meanwhile, and this node missed what it said:
+                // both sides re-announce their claims, so two proxies of one sleeper meet.
+                let returning = lan.peers.get(&sender).is_some_and(|p| {
+                    matches!(
+                        p.state,
+                        crate::peers::PeerState::Gone | crate::peers::PeerState::Asleep
+                    )
+                });
                 let (t, changed) = lan.peers.on_heartbeat(now, sender, &hb);
                 lan.dirty |= changed;
                 if hb.role == Role::Manager && hb.term > lan.term {
@@ -233,20 +242,23 @@ impl Node {
                     lan.term = hb.term.saturating_add(1);
                     lan.next_heartbeat = now;
                 }
-                if fresh {
+                if fresh || returning {
                     self.greet(now, li);
                 }
+                self.claims_in_heartbeat(now, li, sender, &hb.claims, hb.claims_complete);
                 self.transition_event(iface, t);
                 self.confirm_wake(now, hb.host.mac);
             }
             Message::SleepNotice(host) => {
                 let t = self.lans[li].peers.on_sleep_notice(now, sender, &host);
-                self.lans[li].dirty |= t.is_some();
+                // Even without a change of state (it was believed asleep already), a notice
+                // clears a sighting of its owner and may bring new addresses: elect again.
+                self.lans[li].dirty = true;
                 self.transition_event(iface, t);
             }
             Message::ResumeNotice(host) => {
                 let t = self.lans[li].peers.on_resume_notice(now, sender, &host);
-                self.lans[li].dirty |= t.is_some();
+                self.lans[li].dirty = true;
                 self.lans[li].claims.remove(&sender);
                 self.transition_event(iface, t);
                 self.confirm_wake(now, host.mac);

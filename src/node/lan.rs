@@ -58,6 +58,9 @@ pub(crate) struct Lan {
     pub(crate) deferred: FxHashMap<NodeId, Instant>,
     /// Who was last heard claiming each sleeper (their ProxyClaims, and this node's own).
     pub(crate) claims: FxHashMap<NodeId, NodeId>,
+    /// When each claim of `claims` was last heard: claims are soft state, repeated every
+    /// `claim::REFRESH_EVERY` heartbeats, and forgotten when they stop (`claim::EXPIRE_AFTER`).
+    pub(crate) claims_heard: FxHashMap<NodeId, Instant>,
     /// For each assigned sleeper: whom the election names, since when, whether it claimed.
     pub(crate) expected: FxHashMap<NodeId, Expected>,
     /// Nodes passed over for a sleeper (they did not claim it in time), and until when.
@@ -97,6 +100,7 @@ impl Lan {
             pending: FxHashMap::default(),
             deferred: FxHashMap::default(),
             claims: FxHashMap::default(),
+            claims_heard: FxHashMap::default(),
             expected: FxHashMap::default(),
             passed_over: FxHashMap::default(),
             handing_over: FxHashMap::default(),

@@ -54,6 +54,11 @@ use wake::WakeJob;
 const WAKE_SEEN_HOLD: Duration = Duration::from_secs(2);
 /// How often the replay table drops senders silent for a whole window.
 const PRUNE_EVERY: Duration = Duration::from_secs(10);
+/// Bytes of a heartbeat's body before the host info: role, caps, term, boot time.
+const HEARTBEAT_FIXED: usize = 1 + 1 + 8 + 8;
+/// Bytes of a heartbeat's body after the host info before the claims (v1.1): peers heard,
+/// the claims flag, the claim count.
+const HEARTBEAT_V1_1: usize = 2 + 1 + 2;
 /// The most peers one LAN remembers: more hosts than a /22 holds. Only key holders create
 /// peers; beyond this, new senders are refused and counted (`peer_table_full`).
 pub const MAX_PEERS_PER_LAN: usize = 4096;
@@ -340,13 +345,34 @@ impl Node {
     }
 
     fn heartbeat(&self, li: usize) -> Heartbeat {
+        let host = self.host_info(li);
+        // The sleepers this node answers for, as many as fit beside its host information.
+        let lan = &self.lans[li];
+        let mut claims: Vec<NodeId> =
+            lan.proxied.iter().map(|s| s.id).filter(|id| !lan.pending.contains_key(id)).collect();
+        claims.sort_unstable();
+        let used = proto::MIN_DATAGRAM
+            + HEARTBEAT_FIXED
+            + 6
+            + 1
+            + 5 * host.ipv4.len()
+            + 1
+            + 17 * host.ipv6.len()
+            + 2
+            + 2 * host.tcp_ports.len()
+            + HEARTBEAT_V1_1;
+        let room = (proto::MAX_DATAGRAM.saturating_sub(used) / 16).min(proto::MAX_CLAIMS);
+        let claims_complete = claims.len() <= room;
+        claims.truncate(room);
         Heartbeat {
-            host: self.host_info(li),
-            role: self.lans[li].role,
-            term: self.lans[li].term,
+            host,
+            role: lan.role,
+            term: lan.term,
             boot_time_s: self.cfg.boot_time_s,
             caps: self.caps(li),
             peers_heard: Some(self.peers_heard(li)),
+            claims,
+            claims_complete,
         }
     }
 

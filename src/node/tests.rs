@@ -281,6 +281,8 @@ fn forged_and_replayed_messages_change_only_counters() {
         boot_time_s: 1,
         caps: Capabilities::CAN_PROXY,
         peers_heard: None,
+        claims: Vec::new(),
+        claims_complete: true,
     };
     let header = Header {
         sender: NodeId::from_u128(66),

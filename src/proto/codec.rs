@@ -25,6 +25,10 @@ const PORT_ITEM: usize = 2;
 
 /// `peers_heard` on the wire when the sender does not say (never sent by v1.1).
 const PEERS_HEARD_UNKNOWN: u16 = u16::MAX;
+/// Wire size of one claimed sleeper in a heartbeat.
+const CLAIM_ITEM: usize = 16;
+/// Most claims one heartbeat lists (the datagram limit allows fewer with a full host info).
+pub const MAX_CLAIMS: usize = 80;
 
 /// Appends the body of `msg` to `out`. On error `out` is unchanged.
 pub(crate) fn encode_body(msg: &Message, out: &mut Vec<u8>) -> Result<(), EncodeError> {
@@ -35,8 +39,21 @@ pub(crate) fn encode_body(msg: &Message, out: &mut Vec<u8>) -> Result<(), Encode
             out.push(hb.caps.0);
             out.extend_from_slice(&hb.term.to_be_bytes());
             out.extend_from_slice(&hb.boot_time_s.to_be_bytes());
+            if hb.claims.len() > MAX_CLAIMS {
+                return Err(EncodeError::TooMany {
+                    what: "claims",
+                    count: hb.claims.len(),
+                    max: MAX_CLAIMS,
+                });
+            }
             put_host(&hb.host, out);
             out.extend_from_slice(&hb.peers_heard.unwrap_or(PEERS_HEARD_UNKNOWN).to_be_bytes());
+            out.push(u8::from(hb.claims_complete));
+            // Lossless: bounded by MAX_CLAIMS above.
+            out.extend_from_slice(&(hb.claims.len() as u16).to_be_bytes());
+            for id in &hb.claims {
+                out.extend_from_slice(&id.0);
+            }
         }
         Message::SleepNotice(host) | Message::ResumeNotice(host) => {
             check_host(host)?;
@@ -137,13 +154,35 @@ pub(crate) fn decode_body(
             let term = r.u64("body ends inside the term")?;
             let boot_time_s = r.u64("body ends inside the boot time")?;
             let host = get_host(&mut r)?;
-            let peers_heard = if v1_1 {
-                Some(r.u16("body ends inside the count of peers heard")?)
-                    .filter(|&n| n != PEERS_HEARD_UNKNOWN)
+            let (peers_heard, claims, claims_complete) = if v1_1 {
+                let heard = Some(r.u16("body ends inside the count of peers heard")?)
+                    .filter(|&n| n != PEERS_HEARD_UNKNOWN);
+                let complete = match r.u8("body ends before the claims flag")? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(r.malformed("claims flag not 0 or 1")),
+                };
+                let n = r.u16("body ends inside the claim count")?.into();
+                r.check_count(n, CLAIM_ITEM, MAX_CLAIMS, "more claims than the protocol allows")?;
+                let mut claims = Vec::with_capacity(n);
+                for _ in 0..n {
+                    claims.push(NodeId(r.array("body ends inside a claimed sleeper's id")?));
+                }
+                (heard, claims, complete)
             } else {
-                None
+                // A v1.0 heartbeat says nothing of its sender's claims.
+                (None, Vec::new(), false)
             };
-            Message::Heartbeat(Heartbeat { host, role, term, boot_time_s, caps, peers_heard })
+            Message::Heartbeat(Heartbeat {
+                host,
+                role,
+                term,
+                boot_time_s,
+                caps,
+                peers_heard,
+                claims,
+                claims_complete,
+            })
         }
         MessageKind::SleepNotice => Message::SleepNotice(get_host(&mut r)?),
         MessageKind::ResumeNotice => Message::ResumeNotice(get_host(&mut r)?),
@@ -328,6 +367,11 @@ mod tests {
                 ..Default::default()
             }),
             Message::Heartbeat(Heartbeat { peers_heard: Some(3), ..Heartbeat::default() }),
+            Message::Heartbeat(Heartbeat {
+                claims: vec![NodeId::from_u128(1), NodeId::from_u128(2)],
+                claims_complete: true,
+                ..Heartbeat::default()
+            }),
             Message::ProxyRelease(ProxyRelease {
                 sleeper: NodeId::default(),
                 sleeper_mac: MacAddr::ZERO,
@@ -363,11 +407,19 @@ mod tests {
     #[test]
     fn v1_0_bodies_decode_with_the_v1_1_fields_defaulted() {
         // A v1.0 heartbeat ends after the host info; a v1.0 claim after the term.
-        let hb = Heartbeat { host: host(), peers_heard: Some(2), ..Heartbeat::default() };
+        let claimed = vec![NodeId::from_u128(7)];
+        let hb = Heartbeat {
+            host: host(),
+            peers_heard: Some(2),
+            claims: claimed,
+            claims_complete: true,
+            ..Heartbeat::default()
+        };
         let mut b = body(&Message::Heartbeat(hb.clone()));
-        b.truncate(b.len() - 2);
+        b.truncate(b.len() - 2 - 1 - 2 - 16);
         let old = decode_body(MessageKind::Heartbeat, &b, 0).unwrap();
-        assert_eq!(old, Message::Heartbeat(Heartbeat { peers_heard: None, ..hb }));
+        let want = Heartbeat { peers_heard: None, claims: vec![], claims_complete: false, ..hb };
+        assert_eq!(old, Message::Heartbeat(want));
 
         let mac = MacAddr([2, 0, 0, 0, 0, 9]);
         let claim = ProxyClaim {
@@ -393,10 +445,30 @@ mod tests {
     }
 
     #[test]
+    fn a_heartbeats_claims_flag_and_count_are_checked() {
+        let hb = Heartbeat { claims: vec![NodeId::from_u128(1)], ..Heartbeat::default() };
+        let mut b = body(&Message::Heartbeat(hb));
+        let flag = b.len() - 2 - 16 - 1;
+        b[flag] = 2;
+        assert_eq!(malformed(MessageKind::Heartbeat, &b), "claims flag not 0 or 1");
+        b[flag] = 1;
+        b[flag + 2] = 2; // two claims announced, one present
+        assert_eq!(
+            malformed(MessageKind::Heartbeat, &b),
+            "list count exceeds the bytes that follow"
+        );
+        let too_many =
+            Heartbeat { claims: vec![NodeId::default(); MAX_CLAIMS + 1], ..Heartbeat::default() };
+        let err = encode_body(&Message::Heartbeat(too_many), &mut Vec::new()).unwrap_err();
+        assert!(matches!(err, EncodeError::TooMany { what: "claims", .. }));
+    }
+
+    #[test]
     fn peers_heard_unknown_is_0xffff_on_the_wire() {
         let hb = Heartbeat { host: host(), peers_heard: None, ..Heartbeat::default() };
         let b = body(&Message::Heartbeat(hb.clone()));
-        assert_eq!(b[b.len() - 2..], [0xff, 0xff]);
+        // peers_heard, then the claims flag and an empty list.
+        assert_eq!(b[b.len() - 5..], [0xff, 0xff, 0, 0, 0]);
         assert_eq!(decode_body(MessageKind::Heartbeat, &b, 1).unwrap(), Message::Heartbeat(hb));
     }
 

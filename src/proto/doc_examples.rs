@@ -51,6 +51,8 @@ fn examples() -> Vec<(&'static str, Header, Message)> {
                 boot_time_s: 1_735_686_000,
                 caps: Capabilities::CAN_PROXY,
                 peers_heard: Some(5),
+                claims: vec![sleeper],
+                claims_complete: true,
             }),
         ),
         ("sleep-notice", Message::SleepNotice(example_host())),
@@ -161,6 +163,11 @@ fn fields(header: &Header, msg: &Message, body_len: usize) -> Vec<(usize, String
             host(&mut f, &hb.host);
             let heard = hb.peers_heard.map_or("unknown".to_owned(), |n| n.to_string());
             f.push((2, format!("peers_heard {heard} (v1.1)")));
+            f.push((1, format!("claims complete: {} (v1.1)", u8::from(hb.claims_complete))));
+            f.push((2, format!("claim count {} (v1.1)", hb.claims.len())));
+            for id in &hb.claims {
+                f.push((16, format!("  claimed sleeper {id}")));
+            }
         }
         Message::SleepNotice(h) | Message::ResumeNotice(h) => host(&mut f, h),
         Message::ProxyClaim(c) => {

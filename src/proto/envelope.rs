@@ -411,7 +411,7 @@ mod tests {
         let msg = Message::Heartbeat(Heartbeat { host, ..Heartbeat::default() });
         let mut out = vec![1, 2, 3];
         let err = encode(&key(), &header(), &msg, &mut out).unwrap_err();
-        let len = HEADER_LEN + 18 + 6 + 1 + 80 + 1 + 272 + 2 + 1024 + 2 + TAG_LEN;
+        let len = HEADER_LEN + 18 + 6 + 1 + 80 + 1 + 272 + 2 + 1024 + 2 + 1 + 2 + TAG_LEN;
         assert_eq!(err, EncodeError::TooLarge { len, max: MAX_DATAGRAM });
         assert!(out.is_empty());
     }

@@ -275,6 +275,12 @@ pub struct Heartbeat {
     /// started, or deaf: a firewall drops its inbound UDP), which is then no candidate for any
     /// role. `None` from a v1.0 sender, which does not say (on the wire: `0xffff`). Since v1.1.
     pub peers_heard: Option<u16>,
+    /// The sleepers the sender answers for now (v1.1), so that two proxies of one sleeper
+    /// meet at the next heartbeat whatever claims were lost. At most as many as fit.
+    pub claims: Vec<NodeId>,
+    /// `claims` lists every sleeper the sender answers for (v1.1). When false (too many to
+    /// fit), a sleeper missing from the list may still be claimed.
+    pub claims_complete: bool,
 }
 
 /// A proxy's announcement that it answers for `sleeper`, with everything another node needs to

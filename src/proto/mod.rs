@@ -32,6 +32,7 @@ mod proptests;
 pub use auth::{
     KEY_ID_LABEL, KEY_ID_LEN, KeyError, KeyId, MAX_KEY_LEN, MIN_KEY_LEN, SiteKey, VerifiedWith,
 };
+pub use codec::MAX_CLAIMS;
 pub use envelope::{HEADER_LEN, MIN_DATAGRAM, decode, decode_verified_with, encode};
 pub use error::{DecodeError, EncodeError, ErrorClass};
 pub use message::{

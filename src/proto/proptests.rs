@@ -51,8 +51,9 @@ fn role() -> impl Strategy<Value = Role> {
 
 fn message() -> impl Strategy<Value = Message> {
     let heard = prop_oneof![Just(None), (0u16..u16::MAX).prop_map(Some)];
-    let heartbeat = (host(), role(), any::<u64>(), any::<u64>(), any::<u8>(), heard).prop_map(
-        |(host, role, term, boot_time_s, caps, peers_heard)| {
+    let claims = (prop::collection::vec(node(), 0..4), any::<bool>());
+    let heartbeat = (host(), role(), any::<u64>(), any::<u64>(), any::<u8>(), heard, claims)
+        .prop_map(|(host, role, term, boot_time_s, caps, peers_heard, (claims, complete))| {
             Message::Heartbeat(Heartbeat {
                 host,
                 role,
@@ -60,9 +61,10 @@ fn message() -> impl Strategy<Value = Message> {
                 boot_time_s,
                 caps: Capabilities(caps),
                 peers_heard,
+                claims,
+                claims_complete: complete,
             })
-        },
-    );
+        });
     let claim = (node(), mac(), any::<u64>(), any::<u32>(), host()).prop_map(
         |(sleeper, sleeper_mac, term, asleep_for_s, host)| {
             Message::ProxyClaim(ProxyClaim { sleeper, sleeper_mac, term, asleep_for_s, host })

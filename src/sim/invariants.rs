@@ -278,9 +278,22 @@ impl Sim {
                 })
                 .collect();
             if answering.len() != 1 {
+                let views: Vec<String> = proxies
+                    .iter()
+                    .map(|&i| {
+                        let st = self.hosts[i].node.status(self.now);
+                        let v = st.ifaces[0].peers.iter().find(|p| p.id == host.cfg.id);
+                        let v =
+                            v.map(|p| format!("{} {:?} by {:?}", p.state, p.reason, p.proxied_by));
+                        format!("host {i}: {}", v.unwrap_or_else(|| "unknown".into()))
+                    })
+                    .collect();
                 out.push(Violation {
                     at,
-                    what: format!("sleeping host {s} is answered for by {answering:?}"),
+                    what: format!(
+                        "sleeping host {s} is answered for by {answering:?}; views: {}",
+                        views.join("; ")
+                    ),
                 });
             }
         }

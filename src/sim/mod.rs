@@ -526,7 +526,9 @@ impl Sim {
     fn handle(&mut self, ev: Ev) {
         match ev {
             Ev::Datagram { to, from, bytes, origin } => {
-                if self.hosts[to].state == HostState::Up {
+                // A deaf host's firewall drops what reaches the peer port, whoever sent it
+                // (an injected replay too), and whenever it was sent.
+                if self.hosts[to].state == HostState::Up && !self.hosts[to].deaf {
                     let now = self.now;
                     let before = self.hosts[to].node.counters().accepted;
                     self.hosts[to].node.handle_datagram(now, IFACE, from, &bytes);
@@ -658,7 +660,7 @@ impl Sim {
                         // A broadcast comes back to its sender's own socket, as on Linux; that
                         // echo is how a node knows it hears its LAN.
                         let echo = to == i && dst == Destination::Broadcast;
-                        if (echo || self.reachable(i, to) && !self.lost()) && !self.hosts[to].deaf {
+                        if echo || self.reachable(i, to) && !self.lost() {
                             let at = self.now + self.delay();
                             let ev =
                                 Ev::Datagram { to, from, bytes: bytes.clone(), origin: Some(i) };
@@ -724,6 +726,9 @@ impl Sim {
                     } else {
                         (self.now + timeout, None)
                     };
+                    if let Some(t) = &mut self.trace {
+                        t.push(format!("{:?} host {i}: probe {ip} answered: {got}", self.now));
+                    }
                     self.push(at, Ev::Probe { to: i, ip, rtt });
                 }
                 Action::InhibitSleep(on) => self.hosts[i].inhibits_sleep = on,
