@@ -620,8 +620,22 @@ impl PeerTable {
     /// A frame from `id`'s real MAC was seen while it is asleep: its owner is using the address,
     /// so nobody may answer for it until `suspect_after` passes without another such frame
     /// and a probe fails. Returns true if this is news.
+    ///
+    /// Frames handled within a quarter of the probe window after its own sleep notice are
+    /// ignored: they are what it sent on its way to sleep. Captured frames and peer datagrams
+    /// reach the node through separate queues (and the daemon serves peer traffic first), so
+    /// a frame sent before the notice may be handled after it. A host that stays up is still
+    /// seen by its later frames, within the probe window too, and by the claim's probe.
     pub fn on_owner_frame(&mut self, now: Instant, id: NodeId) -> bool {
+        let settle = self.cfg.probe_timeout / 4;
         let news = match self.peers.get_mut(&id) {
+            Some(p)
+                if p.state == PeerState::Asleep
+                    && p.reason == Reason::Announced
+                    && now.saturating_since(p.since) < settle =>
+            {
+                false
+            }
             Some(p) if p.state == PeerState::Asleep => {
                 let news = p.owner_seen.is_none();
                 p.owner_seen = Some(now);

@@ -126,6 +126,30 @@ fn a_proxy_hands_its_sleeper_over_before_it_lets_go() {
     assert!(moves >= 6, "newcomers took the sleeper in only {moves} of 12 runs");
 }
 
+#[test]
+fn a_sleeper_its_proxy_lets_go_of_is_taken_by_the_next_node() {
+    let mut sim = sim(4, 1, 21);
+    let s = ordinary(&sim, 0);
+    sim.sleep(s, true);
+    let sleeper = sim.hosts()[s].node.id();
+    sim.run_until_true(H, |sim| sim.proxies_of(&sleeper).len() == 1).expect("claimed");
+    let proxy = sim.proxies_of(&sleeper)[0];
+    // A key holder tells the proxy alone that the sleeper left (a Leave in its name, from its
+    // address): the proxy lets go and says so. The other nodes still believe the sleeper
+    // asleep; they must not go on counting on a claim that was released.
+    let header = Header { sender: sleeper, seq: now_ms(&sim) * 1000, timestamp_ms: now_ms(&sim) };
+    let mut bytes = Vec::new();
+    proto::encode(sim.key(), &header, &Message::Leave, &mut bytes).unwrap();
+    sim.inject_datagram(proxy, addr(&sim, s), &bytes);
+    sim.run_for(Duration::from_millis(10));
+    assert!(sim.proxies_of(&sleeper).is_empty(), "the proxy believed the Leave");
+    // Two intervals and two probe windows for the claim it expects, a probe window to claim.
+    sim.run_until_true(H * 4, |sim| sim.proxies_of(&sleeper).len() == 1)
+        .expect("another node takes the sleeper");
+    assert_ne!(sim.proxies_of(&sleeper), vec![proxy]);
+    no_violations(&sim);
+}
+
 // 2. A deaf node -----------------------------------------------------------------------------
 
 #[test]

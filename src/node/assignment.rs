@@ -178,6 +178,8 @@ impl Node {
                 if self.lans[li].handing_over.insert(id, to) != Some(to) {
                     self.send_claim(now, li, id);
                 }
+                // But never for an address a peer that may be awake announces now.
+                self.drop_owned_addresses(now, li, &id);
                 continue;
             }
             self.lans[li].handing_over.remove(&id);
@@ -215,6 +217,26 @@ impl Node {
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// Stops answering, at once, for each address of `id` it may no longer be answered for (a
+    /// peer that may be awake announces it as its own); if none is left, stops answering for
+    /// `id`. An address it may now be answered for is left to the next claim (it is probed).
+    fn drop_owned_addresses(&mut self, now: Instant, li: usize, id: &NodeId) {
+        let Some(old) = self.lans[li].proxied.get(id).cloned() else { return };
+        let Some(entry) = self.sleeper_entry(now, li, id) else { return };
+        let mut kept = old.clone();
+        kept.ipv4.retain(|a| entry.ipv4.contains(a));
+        kept.ipv6.retain(|a| entry.ipv6.contains(a));
+        if kept == old {
+            return;
+        }
+        if kept.ipv4.is_empty() && kept.ipv6.is_empty() {
+            self.lans[li].handing_over.remove(id);
+            self.stop_proxy(now, li, *id, StopReason::Reassigned, false);
+        } else {
+            self.lans[li].proxied.insert(kept);
         }
     }
 

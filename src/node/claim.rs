@@ -92,7 +92,15 @@ impl Node {
     /// Starts the probe for a sleeper the election gave this node.
     pub(super) fn begin_claim(&mut self, now: Instant, li: usize, sleeper: Sleeper) {
         let window = self.cfg.liveness.probe_timeout;
-        let first_v4 = sleeper.ipv4.first().copied();
+        // The liveness probe goes to an address this node is about to answer for: its first
+        // IPv4 address, else (a sleeper whose IPv4 address another peer announces, or one with
+        // only IPv6) its first IPv6 one. Without it only ARP and DAD would ask, which a
+        // sleeping NIC's offload answers too, so nothing would tell an awake host.
+        let probe_ip = sleeper
+            .ipv4
+            .first()
+            .map(|a| IpAddr::V4(*a))
+            .or_else(|| sleeper.ipv6.first().map(|a| IpAddr::V6(*a)));
         let lan = &self.lans[li];
         // If another proxy still answers for it (a handover), our SYNs reach that proxy, which
         // knows them for our probe and does not wake the sleeper for them (`frames.rs`).
@@ -108,9 +116,9 @@ impl Node {
         lan.pending.insert(sleeper.id, now + window);
         lan.proxied.insert(sleeper);
         self.actions.extend(probes.into_iter().map(|frame| Action::SendFrame { iface, frame }));
-        if let Some(ip) = first_v4 {
+        if let Some(ip) = probe_ip {
             self.counters.probes += 1;
-            let probe = Action::Probe { iface, ip: IpAddr::V4(ip), timeout: window, tcp_ports };
+            let probe = Action::Probe { iface, ip, timeout: window, tcp_ports };
             self.actions.push_back(probe);
         }
     }
@@ -193,12 +201,7 @@ impl Node {
         for s in stale {
             lan.claims_heard.remove(&s);
             if let Some(by) = lan.claims.get(&s).copied().filter(|by| *by != self.cfg.id) {
-                lan.claims.remove(&s);
-                if let Some(e) = lan.expected.get_mut(&s).filter(|e| e.assignee == by && e.claimed)
-                {
-                    e.claimed = false;
-                    e.since = now;
-                }
+                lan.claim_dropped(s, by, now);
             }
         }
         // A calibration the driver never answered says nothing.
@@ -341,14 +344,7 @@ impl Node {
                 .map(|(s, _)| *s)
                 .collect();
             for s in dropped {
-                lan.claims.remove(&s);
-                lan.claims_heard.remove(&s);
-                if let Some(e) = lan.expected.get_mut(&s).filter(|e| e.assignee == claimant) {
-                    if e.claimed {
-                        e.claimed = false;
-                        e.since = now;
-                    }
-                }
+                lan.claim_dropped(s, claimant, now);
             }
         }
     }

@@ -269,15 +269,7 @@ impl Node {
             }
             Message::ProxyRelease(release) => {
                 self.heard_from(now, li, sender);
-                let lan = &mut self.lans[li];
-                if lan.claims.get(&release.sleeper) == Some(&sender) {
-                    lan.claims.remove(&release.sleeper);
-                    lan.dirty = true;
-                }
-                if lan.yielded.get(&release.sleeper) == Some(&sender) {
-                    lan.yielded.remove(&release.sleeper);
-                    lan.dirty = true;
-                }
+                self.lans[li].claim_dropped(release.sleeper, sender, now);
             }
             Message::WakeRequest(req) => {
                 self.heard_from(now, li, sender);

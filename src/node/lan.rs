@@ -127,6 +127,25 @@ impl Lan {
         }
     }
 
+    /// `by` no longer answers for `sleeper` (it released it, its heartbeat stopped listing it,
+    /// or its claim was not repeated): forget the claim, and expect `by` to claim again like
+    /// any assignee, so a sleeper it dropped is passed to the next node in time.
+    pub(crate) fn claim_dropped(&mut self, sleeper: NodeId, by: NodeId, now: Instant) {
+        if self.claims.get(&sleeper) == Some(&by) {
+            self.claims.remove(&sleeper);
+            self.claims_heard.remove(&sleeper);
+            self.dirty = true;
+        }
+        if self.yielded.get(&sleeper) == Some(&by) {
+            self.yielded.remove(&sleeper);
+            self.dirty = true;
+        }
+        if let Some(e) = self.expected.get_mut(&sleeper).filter(|e| e.assignee == by && e.claimed) {
+            e.claimed = false;
+            e.since = now;
+        }
+    }
+
     /// Whether `ip` is on this interface's link: inside one of its prefixes, or IPv6
     /// link-local (scoped to the interface the datagram arrived on).
     pub(crate) fn on_link(&self, ip: IpAddr) -> bool {

@@ -580,8 +580,9 @@ fn a_sleeper_that_still_answers_pings_is_never_answered_for() {
 fn a_frame_from_the_owner_while_probing_stops_the_claim_until_it_is_quiet() {
     let mut lan = Lan::new(3);
     let p = sleeping_third(&mut lan);
-    let now = lan.now;
-    // The owner asks for its gateway: it is awake, whatever its notice said.
+    // Half a probe window after its notice, the owner asks for its gateway: it is awake,
+    // whatever its notice said.
+    let now = lan.now + Duration::from_millis(500);
     let own = crate::frame::arp_request(mac(3), ip(3), Ipv4Addr::new(10, 0, 0, 254));
     lan.nodes[p].handle_frame(now, IfaceId(1), own.as_slice());
     lan.drain();
@@ -590,6 +591,74 @@ fn a_frame_from_the_owner_while_probing_stops_the_claim_until_it_is_quiet() {
     // It was on its way to sleep: 2.5 heartbeats later its ping fails, and it is answered for.
     lan.run(H * 3);
     assert_eq!(lan.nodes[p].proxied(IfaceId(1)), vec![NodeId::from_u128(3)]);
+}
+
+#[test]
+fn a_frame_the_owner_sent_before_its_notice_and_handled_just_after_it_changes_nothing() {
+    let mut lan = Lan::new(3);
+    let p = sleeping_third(&mut lan);
+    // Captured frames and peer datagrams come through separate queues: a frame sent just
+    // before the SleepNotice can be handled just after it.
+    let now = lan.now + Duration::from_millis(1);
+    let own = crate::frame::arp_request(mac(3), ip(3), Ipv4Addr::new(10, 0, 0, 254));
+    lan.nodes[p].handle_frame(now, IfaceId(1), own.as_slice());
+    lan.drain();
+    lan.run(Duration::from_secs(1));
+    assert_eq!(lan.nodes[p].proxied(IfaceId(1)), vec![NodeId::from_u128(3)]);
+}
+
+#[test]
+fn a_sleeper_answered_for_only_by_ipv6_is_probed_over_ipv6_before_the_claim() {
+    let mut lan = Lan::new(3);
+    lan.run(H * 2);
+    // Another peer announces the sleeper's IPv4 address as its own (a forgery, or DHCP
+    // reuse): only its IPv6 address is left to answer for, and that is what the probe asks.
+    let hb = crate::proto::Heartbeat {
+        host: crate::proto::HostInfo {
+            mac: mac(9),
+            ipv4: vec![Ipv4Prefix { addr: ip(3), len: 24 }],
+            ..Default::default()
+        },
+        peers_heard: Some(2),
+        ..Default::default()
+    };
+    let header = crate::proto::Header {
+        sender: NodeId::from_u128(9),
+        seq: (UNIX0 + lan.now.as_micros() / 1000) * 1000,
+        timestamp_ms: UNIX0 + lan.now.as_micros() / 1000,
+    };
+    let mut bytes = Vec::new();
+    crate::proto::encode(&key(), &header, &Message::Heartbeat(hb), &mut bytes).unwrap();
+    let now = lan.now;
+    for i in 0..2 {
+        lan.nodes[i].handle_datagram(now, IfaceId(1), Lan::from(2), &bytes);
+    }
+    lan.nodes[2].going_to_sleep(now);
+    lan.asleep[2] = true;
+    let mut probed = Vec::new();
+    let mut progress = true;
+    while progress {
+        progress = false;
+        for i in 0..2 {
+            while let Some(a) = lan.nodes[i].poll_action() {
+                progress = true;
+                if let Action::Probe { ip, .. } = a {
+                    probed.push(ip);
+                }
+            }
+        }
+        let notices: Vec<_> = std::iter::from_fn(|| lan.nodes[2].poll_action()).collect();
+        for a in notices {
+            if let Action::SendDatagram { bytes, .. } = a {
+                for i in 0..2 {
+                    lan.nodes[i].handle_datagram(now, IfaceId(1), Lan::from(2), &bytes);
+                }
+                progress = true;
+            }
+        }
+    }
+    let v6: IpAddr = "fd00::3".parse().unwrap();
+    assert!(probed.contains(&v6), "the claim probes fd00::3: {probed:?}");
 }
 
 #[test]

@@ -153,18 +153,36 @@ fn run_with(seed: u64, ops: &[Op], traced: bool) -> (Outcome, Vec<String>) {
     sim.run_for(h * QUIET_HEARTBEATS);
     let mut violations = sim.violations().to_vec();
     violations.extend(sim.liveness_violations());
+    if traced {
+        // Every node's final view, to explain a liveness violation.
+        for i in 0..HOSTS {
+            let st = sim.hosts()[i].node.status(sim.now());
+            for iface in &st.ifaces {
+                let peers: Vec<String> = iface
+                    .peers
+                    .iter()
+                    .map(|p| format!("{} {} {:?} by {:?}", p.id, p.state, p.reason, p.proxied_by))
+                    .collect();
+                sim.note(|| format!("host {i} ({:?}) sees {}", iface.role, peers.join("; ")));
+            }
+        }
+    }
     (Outcome { violations, ops: ops.len() }, sim.trace().to_vec())
 }
 
 /// Whether `op` can leave a node unable to hear its peers or be heard by them, and for how
 /// long from the op on: a firewall (until it notices), or a clock step. A clock stepped back by
-/// `d` mutes a daemon that restarts for up to `d`, at most the replay window: its new sequence
-/// numbers lie below those its peers hold until its clock passes where it stood
-/// (`docs/security.md`, limits).
+/// `d` mutes the node for up to `d` at peers that still take its timestamps: its sequence
+/// numbers lie below those they hold until its clock passes where it stood — after a restart
+/// for a step within the replay window, at once for a larger one (`docs/security.md`, limits).
+/// A step forward beyond the window makes it stale to its peers, which it notices as deafness.
 fn deafens(op: &Op) -> Option<Duration> {
     match *op {
         Op::Deaf { on: true, .. } => Some(Duration::ZERO),
-        Op::ClockStep { secs, .. } if secs != 0 => {
+        Op::ClockStep { secs, .. } if secs < 0 => {
+            Some(Duration::from_secs(u64::from(secs.unsigned_abs())))
+        }
+        Op::ClockStep { secs, .. } if secs > 0 => {
             Some(Duration::from_secs(u64::from(secs.unsigned_abs()).min(31)))
         }
         _ => None,

@@ -5,7 +5,7 @@
 //!
 //! - **Never impersonate a heard owner.** No node answers for an address whose owner is awake,
 //!   its daemon running, and whose genuine signed message that node accepted since the owner
-//!   came up — unless the owner answers no probe (echo dropped, no open port) and none of its
+//!   came up and its daemon last started — unless the owner answers no probe (echo dropped, no open port) and none of its
 //!   messages reached that node for `suspect_after`: such a host cannot be told from a sleeper
 //!   by any means, and is the documented limit.
 //! - **Never claim a live host.** When a node claims a sleeper, no address it starts to answer
@@ -115,10 +115,12 @@ impl Sim {
         }
     }
 
-    /// Host `i`'s daemon starts afresh: what its last run heard, it does not know.
-    pub(super) fn forget_heard_by(&mut self, i: usize) {
+    /// Host `i`'s daemon starts afresh: what its last run heard, it does not know; and what
+    /// its peers heard of its last run says nothing of this one (until they hear it, they
+    /// cannot know it runs again).
+    pub(super) fn forget_daemon_run(&mut self, i: usize) {
         if let Some(c) = &mut self.checks {
-            c.heard.retain(|(to, _), _| *to != i);
+            c.heard.retain(|(to, from), _| *to != i && *from != i);
         }
     }
 
@@ -180,7 +182,7 @@ impl Sim {
                     let Some(up) = owner.up_since else { continue };
                     let last = checks.heard.get(&(p, s)).copied().filter(|t| *t >= up);
                     // Heard: its daemon runs and this node accepted one of its messages since it
-                    // came up. (An owner whose daemon died is no longer heard; the claim check
+                    // came up and the daemon started. (An owner whose daemon died is no longer heard; the claim check
                     // below keeps it from being claimed while it answers probes.) An owner that
                     // answers no probe and whose messages stopped reaching this node for
                     // `suspect_after` cannot be told from a sleeper by anyone: exempt.
@@ -258,12 +260,17 @@ impl Sim {
             }
             let subnet = &self.subnet_hosts[host.subnet];
             let proxies: Vec<usize> = subnet.iter().copied().filter(|&i| hearing(i)).collect();
+            // Believed asleep as the host it is: under its own MAC. (A key holder can make a
+            // node believe anything of an id, also that its MAC and addresses are another
+            // host's; what is then answered for is that other host's, never this one's.)
             let known = proxies.iter().any(|&i| {
                 let st = self.hosts[i].node.status(self.now);
                 st.ifaces.iter().any(|f| {
-                    f.peers
-                        .iter()
-                        .any(|p| p.id == host.cfg.id && p.state == crate::peers::PeerState::Asleep)
+                    f.peers.iter().any(|p| {
+                        p.id == host.cfg.id
+                            && p.mac == host.mac
+                            && p.state == crate::peers::PeerState::Asleep
+                    })
                 })
             });
             if proxies.is_empty() || !known {

@@ -705,7 +705,7 @@ impl Sim {
                 Action::Probe { ip, timeout, tcp_ports, .. } => {
                     let target = match ip {
                         IpAddr::V4(v4) => self.by_ip.get(&v4).copied(),
-                        IpAddr::V6(_) => None,
+                        IpAddr::V6(v6) => self.hosts.iter().position(|h| link_local(h.mac) == v6),
                     };
                     // An awake host answers the echo, unless its firewall drops echo requests;
                     // then only a TCP connection to a port it listens on (SYN-ACK) tells.
@@ -928,7 +928,7 @@ impl Sim {
 
     /// Host `i` starts again with a fresh daemon (same id, new process).
     pub fn restart(&mut self, i: usize) {
-        self.forget_heard_by(i);
+        self.forget_daemon_run(i);
         let h = &mut self.hosts[i];
         h.node = Self::boot(&self.key, &h.cfg, self.now, h.skew_ms, h.ip, h.mac, &h.tcp_ports);
         if h.state != HostState::DaemonDead {
