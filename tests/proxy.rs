@@ -242,13 +242,16 @@ fn a_forged_sleep_notice_for_an_awake_host_makes_nobody_answer_for_it() {
     use wakeproxy::proto::{self, Header, HostInfo, Ipv4Prefix, Message};
     let Some(lab) = TestLab::up("tfs", 6, 2) else { return };
     lab.converged(Duration::from_secs(10)).expect("converged");
-    // Someone holding the site key says h2 sleeps, far ahead in h2's sequence numbers.
+    // Someone holding the site key says h2 sleeps, 20 s ahead in h2's sequence numbers (which
+    // follow its clock): as far ahead as receivers take (they refuse more than their clock plus
+    // the replay window), so the forgery is valid everywhere.
     let key =
         wakeproxy::keys::load(&std::env::temp_dir().join("wakeproxy-lab-tfs/site.key")).unwrap();
     let st = wakeproxy(&["status", "--json", "--config", &lab.config("h2")]);
     let v: Value = serde_json::from_slice(&st.stdout).unwrap();
     let id = v["node"]["id"].as_str().unwrap().parse().unwrap();
-    let header = Header { sender: id, seq: 1 << 62, timestamp_ms: common::lab::unix_ms() };
+    let now_ms = common::lab::unix_ms();
+    let header = Header { sender: id, seq: (now_ms + 20_000) * 1000, timestamp_ms: now_ms };
     let host = HostInfo {
         mac: lab.mac("h2").parse().unwrap(),
         ipv4: vec![Ipv4Prefix { addr: "10.0.2.10".parse().unwrap(), len: 24 }],
