@@ -227,8 +227,10 @@ fn a_flood_of_a_replayed_authentic_sleep_notice_changes_nothing() {
     lab.converged(Duration::from_secs(10)).expect("converged");
     let before = settled(&lab, 4, 3, 3);
     // h3's sleep notice, signed with the site key, but with a sequence number h3 used long ago:
-    // what an attacker without the key replays from a capture. Refused as a replay by everyone,
-    // it must not crowd out h3's real heartbeats, nor make h3 flood the LAN in answer.
+    // what an attacker without the key replays from a capture, from h3's own address (sent
+    // from h3's namespace: from any other address it is refused earlier, as off-link). Refused
+    // as a replay by everyone, it must not crowd out h3's real heartbeats, nor make h3 flood
+    // the LAN in answer.
     let key =
         wakeproxy::keys::load(&std::env::temp_dir().join("wakeproxy-lab-trf/site.key")).unwrap();
     let v3 = status(&lab, "h3");
@@ -245,7 +247,7 @@ fn a_flood_of_a_replayed_authentic_sleep_notice_changes_nothing() {
     let t0 = unix_ms();
     let flood = start_flood(
         &lab,
-        "h4",
+        "h3",
         &[&format!("hex:{hex}"), "--to", "10.0.1.255:25536", "--duration", "10s"],
     );
     unchanged_during(&lab, flood, &before);
