@@ -8,7 +8,7 @@
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 
 use crate::addr::{MacAddr, ParseMacError};
-use crate::daemon::{directed_broadcast, scan_links, select_links};
+use crate::daemon::{Link, directed_broadcast, scan_links, select_links};
 use crate::wol::{MagicPacket, SecureOn};
 
 /// What to send, and how.
@@ -105,6 +105,12 @@ impl DirectWake {
         let wanted: Vec<String> = self.interface.iter().cloned().collect();
         let (links, missing) = select_links(&scan_links(), &wanted);
         let mut sent = Vec::new();
+        if let (Some(name), true) = (&self.interface, links.is_empty()) {
+            let why = missing.first().map_or("does not exist", |(_, w)| *w);
+            return Err(WakeCmdError::NoInterface(format!(
+                "interface {name} {why}: nowhere to send the magic packet"
+            )));
+        }
         if let (None, false) = (self.broadcast, self.raw) {
             if links.is_empty() {
                 let why = missing
@@ -124,22 +130,20 @@ impl DirectWake {
                 continue;
             }
             let (payload, n) = packet.payload();
-            let targets: Vec<(Option<&str>, Ipv4Addr)> = match self.broadcast {
-                Some(b) => vec![(self.interface.as_deref(), b)],
+            let targets: Vec<(Option<&Link>, Ipv4Addr)> = match self.broadcast {
+                Some(b) => vec![(self.interface.as_ref().and(links.first()), b)],
                 None => links
                     .iter()
                     .filter_map(|l| {
-                        l.ipv4
-                            .first()
-                            .map(|p| (Some(l.name.as_str()), directed_broadcast(p.addr, p.len)))
+                        l.ipv4.first().map(|p| (Some(l), directed_broadcast(p.addr, p.len)))
                     })
                     .collect(),
             };
-            for (iface, addr) in targets {
+            for (link, addr) in targets {
                 let to = SocketAddr::V4(SocketAddrV4::new(addr, self.port));
-                let via = iface.map_or(to.to_string(), |i| format!("{i} to {to}"));
+                let via = link.map_or(to.to_string(), |l| format!("{} to {to}", l.name));
                 let err = |source| WakeCmdError::Send { mac, via: via.clone(), source, hint: "" };
-                let sock = udp_socket(iface).map_err(err)?;
+                let sock = udp_socket(link).map_err(err)?;
                 sock.send_to(&payload[..n], to).map_err(err)?;
                 sent.push(format!("sent magic packet for {mac} via {via}"));
             }
@@ -157,7 +161,7 @@ impl DirectWake {
         for l in links {
             let mut frame = [0u8; 128];
             let n = packet.write_ethernet_frame(l.mac, MacAddr::BROADCAST, &mut frame);
-            crate::sys::linux::send_frame(&l.name, &frame[..n]).map_err(|source| {
+            crate::sys::linux::send_frame(&l.device, &frame[..n]).map_err(|source| {
                 WakeCmdError::Send {
                     mac: packet.target,
                     via: l.name.clone(),
@@ -193,16 +197,22 @@ impl DirectWake {
     }
 }
 
-fn udp_socket(iface: Option<&str>) -> std::io::Result<UdpSocket> {
+/// A socket whose broadcasts leave through `link`: pinned by device on Linux, bound to the
+/// interface's own address on Windows (which sends a broadcast out of the interface the
+/// socket is bound to).
+fn udp_socket(link: Option<&Link>) -> std::io::Result<UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let sock = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
     sock.set_broadcast(true)?;
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    if let Some(i) = iface {
-        sock.bind_device(Some(i.as_bytes()))?;
+    if let Some(l) = link {
+        sock.bind_device(Some(l.device.as_bytes()))?;
     }
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    let _ = iface;
+    if let Some(v4) = link.and_then(|l| l.ipv4.first()) {
+        let local = SocketAddr::V4(SocketAddrV4::new(v4.addr, 0));
+        sock.bind(&local.into())?;
+    }
     Ok(sock.into())
 }
 

@@ -1,6 +1,10 @@
 //! The interfaces the daemon manages, read from the operating system (`netdev`) and re-read
 //! periodically so that addresses added or removed and links going down or up are picked up
 //! without a restart.
+//!
+//! An interface has the name people know it by — `eth0` on Linux, the friendly name such as
+//! `Ethernet` or `Wi-Fi` on Windows — and the name the OS opens it by (`device`: the same on
+//! Linux, the adapter GUID on Windows). Configuration may name it either way, or by its index.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -12,8 +16,11 @@ use crate::proto::{Ipv4Prefix, Ipv6Prefix};
 pub struct Link {
     /// OS interface index.
     pub index: u32,
-    /// Its name (`eth0`, `enp3s0`, …).
+    /// The name people know it by: `eth0`, `enp3s0` on Linux; `Ethernet`, `Wi-Fi` on Windows.
     pub name: String,
+    /// The name the OS opens it by: the same on Linux; the adapter GUID (`{…}`) on Windows,
+    /// which Npcap's device name is made of.
+    pub device: String,
     /// Its MAC.
     pub mac: MacAddr,
     /// Its IPv4 addresses.
@@ -41,6 +48,19 @@ impl Link {
             IpAddr::V6(_) => self.ipv6.first().map(|p| IpAddr::V6(p.addr)),
         }
     }
+
+    /// Whether configuration's `wanted` names this interface: its name, its device name or its
+    /// index (compared without regard to case, as Windows compares adapter names; a GUID with
+    /// or without its braces).
+    pub fn is_named(&self, wanted: &str) -> bool {
+        let wanted = wanted.trim();
+        let bare = |s: &str| s.trim_start_matches('{').trim_end_matches('}').to_ascii_lowercase();
+        self.name.eq_ignore_ascii_case(wanted)
+            || self.device.eq_ignore_ascii_case(wanted)
+            || (wanted.starts_with('{') || self.device.starts_with('{'))
+                && bare(&self.device) == bare(wanted)
+            || wanted.parse::<u32>().is_ok_and(|i| i == self.index)
+    }
 }
 
 /// The subnet-directed broadcast address of `addr/len`.
@@ -58,6 +78,12 @@ pub fn scan() -> Vec<Link> {
         .into_iter()
         .map(|i| Link {
             index: i.index,
+            // Windows: netdev's `name` is the adapter GUID, `friendly_name` what people see.
+            name: i
+                .friendly_name
+                .clone()
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| i.name.clone()),
             up: i.is_up() && i.is_running(),
             loopback: i.is_loopback(),
             mac: MacAddr(i.mac_addr.map(|m| m.octets()).unwrap_or_default()),
@@ -71,7 +97,7 @@ pub fn scan() -> Vec<Link> {
                 .iter()
                 .map(|n| Ipv6Prefix { addr: n.addr(), len: n.prefix_len() })
                 .collect(),
-            name: i.name,
+            device: i.name,
         })
         .collect()
 }
@@ -102,10 +128,25 @@ pub fn select(links: &[Link], wanted: &[String]) -> (Vec<Link>, Vec<(String, &'s
     let mut chosen = Vec::new();
     let mut missing = Vec::new();
     for name in wanted {
-        match links.iter().find(|l| &l.name == name) {
+        // An exact name wins; otherwise any way of naming it (case, GUID braces, index).
+        let exact: Vec<&Link> =
+            links.iter().filter(|l| l.name == *name || l.device == *name).collect();
+        let matching: Vec<&Link> = if exact.is_empty() {
+            links.iter().filter(|l| l.is_named(name)).collect()
+        } else {
+            exact
+        };
+        if matching.len() > 1 {
+            missing.push((name.clone(), "names more than one interface (give its index)"));
+            continue;
+        }
+        if chosen.iter().any(|c: &Link| matching.iter().any(|m| m.index == c.index)) {
+            continue;
+        }
+        match matching.first() {
             None => missing.push((name.clone(), "does not exist")),
             Some(l) => match usable(l) {
-                Ok(()) => chosen.push(l.clone()),
+                Ok(()) => chosen.push((*l).clone()),
                 Err(why) => missing.push((name.clone(), why)),
             },
         }
@@ -121,6 +162,7 @@ mod tests {
         Link {
             index,
             name: name.into(),
+            device: name.into(),
             mac: MacAddr([2, 0, 0, 0, 0, index as u8]),
             ipv4: if v4 {
                 vec![Ipv4Prefix { addr: Ipv4Addr::new(10, 0, 0, index as u8), len: 24 }]
@@ -173,6 +215,40 @@ mod tests {
             missing,
             vec![("eth1".to_string(), "is down"), ("wlan9".to_string(), "does not exist")]
         );
+    }
+
+    /// As Windows reports them: a friendly name and a GUID.
+    fn windows_link(index: u32, name: &str, guid: &str) -> Link {
+        Link { device: guid.into(), ..link(index, name, true, true) }
+    }
+
+    #[test]
+    fn an_interface_is_named_by_its_name_its_device_or_its_index() {
+        let guid = "{4D36E972-E325-11CE-BFC1-08002BE10318}";
+        let links = [windows_link(7, "Ethernet", guid), windows_link(9, "Wi-Fi", "{1}")];
+        for wanted in ["Ethernet", "ethernet", guid, &guid.to_lowercase(), &guid[1..37], "7"] {
+            let (chosen, missing) = select(&links, &[wanted.to_string()]);
+            assert_eq!(chosen.len(), 1, "{wanted}: {missing:?}");
+            assert_eq!(chosen[0].name, "Ethernet", "{wanted}");
+        }
+        // Named twice (by name and by index): managed once.
+        let (chosen, _) = select(&links, &["Ethernet".into(), "7".into()]);
+        assert_eq!(chosen.len(), 1);
+        let (chosen, missing) = select(&links, &["Ethernet 2".into()]);
+        assert!(chosen.is_empty());
+        assert_eq!(missing, vec![("Ethernet 2".to_string(), "does not exist")]);
+    }
+
+    #[test]
+    fn a_name_two_interfaces_share_is_refused_rather_than_guessed() {
+        let links = [windows_link(7, "LAN", "{a}"), windows_link(8, "lan", "{b}")];
+        let (chosen, _) = select(&links, &["LAN".into()]);
+        assert_eq!(chosen[0].device, "{a}", "an exact name wins");
+        let (chosen, missing) = select(&links, &["Lan".into()]);
+        assert!(chosen.is_empty());
+        assert_eq!(missing[0].1, "names more than one interface (give its index)");
+        let (chosen, _) = select(&links, &["8".into()]);
+        assert_eq!(chosen[0].device, "{b}");
     }
 
     #[test]

@@ -624,10 +624,10 @@ mod tests {
     #[tokio::test]
     async fn the_peer_reader_sorts_counts_and_refuses_on_a_real_socket() {
         let (intake, mut inputs) = Intake::new(key(1), Duration::from_secs(30));
-        let sock = Arc::new(net::bind_peer("lo", 0).expect("a peer socket on lo"));
+        let sock = Arc::new(net::bind_peer(net::LO, 0).expect("a peer socket on lo"));
         let to = SocketAddr::from((Ipv4Addr::LOCALHOST, sock.local_addr().unwrap().port()));
         let reader = intake.spawn_peer_reader(IfaceId(1), sock, ME);
-        let peer = net::bind_peer("lo", 0).unwrap();
+        let peer = net::bind_peer(net::LO, 0).unwrap();
         let routed = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         routed.set_ttl(63).unwrap();
 

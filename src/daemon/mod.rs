@@ -314,7 +314,7 @@ impl Daemon {
         let gone: Vec<IfaceId> = self
             .lans
             .iter()
-            .filter(|(_, l)| !chosen.iter().any(|c| c.name == l.link.name))
+            .filter(|(_, l)| !chosen.iter().any(|c| c.device == l.link.device))
             .map(|(id, _)| *id)
             .collect();
         for id in gone {
@@ -324,17 +324,27 @@ impl Daemon {
             }
         }
         for link in chosen {
-            let id = match self.names.get(&link.name) {
+            // By device: on Windows the adapter GUID, which survives a rename.
+            let id = match self.names.get(&link.device) {
                 Some(id) => *id,
                 None => {
                     let id = IfaceId(self.next_iface);
                     self.next_iface += 1;
-                    self.names.insert(link.name.clone(), id);
+                    self.names.insert(link.device.clone(), id);
                     id
                 }
             };
             match self.lans.get_mut(&id) {
                 Some(l) if l.link == link => continue,
+                Some(l)
+                    if net::PINNED_BY_ADDRESS
+                        && net::Pin::from(&l.link) != net::Pin::from(&link) =>
+                {
+                    // Its sockets are bound to the address it no longer has: new ones.
+                    info!(iface = %link.name, "the address of {} changed: reopening its sockets", link.name);
+                    let lan = self.open(id, &link)?;
+                    self.lans.insert(id, lan);
+                }
                 Some(l) => {
                     info!(iface = %link.name, "addresses of {} changed", link.name);
                     l.link = link.clone();
@@ -365,39 +375,39 @@ impl Daemon {
             port,
             source,
         };
-        let peer = Arc::new(
-            net::bind_peer(&link.name, port).map_err(|e| sock_err("the peer socket", port, e))?,
-        );
-        let wol = Arc::new(
-            net::bind_udp(&link.name, 0).map_err(|e| sock_err("the magic-packet socket", 0, e))?,
-        );
-        let prober = Prober::new(&link.name).unwrap_or_else(|e| {
+        let pin = net::Pin::from(link);
+        let peer =
+            Arc::new(net::bind_peer(pin, port).map_err(|e| sock_err("the peer socket", port, e))?);
+        let wol =
+            Arc::new(net::bind_udp(pin, 0).map_err(|e| sock_err("the magic-packet socket", 0, e))?);
+        let prober = Prober::new(link).unwrap_or_else(|e| {
             warn!(iface = %link.name, "cannot send ICMP probes on {}: {e}; probes try only the TCP ports peers announced, so a silent peer that announced none is taken for asleep even if it is up (run as root or with CAP_NET_RAW)", link.name);
-            Prober::tcp_only(&link.name)
+            Prober::tcp_only(link)
         });
         let mut tasks = vec![self.intake.spawn_peer_reader(id, peer.clone(), self.opts.node.id)];
         // Hearing other nodes' magic packets on the WoL port avoids sending duplicates. The port
         // is privileged and may be taken: without it the node still works.
-        match net::bind_udp(&link.name, self.opts.node.wol_port) {
+        match net::bind_udp(pin, self.opts.node.wol_port) {
             Ok(s) => tasks.push(self.intake.spawn_wol_reader(id, Arc::new(s))),
             Err(e) => {
                 debug!(iface = %link.name, "not listening on UDP {}: {e}", self.opts.node.wol_port)
             }
         }
-        let capture = self.open_capture(id, &link.name);
+        let capture = self.open_capture(id, link);
         Ok(LanIo { link: link.clone(), peer, wol, prober, capture, tasks })
     }
 
     /// Opens the layer-2 backend on `iface`, its frames flowing into the node's channel; `None`
     /// (with a warning) if it cannot be had: this node then announces that it cannot answer for
     /// sleepers.
-    fn open_capture(&self, id: IfaceId, iface: &str) -> Option<Capture> {
+    fn open_capture(&self, id: IfaceId, link: &Link) -> Option<Capture> {
         if !self.opts.node.can_proxy {
             return None;
         }
+        let iface = link.name.as_str();
         let takeover = self.opts.node.proxy_mode == crate::node::ProxyMode::MacTakeover;
         let sink = self.intake.frame_sink(id);
-        match Capture::open(iface, self.opts.node.wol_port, takeover, sink) {
+        match Capture::open(&link.device, self.opts.node.wol_port, takeover, sink) {
             Ok(c) => Some(c),
             Err(e) => {
                 warn!(

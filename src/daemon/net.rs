@@ -1,10 +1,18 @@
 //! The daemon's sockets: one UDP socket per managed interface on the peer port, one for magic
 //! packets, and the optional listener on the Wake-on-LAN port.
 //!
-//! On Linux a socket bound to the interface's own address receives no broadcasts, so peer
-//! sockets bind `0.0.0.0:<port>` and pin themselves to their interface with `SO_BINDTODEVICE`:
-//! they then receive unicast, subnet-directed and limited broadcasts of that interface only,
-//! and several of them share the port without `SO_REUSEADDR` games.
+//! Each socket belongs to one interface, so that several interfaces (Ethernet and Wi-Fi, a
+//! VPN, a Hyper-V switch) each have their own and each datagram's interface is known:
+//!
+//! - On Linux a socket bound to the interface's own address receives no broadcasts, so peer
+//!   sockets bind `0.0.0.0:<port>` and pin themselves to their interface with
+//!   `SO_BINDTODEVICE`: they then receive unicast, subnet-directed and limited broadcasts of
+//!   that interface only, and several of them share the port without `SO_REUSEADDR` games.
+//! - On Windows there is no `SO_BINDTODEVICE`, and a socket bound to an interface's own address
+//!   does receive the broadcasts that arrive on that interface: each socket binds
+//!   `<interface address>:<port>`. (Bound to `0.0.0.0`, the second interface's socket cannot
+//!   have the port: WSAEADDRINUSE, 10048.) An address change means new sockets; the daemon
+//!   reopens them.
 //!
 //! Peer sockets send with IP TTL 255 and, on Linux, report each datagram's TTL (`IP_RECVTTL`)
 //! and the socket's own drop count (`SO_RXQ_OVFL`) with it: the reader refuses what crossed a
@@ -17,6 +25,44 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 
+use super::ifaces::Link;
+
+/// What ties a socket to its interface: the device name (Linux, `SO_BINDTODEVICE`) and the
+/// interface's first IPv4 address (Windows binds to it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Pin<'a> {
+    /// The name the OS opens the interface by ([`Link::device`]).
+    pub(super) device: &'a str,
+    /// Its first IPv4 address, if it has one.
+    pub(super) v4: Option<Ipv4Addr>,
+}
+
+impl<'a> From<&'a Link> for Pin<'a> {
+    fn from(link: &'a Link) -> Self {
+        Self { device: &link.device, v4: link.ipv4.first().map(|p| p.addr) }
+    }
+}
+
+/// Whether sockets are pinned to their interface by its address (Windows), so that they must
+/// be opened again when the address changes; on Linux they are pinned by device.
+pub(super) const PINNED_BY_ADDRESS: bool = !cfg!(any(target_os = "linux", target_os = "android"));
+
+impl Pin<'_> {
+    /// The local address a socket of this interface binds to, on `port`.
+    fn local(&self, port: u16) -> io::Result<SocketAddrV4> {
+        if !PINNED_BY_ADDRESS {
+            return Ok(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port));
+        }
+        match self.v4 {
+            Some(v4) => Ok(SocketAddrV4::new(v4, port)),
+            None => Err(io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                format!("interface {} has no IPv4 address to bind to", self.device),
+            )),
+        }
+    }
+}
+
 /// The TTL peer datagrams are sent with and, but for WakeRequests, must arrive with: only a
 /// sender on the same link can make a datagram arrive with TTL 255 (RFC 5082).
 pub(super) const GTSM_TTL: u8 = 255;
@@ -28,17 +74,17 @@ pub(super) const PEER_RCVBUF: usize = 1 << 20;
 /// Whether this platform reports the TTL of each received datagram (the GTSM check needs it).
 pub(super) const REPORTS_TTL: bool = cfg!(target_os = "linux");
 
-/// A UDP socket on `port` that hears only interface `iface` (Linux), with broadcast allowed.
-pub(super) fn bind_udp(iface: &str, port: u16) -> io::Result<UdpSocket> {
-    let sock = udp_socket(iface, port)?;
+/// A UDP socket on `port` that hears only interface `on`, with broadcast allowed.
+pub(super) fn bind_udp(on: Pin<'_>, port: u16) -> io::Result<UdpSocket> {
+    let sock = udp_socket(on, port)?;
     sock.set_nonblocking(true)?;
     UdpSocket::from_std(sock.into())
 }
 
-/// The peer socket of interface `iface`: [`bind_udp`], plus TTL 255 on everything it sends,
+/// The peer socket of interface `on`: [`bind_udp`], plus TTL 255 on everything it sends,
 /// the TTL and drop-count control messages (Linux) and a larger receive buffer.
-pub(super) fn bind_peer(iface: &str, port: u16) -> io::Result<UdpSocket> {
-    let sock = udp_socket(iface, port)?;
+pub(super) fn bind_peer(on: Pin<'_>, port: u16) -> io::Result<UdpSocket> {
+    let sock = udp_socket(on, port)?;
     sock.set_ttl_v4(u32::from(GTSM_TTL))?;
     raise_rcvbuf(&sock);
     #[cfg(target_os = "linux")]
@@ -51,16 +97,17 @@ pub(super) fn bind_peer(iface: &str, port: u16) -> io::Result<UdpSocket> {
     UdpSocket::from_std(sock.into())
 }
 
-fn udp_socket(iface: &str, port: u16) -> io::Result<Socket> {
+fn udp_socket(on: Pin<'_>, port: u16) -> io::Result<Socket> {
+    let local = on.local(port)?;
     let sock = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
     sock.set_broadcast(true)?;
     #[cfg(unix)]
     sock.set_reuse_address(true)?;
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    sock.bind_device(Some(iface.as_bytes()))?;
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    let _ = iface;
-    sock.bind(&SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port)).into())?;
+    sock.bind_device(Some(on.device.as_bytes()))?;
+    // Windows: no SO_REUSEADDR (it would let another program take the port from under us);
+    // a second daemon gets WSAEADDRINUSE.
+    sock.bind(&SocketAddr::V4(local).into())?;
     Ok(sock)
 }
 
@@ -185,6 +232,10 @@ pub(super) async fn recv_peer(
     Ok(Received { len, from, ttl: Ttl::Unsupported, kernel_drops: None })
 }
 
+/// The loopback interface, for tests.
+#[cfg(all(test, target_os = "linux"))]
+pub(super) const LO: Pin<'static> = Pin { device: "lo", v4: Some(Ipv4Addr::LOCALHOST) };
+
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
@@ -192,10 +243,10 @@ mod tests {
     /// Two sockets on loopback: what one sends with a given TTL, the other reports with it.
     #[tokio::test]
     async fn the_peer_socket_sends_with_ttl_255_and_reports_the_ttl_of_what_it_receives() {
-        let rx = bind_peer("lo", 0).expect("a peer socket on lo");
+        let rx = bind_peer(LO, 0).expect("a peer socket on lo");
         let port = rx.local_addr().unwrap().port();
         let to = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        let tx = bind_peer("lo", 0).unwrap();
+        let tx = bind_peer(LO, 0).unwrap();
         let plain = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         plain.set_ttl(64).unwrap();
         let (mut buf, mut control) = (vec![0u8; 2048], control_buffer());
@@ -215,7 +266,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_kernel_reports_the_datagrams_it_dropped_on_a_full_peer_socket() {
-        let rx = bind_peer("lo", 0).unwrap();
+        let rx = bind_peer(LO, 0).unwrap();
         let to = SocketAddr::from((Ipv4Addr::LOCALHOST, rx.local_addr().unwrap().port()));
         // Shrink the buffer (unprivileged SO_RCVBUF: the minimum) and overfill it.
         socket2::SockRef::from(&rx).set_recv_buffer_size(1).unwrap();

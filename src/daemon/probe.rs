@@ -19,12 +19,14 @@
 //! port may count as no answer; listening ports answer at once.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 use surge_ping::{Client, Config, ICMP, PingIdentifier, PingSequence};
 use tokio::task::JoinSet;
+
+use super::ifaces::Link;
 
 /// TCP attempts per port within one probe's timeout.
 const TCP_TRIES: u32 = 3;
@@ -65,17 +67,17 @@ impl std::fmt::Debug for Prober {
 }
 
 impl Prober {
-    /// ICMP sockets bound to `iface`, and TCP probes through it. Fails if the ICMP socket
-    /// cannot be had (no `CAP_NET_RAW`): [`Prober::tcp_only`] still works then.
-    pub fn new(iface: &str) -> io::Result<Self> {
-        let v4 = Client::new(&Config::builder().kind(ICMP::V4).interface(iface).build())?;
-        let v6 = Client::new(&Config::builder().kind(ICMP::V6).interface(iface).build()).ok();
-        Ok(Self { icmp: Some(Icmp { v4, v6 }), iface: iface.to_owned() })
+    /// ICMP sockets pinned to `link`, and TCP probes through it. Fails if the ICMP socket
+    /// cannot be had (no privilege for raw sockets): [`Prober::tcp_only`] still works then.
+    pub fn new(link: &Link) -> io::Result<Self> {
+        let v4 = Client::new(&icmp_config(link, ICMP::V4)?)?;
+        let v6 = icmp_config(link, ICMP::V6).and_then(|c| Client::new(&c)).ok();
+        Ok(Self { icmp: Some(Icmp { v4, v6 }), iface: link.device.clone() })
     }
 
-    /// TCP probes only, through `iface`.
-    pub fn tcp_only(iface: &str) -> Self {
-        Self { icmp: None, iface: iface.to_owned() }
+    /// TCP probes only, through `link`.
+    pub fn tcp_only(link: &Link) -> Self {
+        Self { icmp: None, iface: link.device.clone() }
     }
 
     /// Whether this prober also sends ICMP echo requests.
@@ -116,6 +118,36 @@ impl Prober {
         asks.abort_all();
         answer
     }
+}
+
+/// How the ICMP socket of `kind` is pinned to `link`: on Linux by device (`SO_BINDTODEVICE`);
+/// on Windows by binding it to the interface's own address. Windows needs the bind anyway: an
+/// unbound raw socket has no local address, and surge-ping's receive task needs one (without
+/// it every echo went unanswered, and every silent peer looked asleep).
+fn icmp_config(link: &Link, kind: ICMP) -> io::Result<Config> {
+    let builder = Config::builder().kind(kind);
+    if cfg!(any(target_os = "linux", target_os = "android")) {
+        return Ok(builder.interface(&link.device).build());
+    }
+    Ok(builder.bind(icmp_local(link, kind)?).build())
+}
+
+/// The address an ICMP socket of `kind` binds to on `link` where sockets are pinned by address.
+fn icmp_local(link: &Link, kind: ICMP) -> io::Result<SocketAddr> {
+    let local = match kind {
+        ICMP::V4 => link.ipv4.first().map(|p| SocketAddr::V4(SocketAddrV4::new(p.addr, 0))),
+        ICMP::V6 => link.ipv6.first().map(|p| {
+            // A link-local address is only an address together with its interface.
+            let scope = if p.addr.segments()[0] & 0xffc0 == 0xfe80 { link.index } else { 0 };
+            SocketAddr::V6(SocketAddrV6::new(p.addr, 0, 0, scope))
+        }),
+    };
+    local.ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            format!("{} has no address of this family to send echo requests from", link.name),
+        )
+    })
 }
 
 impl Icmp {
@@ -212,13 +244,51 @@ mod tests {
         Probe { ip: IpAddr::V4(Ipv4Addr::LOCALHOST), timeout, tcp_ports: ports, ident: 1 }
     }
 
+    fn lo_link() -> Link {
+        Link {
+            index: 1,
+            name: "lo".into(),
+            device: "lo".into(),
+            mac: crate::addr::MacAddr([0; 6]),
+            ipv4: vec![crate::proto::Ipv4Prefix { addr: Ipv4Addr::LOCALHOST, len: 8 }],
+            ipv6: vec![crate::proto::Ipv6Prefix { addr: "fe80::1".parse().unwrap(), len: 64 }],
+            up: true,
+            loopback: true,
+        }
+    }
+
+    #[test]
+    fn where_sockets_are_pinned_by_address_the_echo_socket_binds_to_the_interfaces_own() {
+        let link = Link { index: 7, ..lo_link() };
+        assert_eq!(icmp_local(&link, ICMP::V4).unwrap(), lo(0));
+        let v6 = icmp_local(&link, ICMP::V6).unwrap();
+        assert_eq!(v6, "[fe80::1%7]:0".parse::<SocketAddr>().unwrap(), "link-local: scoped");
+        let bare = Link { ipv4: vec![], ..link };
+        assert!(icmp_local(&bare, ICMP::V4).is_err(), "nothing to bind to: no echo");
+    }
+
+    #[tokio::test]
+    async fn as_root_the_prober_sends_echo_requests_that_a_host_answers() {
+        let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout == b"0\n");
+        if !root {
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "CI runs as root");
+            eprintln!("SKIPPED: raw ICMP sockets need root");
+            return;
+        }
+        let prober = Prober::new(&lo_link()).expect("ICMP sockets as root");
+        assert!(prober.has_icmp());
+        // No TCP port: only the echo can answer.
+        let echo = probe(vec![], Duration::from_secs(2));
+        assert!(prober.probe(&echo, None).await.is_some(), "127.0.0.1 answers echo");
+    }
+
     #[tokio::test]
     async fn an_open_port_proves_the_host_up_and_leaves_no_time_wait() {
         let listener = TcpListener::bind(lo(0)).unwrap();
         let port = listener.local_addr().unwrap().port();
         assert!(matches!(tcp(lo(port), "lo", None).await, TcpAnswer::Connected));
         let one = probe(vec![port], Duration::from_secs(2));
-        assert!(Prober::tcp_only("lo").probe(&one, None).await.is_some());
+        assert!(Prober::tcp_only(&lo_link()).probe(&one, None).await.is_some());
         // The accepted connection was reset, not closed: no TIME_WAIT on our side.
         let (conn, _) = listener.accept().unwrap();
         drop(conn);
@@ -235,18 +305,18 @@ mod tests {
         let port = closed_port();
         assert!(matches!(tcp(lo(port), "lo", None).await, TcpAnswer::Refused));
         let one = probe(vec![port], Duration::from_secs(2));
-        assert!(Prober::tcp_only("lo").probe(&one, None).await.is_some());
+        assert!(Prober::tcp_only(&lo_link()).probe(&one, None).await.is_some());
     }
 
     #[tokio::test]
     async fn without_ports_and_without_icmp_a_probe_is_no_answer_at_once() {
-        let prober = Prober::tcp_only("lo");
+        let prober = Prober::tcp_only(&lo_link());
         let t = std::time::Instant::now();
         let none = probe(vec![], Duration::from_secs(5));
         assert_eq!(prober.probe(&none, None).await, None);
         assert!(t.elapsed() < Duration::from_secs(1));
         // An interface that does not exist fails every attempt: no answer, not "up".
-        let nowhere = Prober::tcp_only("wpnosuch0");
+        let nowhere = Prober::tcp_only(&Link { device: "wpnosuch0".into(), ..lo_link() });
         let one = probe(vec![closed_port()], Duration::from_millis(900));
         assert_eq!(nowhere.probe(&one, None).await, None);
     }
@@ -324,7 +394,7 @@ mod tests {
                 let _listener = TcpListener::bind(lo(port)).unwrap();
                 let open = TcpListener::bind(lo(0)).unwrap();
                 let open_port = open.local_addr().unwrap().port();
-                let prober = Prober::tcp_only("lo");
+                let prober = Prober::tcp_only(&lo_link());
                 let t = tokio::time::Instant::now();
                 let dropped = probe(vec![port], Duration::from_millis(600));
                 let answer = prober.probe(&dropped, None).await;
