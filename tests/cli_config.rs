@@ -122,3 +122,22 @@ fn keygen_writes_a_private_key_and_refuses_to_overwrite_it() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_ne!(fs::read_to_string(&key).unwrap(), first, "replaced");
 }
+
+#[test]
+fn run_refuses_to_start_when_no_configured_interface_exists_and_lists_the_usable_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("site.key");
+    assert!(wakeproxy(&["keygen", s(&key)]).status.success());
+    let extra = format!(
+        "interfaces = [\"wpnosuch0\"]\nsleep_hooks = false\nstate_dir = '{}'\ncontrol_socket = '{}'\n",
+        s(&dir.path().join("state")),
+        s(&dir.path().join("control.sock")),
+    );
+    let cfg = config(dir.path(), &extra);
+    let out = wakeproxy(&["run", "--config", s(&cfg)]);
+    assert_ne!(out.status.code(), Some(0));
+    let err = text(&out.stderr);
+    assert!(err.contains("wpnosuch0 does not exist"), "{err}");
+    assert!(err.contains("usable interfaces here:"), "says what could be named instead: {err}");
+    assert!(err.contains("check `interfaces` in the configuration"), "{err}");
+}

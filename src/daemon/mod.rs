@@ -247,8 +247,15 @@ impl Daemon {
             } else {
                 let list: Vec<String> =
                     d.missing.iter().map(|(n, why)| format!("{n} {why}")).collect();
+                // What could be named instead, as this system names it.
+                let here: Vec<String> = select_links(&scan_links(), &[])
+                    .0
+                    .iter()
+                    .map(|l| format!("\"{}\" (index {})", l.name, l.index))
+                    .collect();
+                let here = if here.is_empty() { "none".to_owned() } else { here.join(", ") };
                 format!(
-                    "none of the configured interfaces can be managed: {} (check `interfaces` in the configuration)",
+                    "none of the configured interfaces can be managed: {}; usable interfaces here: {here} (check `interfaces` in the configuration)",
                     list.join(", ")
                 )
             };
