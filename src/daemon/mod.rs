@@ -192,6 +192,8 @@ pub struct Daemon {
     probe_ident: u16,
     /// Interfaces asked for by name that are missing, with the reason, as last reported.
     missing: Vec<(String, &'static str)>,
+    /// An interface's sockets were closed to be opened again: scan again soon.
+    rescan_soon: bool,
     /// The sleeper registry on disk, and what was last written to it.
     state: Option<StateDir>,
     saved: Vec<crate::state::SavedSleeper>,
@@ -232,6 +234,7 @@ impl Daemon {
             event_tx,
             probe_ident: (opts.node.seed & 0xffff) as u16,
             missing: Vec::new(),
+            rescan_soon: false,
             state: opts.state.clone(),
             saved: Vec::new(),
             event_seq: 0,
@@ -308,8 +311,11 @@ impl Daemon {
     }
 
     /// Re-reads interfaces: opens sockets for new ones, updates addresses, drops vanished ones.
-    /// Fails only if a socket for a new interface cannot be opened at start.
+    /// An interface whose sockets cannot be opened is left out (and tried again at the next
+    /// scan) without keeping the others from being managed; the first such error is returned
+    /// (at start it stops the daemon: another program, or a second daemon, has the port).
     pub fn rescan(&mut self) -> Result<(), DaemonError> {
+        let mut failed = None;
         let (chosen, missing) = select_links(&scan_links(), &self.opts.interfaces);
         for (name, why) in &missing {
             if !self.missing.iter().any(|(n, w)| n == name && w == why) {
@@ -347,20 +353,28 @@ impl Daemon {
                     if net::PINNED_BY_ADDRESS
                         && net::Pin::from(&l.link) != net::Pin::from(&link) =>
                 {
-                    // Its sockets are bound to the address it no longer has: new ones.
+                    // Its sockets are bound to the address it no longer has. They close once
+                    // their reader tasks are gone (after this scan returns): a scan 100 ms
+                    // later opens new ones. The node keeps what it knows of the LAN meanwhile.
                     info!(iface = %link.name, "the address of {} changed: reopening its sockets", link.name);
-                    let lan = self.open(id, &link)?;
-                    self.lans.insert(id, lan);
+                    self.lans.remove(&id);
+                    self.rescan_soon = true;
+                    continue;
                 }
                 Some(l) => {
                     info!(iface = %link.name, "addresses of {} changed", link.name);
                     l.link = link.clone();
                 }
-                None => {
-                    let lan = self.open(id, &link)?;
-                    info!(iface = %link.name, mac = %link.mac, "managing {}", link.name);
-                    self.lans.insert(id, lan);
-                }
+                None => match self.open(id, &link) {
+                    Ok(lan) => {
+                        info!(iface = %link.name, mac = %link.mac, "managing {}", link.name);
+                        self.lans.insert(id, lan);
+                    }
+                    Err(e) => {
+                        failed.get_or_insert(e);
+                        continue;
+                    }
+                },
             }
             let cfg = IfaceConfig {
                 id,
@@ -371,7 +385,7 @@ impl Daemon {
             };
             self.node.add_iface(now, cfg);
         }
-        Ok(())
+        failed.map_or(Ok(()), Err)
     }
 
     fn open(&self, id: IfaceId, link: &Link) -> Result<LanIo, DaemonError> {
@@ -596,6 +610,7 @@ impl Daemon {
         power.guardian.send_replace(*self.guardian.borrow());
         self.guardian = power.guardian.clone();
         let mut rescan = tokio::time::interval(RESCAN_EVERY);
+        let mut rescan_error: Option<String> = None;
         let mut ports = tokio::time::interval(PORTS_EVERY);
         let mut clock = tokio::time::interval(Duration::from_secs(10));
         // Pinged from this loop, so a loop that hangs is restarted by systemd.
@@ -622,8 +637,14 @@ impl Daemon {
                     self.node.handle_wall_clock(now, unix_ms());
                 }
                 _ = rescan.tick() => {
-                    if let Err(e) = self.rescan() {
+                    // Said once, not at every scan, until it changes or stops.
+                    let failed = self.rescan().err().map(|e| e.to_string());
+                    if let Some(e) = failed.as_ref().filter(|e| Some(*e) != rescan_error.as_ref()) {
                         warn!("{e}");
+                    }
+                    rescan_error = failed;
+                    if std::mem::take(&mut self.rescan_soon) {
+                        rescan.reset_after(Duration::from_millis(100));
                     }
                 }
                 _ = ports.tick() => self.node.set_tcp_ports(listening_tcp_ports()),
