@@ -11,6 +11,7 @@ use wakeproxy::ctl::{self, Request};
 use wakeproxy::keys::{self, KeyError};
 use wakeproxy::node::IfaceStatus;
 use wakeproxy::sim::{ScenarioConfig, SimConfig, run_scenario};
+use wakeproxy::words;
 
 /// wakeproxy: an open, cross-platform wake-up proxy.
 #[derive(Debug, Parser)]
@@ -911,7 +912,8 @@ fn capture(interface: &str, count: Option<usize>, duration: Duration, wol_port: 
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {
             eprintln!(
-                "error: cannot capture on {interface}: {e} (it needs root or CAP_NET_RAW, and an existing interface)"
+                "error: cannot capture on {interface}: {e} (name an existing interface, and {})",
+                words::HERE.raw_sockets
             );
             ExitCode::FAILURE
         }
@@ -1202,8 +1204,9 @@ fn lab(cmd: LabCommand) -> ExitCode {
             use lab::flood::{self, FloodKind};
             let (report, what) = match kind {
                 FloodKind::Arp => (
-                    flood::arp(&interface, duration)
-                        .map_err(|e| format!("{e} (an ARP flood needs root or CAP_NET_RAW)")),
+                    flood::arp(&interface, duration).map_err(|e| {
+                        format!("{e} (an ARP flood needs raw sockets: {})", words::HERE.raw_sockets)
+                    }),
                     "ARP requests",
                 ),
                 datagrams => (
@@ -1232,8 +1235,10 @@ fn lab(cmd: LabCommand) -> ExitCode {
     result.unwrap_or_else(|e| fail(&e, code(&e)))
 }
 
-fn fail(e: &dyn std::error::Error, code: u8) -> ExitCode {
-    eprintln!("error: {e}");
+/// Prints `e` with every cause it does not already name ([`words::error_chain`]) and returns
+/// `code`.
+fn fail(e: &(dyn std::error::Error + 'static), code: u8) -> ExitCode {
+    eprintln!("error: {}", words::error_chain(e));
     ExitCode::from(code)
 }
 

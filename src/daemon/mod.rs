@@ -104,7 +104,8 @@ pub enum DaemonError {
     NoInterface(String),
     /// A socket could not be opened.
     #[error(
-        "cannot open {what} on {iface}: {source} (is another program using UDP port {port}, or is wakeproxy not running as root / with CAP_NET_RAW?)"
+        "cannot open {what} on {iface}: {source} (is another program using UDP port {port}? if not: {})",
+        crate::words::HERE.raw_sockets
     )]
     Socket {
         /// Which socket.
