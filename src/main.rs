@@ -558,23 +558,53 @@ fn service(cmd: ServiceCommand) -> ExitCode {
     }
 }
 
-/// Under the service control manager there is no console: log to
-/// `%ProgramData%\wakeproxy\logs\wakeproxy.log` (appended; rotate it with your usual tools).
+/// Under the service control manager there is no console. Warnings, errors and lifecycle
+/// lines go to the Windows Event Log (Application, source wakeproxy); every line at the
+/// configured level also goes to `%ProgramData%\wakeproxy\logs\wakeproxy.log` (appended;
+/// rotate it with your usual tools). Whichever of the two cannot be opened is said in the other.
 #[cfg(windows)]
 fn init_service_logging(level: &str) {
-    use tracing_subscriber::EnvFilter;
-    let dir = wakeproxy::fsutil::windows_data_dir().join("logs");
-    let file = std::fs::create_dir_all(&dir).and_then(|()| {
-        std::fs::OpenOptions::new().create(true).append(true).open(dir.join("wakeproxy.log"))
-    });
-    let Ok(file) = file else { return };
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::{EnvFilter, Layer as _};
+    use wakeproxy::service::eventlog::{self, EventLogLayer, windows::EventLogSink};
+
+    let path = wakeproxy::fsutil::windows_data_dir().join("logs").join("wakeproxy.log");
+    let file = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::OpenOptions::new().create(true).append(true).open(&path));
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("wakeproxy={level}")));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(false)
-        .with_writer(std::sync::Mutex::new(file))
-        .init();
+    let (file_layer, file_error) = match file {
+        Ok(f) => (
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(std::sync::Mutex::new(f))
+                    .with_filter(filter),
+            ),
+            None,
+        ),
+        Err(e) => (None, Some(e)),
+    };
+    let (event_layer, event_error) = match EventLogSink::open() {
+        Ok(sink) => (Some(EventLogLayer::new(sink).with_filter(eventlog::filter())), None),
+        Err(e) => (None, Some(e)),
+    };
+    tracing_subscriber::registry().with(file_layer).with(event_layer).init();
+    if let Some(e) = file_error {
+        tracing::warn!(
+            "cannot write the log file {}: {e}; only the Event Log has the service's lines",
+            path.display()
+        );
+    }
+    if let Some(e) = event_error {
+        tracing::warn!(
+            "cannot open the Windows Event Log ({e}); the service logs only to {}",
+            path.display()
+        );
+    }
 }
 
 fn firewall(cmd: FirewallCommand) -> ExitCode {

@@ -618,7 +618,7 @@ impl Daemon {
             self.execute();
         }
         crate::service::notify::stopping();
-        info!("stopping: telling peers this node leaves");
+        info!(target: crate::service::eventlog::LIFECYCLE, "stopping: telling peers this node leaves");
         self.guardian.send_replace(false);
         let now = self.now();
         self.node.leave(now);
@@ -685,7 +685,7 @@ fn log_event(e: &Event, d: &Daemon) {
         }
         Event::ElectionChanged { iface, role, manager, term, guardians } => {
             let m = manager.map_or("none".to_owned(), |m| format!("{m:?}"));
-            info!(iface = d.iface_name(*iface), %role, term, "election: this node is {role}, manager {m}, term {term}, {} guardians", guardians.len());
+            info!(target: crate::service::eventlog::LIFECYCLE, iface = d.iface_name(*iface), %role, term, "election: this node is {role}, manager {m}, term {term}, {} guardians", guardians.len());
         }
         Event::ProxyStarted { iface, sleeper, mac } => {
             info!(iface = d.iface_name(*iface), %mac, "answering for sleeper {sleeper:?} ({mac})")
