@@ -96,6 +96,8 @@ enum ServiceCommand {
     Start,
     /// Stop the service.
     Stop,
+    /// Say whether the service runs: exits 0 if it does, 3 if it is installed but not running.
+    Status,
     /// What the service control manager runs (not for a console).
     #[command(hide = true)]
     Run {
@@ -541,6 +543,13 @@ fn service(cmd: ServiceCommand) -> ExitCode {
         ServiceCommand::Stop => {
             svc::stop().map(|()| println!("stopping the {} service", svc::NAME))
         }
+        ServiceCommand::Status => match svc::status() {
+            Ok(status) => {
+                println!("{}", status.describe());
+                return ExitCode::from(status.exit_code());
+            }
+            Err(e) => Err(e),
+        },
         ServiceCommand::Run { config } => {
             let explicit = config.is_some();
             let path = config.unwrap_or_else(Config::default_path);

@@ -11,5 +11,6 @@ pub mod eventlog;
 pub mod logind;
 pub mod notify;
 pub mod power_events;
+pub mod scm;
 #[cfg(windows)]
 pub mod windows;
