@@ -74,8 +74,8 @@ enum Command {
     /// for a firewall, or install / remove them on this machine.
     #[command(subcommand)]
     Firewall(FirewallCommand),
-    /// The Windows service: install (automatic start, restart on failure), uninstall, start,
-    /// stop. Run these from an elevated prompt.
+    /// The Windows service: install (automatic start, restart on failure, its Event Log
+    /// source), uninstall, start, stop, status. Run these from an elevated prompt.
     #[cfg(windows)]
     #[command(subcommand)]
     Service(ServiceCommand),
