@@ -73,17 +73,10 @@ const MAX_FILE_LEN: usize = 64 * 1024;
 type SecretBytes = Zeroizing<Vec<u8>>;
 
 /// How the files wakeproxy writes are protected, in the words of this OS.
-#[cfg(not(windows))]
-const PROTECTION: &str = "mode 0600";
-#[cfg(windows)]
-const PROTECTION: &str = "readable by SYSTEM and Administrators only";
+const PROTECTION: &str = crate::words::HERE.file_protection;
 
 /// How to make the daemon re-read its key file, in the words of this OS.
-#[cfg(not(windows))]
-pub const RELOAD_COMMAND: &str = "sudo wakeproxy reload";
-/// How to make the daemon re-read its key file, in the words of this OS.
-#[cfg(windows)]
-pub const RELOAD_COMMAND: &str = "wakeproxy reload (from an elevated prompt)";
+pub const RELOAD_COMMAND: &str = crate::words::HERE.reload;
 
 /// What can go wrong with a site key file. Messages name the file and say what to do.
 #[derive(Debug, thiserror::Error)]

@@ -33,6 +33,8 @@
 //! - [`wake`]: `wakeproxy wake --direct`: magic packets without a daemon.
 //! - [`firewall`]: the firewall exceptions wakeproxy needs (nftables, ufw, firewalld, Windows).
 //! - `lab` (Linux): many wakeproxy hosts in network namespaces on one machine.
+//! - [`words`]: the platform's vocabulary for what messages tell a user to do (how to get
+//!   privileges, where the log is, how to restart the service), chosen by `cfg(windows)`.
 //! - [`sys`]: the few system calls below `std`/`socket2` (raw Ethernet frames); the only
 //!   module allowed `unsafe`.
 //!
@@ -61,3 +63,4 @@ pub mod sys;
 pub mod time;
 pub mod wake;
 pub mod wol;
+pub mod words;

@@ -11,6 +11,7 @@ use wakeproxy::ctl::{self, Request};
 use wakeproxy::keys::{self, KeyError};
 use wakeproxy::node::IfaceStatus;
 use wakeproxy::sim::{ScenarioConfig, SimConfig, run_scenario};
+use wakeproxy::words;
 
 /// wakeproxy: an open, cross-platform wake-up proxy.
 #[derive(Debug, Parser)]
@@ -73,8 +74,8 @@ enum Command {
     /// for a firewall, or install / remove them on this machine.
     #[command(subcommand)]
     Firewall(FirewallCommand),
-    /// The Windows service: install (automatic start, restart on failure), uninstall, start,
-    /// stop. Run these from an elevated prompt.
+    /// The Windows service: install (automatic start, restart on failure, its Event Log
+    /// source), uninstall, start, stop, status. Run these from an elevated prompt.
     #[cfg(windows)]
     #[command(subcommand)]
     Service(ServiceCommand),
@@ -95,6 +96,8 @@ enum ServiceCommand {
     Start,
     /// Stop the service.
     Stop,
+    /// Say whether the service runs: exits 0 if it does, 3 if it is installed but not running.
+    Status,
     /// What the service control manager runs (not for a console).
     #[command(hide = true)]
     Run {
@@ -540,6 +543,13 @@ fn service(cmd: ServiceCommand) -> ExitCode {
         ServiceCommand::Stop => {
             svc::stop().map(|()| println!("stopping the {} service", svc::NAME))
         }
+        ServiceCommand::Status => match svc::status() {
+            Ok(status) => {
+                println!("{}", status.describe());
+                return ExitCode::from(status.exit_code());
+            }
+            Err(e) => Err(e),
+        },
         ServiceCommand::Run { config } => {
             let explicit = config.is_some();
             let path = config.unwrap_or_else(Config::default_path);
@@ -557,23 +567,53 @@ fn service(cmd: ServiceCommand) -> ExitCode {
     }
 }
 
-/// Under the service control manager there is no console: log to
-/// `%ProgramData%\wakeproxy\logs\wakeproxy.log` (appended; rotate it with your usual tools).
+/// Under the service control manager there is no console. Warnings, errors and lifecycle
+/// lines go to the Windows Event Log (Application, source wakeproxy); every line at the
+/// configured level also goes to `%ProgramData%\wakeproxy\logs\wakeproxy.log` (appended;
+/// rotate it with your usual tools). Whichever of the two cannot be opened is said in the other.
 #[cfg(windows)]
 fn init_service_logging(level: &str) {
-    use tracing_subscriber::EnvFilter;
-    let dir = wakeproxy::fsutil::windows_data_dir().join("logs");
-    let file = std::fs::create_dir_all(&dir).and_then(|()| {
-        std::fs::OpenOptions::new().create(true).append(true).open(dir.join("wakeproxy.log"))
-    });
-    let Ok(file) = file else { return };
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::{EnvFilter, Layer as _};
+    use wakeproxy::service::eventlog::{self, EventLogLayer, windows::EventLogSink};
+
+    let path = wakeproxy::fsutil::windows_data_dir().join("logs").join("wakeproxy.log");
+    let file = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::OpenOptions::new().create(true).append(true).open(&path));
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("wakeproxy={level}")));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(false)
-        .with_writer(std::sync::Mutex::new(file))
-        .init();
+    let (file_layer, file_error) = match file {
+        Ok(f) => (
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(std::sync::Mutex::new(f))
+                    .with_filter(filter),
+            ),
+            None,
+        ),
+        Err(e) => (None, Some(e)),
+    };
+    let (event_layer, event_error) = match EventLogSink::open() {
+        Ok(sink) => (Some(EventLogLayer::new(sink).with_filter(eventlog::filter())), None),
+        Err(e) => (None, Some(e)),
+    };
+    tracing_subscriber::registry().with(file_layer).with(event_layer).init();
+    if let Some(e) = file_error {
+        tracing::warn!(
+            "cannot write the log file {}: {e}; only the Event Log has the service's lines",
+            path.display()
+        );
+    }
+    if let Some(e) = event_error {
+        tracing::warn!(
+            "cannot open the Windows Event Log ({e}); the service logs only to {}",
+            path.display()
+        );
+    }
 }
 
 fn firewall(cmd: FirewallCommand) -> ExitCode {
@@ -911,7 +951,8 @@ fn capture(interface: &str, count: Option<usize>, duration: Duration, wol_port: 
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {
             eprintln!(
-                "error: cannot capture on {interface}: {e} (it needs root or CAP_NET_RAW, and an existing interface)"
+                "error: cannot capture on {interface}: {e} (name an existing interface, and {})",
+                words::HERE.raw_sockets
             );
             ExitCode::FAILURE
         }
@@ -1202,8 +1243,9 @@ fn lab(cmd: LabCommand) -> ExitCode {
             use lab::flood::{self, FloodKind};
             let (report, what) = match kind {
                 FloodKind::Arp => (
-                    flood::arp(&interface, duration)
-                        .map_err(|e| format!("{e} (an ARP flood needs root or CAP_NET_RAW)")),
+                    flood::arp(&interface, duration).map_err(|e| {
+                        format!("{e} (an ARP flood needs raw sockets: {})", words::HERE.raw_sockets)
+                    }),
                     "ARP requests",
                 ),
                 datagrams => (
@@ -1232,8 +1274,10 @@ fn lab(cmd: LabCommand) -> ExitCode {
     result.unwrap_or_else(|e| fail(&e, code(&e)))
 }
 
-fn fail(e: &dyn std::error::Error, code: u8) -> ExitCode {
-    eprintln!("error: {e}");
+/// Prints `e` with every cause it does not already name ([`words::error_chain`]) and returns
+/// `code`.
+fn fail(e: &(dyn std::error::Error + 'static), code: u8) -> ExitCode {
+    eprintln!("error: {}", words::error_chain(e));
     ExitCode::from(code)
 }
 

@@ -62,8 +62,8 @@ pub enum WakeCmdError {
         via: String,
         /// The OS error.
         source: std::io::Error,
-        /// What to do.
-        hint: &'static str,
+        /// What to do, with its leading space and parentheses (or empty).
+        hint: String,
     },
 }
 
@@ -142,7 +142,12 @@ impl DirectWake {
             for (link, addr) in targets {
                 let to = SocketAddr::V4(SocketAddrV4::new(addr, self.port));
                 let via = link.map_or(to.to_string(), |l| format!("{} to {to}", l.name));
-                let err = |source| WakeCmdError::Send { mac, via: via.clone(), source, hint: "" };
+                let err = |source| WakeCmdError::Send {
+                    mac,
+                    via: via.clone(),
+                    source,
+                    hint: String::new(),
+                };
                 let sock = udp_socket(link).map_err(err)?;
                 sock.send_to(&payload[..n], to).map_err(err)?;
                 sent.push(format!("sent magic packet for {mac} via {via}"));
@@ -166,7 +171,7 @@ impl DirectWake {
                     mac: packet.target,
                     via: l.name.clone(),
                     source,
-                    hint: " (raw frames need root or CAP_NET_RAW)",
+                    hint: format!(" (raw frames: {})", crate::words::HERE.raw_sockets),
                 }
             })?;
             lines.push(format!("sent EtherType 0x0842 frame for {} via {}", packet.target, l.name));
@@ -192,7 +197,7 @@ impl DirectWake {
                 std::io::ErrorKind::Unsupported,
                 "not supported on this system",
             ),
-            hint: " (use UDP instead: drop --raw)",
+            hint: " (use UDP instead: drop --raw)".into(),
         })
     }
 }

@@ -27,6 +27,8 @@ if (Test-Path $exe) {
   Write-Warning "$exe not found: removing the service with sc.exe"
   sc.exe stop wakeproxy | Out-Null
   sc.exe delete wakeproxy | Out-Null
+  # What `wakeproxy service uninstall` would also have removed: the Event Log source.
+  Remove-Item -Recurse -Path 'HKLM:\SYSTEM\CurrentControlSet\Services\EventLog\Application\wakeproxy' -ErrorAction SilentlyContinue
 }
 Remove-Item -Force -Recurse $InstallDir -ErrorAction SilentlyContinue
 if (-not $KeepConfig) { Remove-Item -Force -Recurse $DataDir -ErrorAction SilentlyContinue }

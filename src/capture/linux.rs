@@ -86,7 +86,7 @@ impl FrameBackend for PacketBackend {
     fn open(iface: &str, wol_port: u16, promiscuous: bool, sink: FrameSink) -> io::Result<Self> {
         let capture = PacketCapture::open(iface, wol_port, promiscuous).map_err(|e| {
             if e.kind() == io::ErrorKind::PermissionDenied {
-                io::Error::new(e.kind(), format!("{e} (it needs root or CAP_NET_RAW)"))
+                io::Error::new(e.kind(), format!("{e} (it needs {})", crate::words::HERE.capture))
             } else {
                 e
             }

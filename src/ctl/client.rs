@@ -285,8 +285,8 @@ mod tests {
         assert_eq!(e(io::ErrorKind::ConnectionRefused), e(io::ErrorKind::NotFound));
         assert_eq!(
             e(io::ErrorKind::PermissionDenied),
-            "permission denied on /run/wakeproxy/control.sock: run as root or join the group that \
-             owns the socket"
+            "permission denied on /run/wakeproxy/control.sock: run it as root or join the group \
+             that owns the socket"
         );
         assert!(
             e(io::ErrorKind::Other).starts_with("could not connect to the control socket /run")

@@ -31,6 +31,8 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::words::HERE;
+
 pub mod client;
 #[cfg_attr(not(any(unix, windows)), allow(dead_code))]
 mod line;
@@ -59,25 +61,26 @@ pub const DEFAULT_SOCKET_PATH: &str = "/run/wakeproxy/control.sock";
 pub enum CtlError {
     /// Nothing listens on the socket (no file, or a file nobody accepts on).
     #[error(
-        "no wakeproxy daemon is listening on {}: is the service running? \
-         (systemctl status wakeproxy)",
-        path.display()
+        "no wakeproxy daemon is listening on {}: is the service running? ({})",
+        path.display(),
+        HERE.service_status
     )]
     NotRunning {
         /// The socket path.
         path: PathBuf,
     },
     /// The caller may not open the socket.
-    #[error("permission denied on {}: {}", path.display(), PERMISSION_HINT)]
+    #[error("permission denied on {}: {}", path.display(), HERE.control_access)]
     PermissionDenied {
         /// The socket path.
         path: PathBuf,
     },
     /// `bind` found a daemon answering on the socket.
     #[error(
-        "another wakeproxy daemon is running: {} answers; stop it first \
-         (systemctl stop wakeproxy) or set another control socket path",
-        path.display()
+        "another wakeproxy daemon is running: {} answers; stop it first ({}) or set another \
+         control socket path",
+        path.display(),
+        HERE.service_stop
     )]
     AlreadyRunning {
         /// The socket path.
@@ -114,9 +117,10 @@ pub enum CtlError {
     },
     /// The daemon did not answer in time.
     #[error(
-        "the daemon on {} did not answer within {} s: see its log (journalctl -u wakeproxy)",
+        "the daemon on {} did not answer within {} s: see its log ({})",
         path.display(),
-        after.as_secs()
+        after.as_secs(),
+        HERE.logs
     )]
     Timeout {
         /// The socket path.
@@ -126,9 +130,9 @@ pub enum CtlError {
     },
     /// The daemon closed the connection without answering.
     #[error(
-        "the daemon on {} closed the connection without answering: see its log \
-         (journalctl -u wakeproxy)",
-        path.display()
+        "the daemon on {} closed the connection without answering: see its log ({})",
+        path.display(),
+        HERE.logs
     )]
     Closed {
         /// The socket path.
@@ -158,14 +162,6 @@ pub enum CtlError {
     )]
     Unsupported,
 }
-
-/// What to do when the control socket refuses the caller.
-#[cfg(not(windows))]
-const PERMISSION_HINT: &str = "run as root or join the group that owns the socket";
-/// What to do when the control pipe refuses the caller: its DACL admits SYSTEM and
-/// Administrators only.
-#[cfg(windows)]
-const PERMISSION_HINT: &str = "run as Administrator (from an elevated prompt)";
 
 /// What to do when client and daemon disagree about the protocol.
 const VERSION_HINT: &str = "use the wakeproxy binary that matches the daemon";

@@ -14,6 +14,7 @@ use crate::addr::NodeId;
 use crate::node::{IfaceStatus, PeerStatus, ProxiedStatus, WakeCause, WakeRecord};
 use crate::peers::PeerState;
 use crate::proto::Ipv4Prefix;
+use crate::words::HERE;
 
 /// The widest line the renderers produce, in columns (characters).
 pub const WIDTH: usize = 100;
@@ -48,6 +49,10 @@ pub fn render_status(s: &DaemonStatus) -> String {
     let sleep = if node.inhibiting_sleep { "inhibited (guardian)" } else { "allowed" };
     let proxy = if node.can_proxy { enum_name(&node.proxy_mode) } else { "no".to_owned() };
     out.push(format!("state: {state}  sleep: {sleep}  proxies sleepers: {proxy}"));
+    // The daemon turns proxying off only when it could not open the layer-2 capture.
+    if !node.can_proxy {
+        out.push(format!("capture: not open; it needs {}", HERE.capture));
+    }
     out.push(format!("config: {}", clean(&s.config_path)));
     if let Some(key) = &s.key {
         out.push(key_line(key));
@@ -108,10 +113,7 @@ pub fn render_reload(r: &ReloadReply) -> String {
 }
 
 /// How an operator restarts the daemon, in the words of this OS.
-#[cfg(not(windows))]
-const RESTART_COMMAND: &str = "systemctl restart wakeproxy";
-#[cfg(windows)]
-const RESTART_COMMAND: &str = "wakeproxy service stop, then wakeproxy service start";
+const RESTART_COMMAND: &str = HERE.service_restart;
 
 /// The human form of `peers`: a table per interface.
 pub fn render_peers(ifaces: &[IfaceStatus]) -> String {
@@ -686,6 +688,20 @@ mod tests {
         assert!(wake_line(&v4).ends_with("syn to port 22 from 10.0.1.10, 1 syn replayed"));
         assert!(text.contains("wlan0  mac 52:54:00:12:34:09  role member  term 0"));
         assert!(text.contains("  manager    none yet"));
+    }
+
+    #[test]
+    fn a_node_without_capture_says_what_the_capture_needs() {
+        let mut s = sample(false);
+        s.node.can_proxy = false;
+        let text = render_status(&s);
+        assert!(text.contains("  proxies sleepers: no\n"), "{text}");
+        let want = format!("\ncapture: not open; it needs {}\n", HERE.capture);
+        assert!(text.contains(&want), "{text}");
+        // Both platforms' reasons fit the 100 columns.
+        for words in [crate::words::LINUX, crate::words::WINDOWS] {
+            assert!(format!("capture: not open; it needs {}", words.capture).len() <= 100);
+        }
     }
 
     #[test]

@@ -34,6 +34,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::CtlError;
 use super::protocol::Request;
+use crate::words::{HERE, Words};
 
 /// Who is on the other end of a connection, from the kernel (`SO_PEERCRED`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,8 +66,13 @@ pub fn authorize(request: &Request, caller: &Caller) -> Result<(), String> {
     if request.is_read_only() || caller.privileged {
         Ok(())
     } else {
-        Err(format!("{} needs root: run it with sudo", request.name()))
+        Err(needs_privilege(request, &HERE))
     }
+}
+
+/// The refusal of a request that needs the system's rights, in `words`.
+fn needs_privilege(request: &Request, words: &Words) -> String {
+    format!("{} needs {}: {}", request.name(), words.superuser, words.elevate)
 }
 
 /// One request for the daemon. The daemon answers through `reply` (dropping it answers "the
@@ -181,8 +187,9 @@ async fn ask(
     let deadline = tokio::time::Instant::now() + limit;
     let late = || {
         format!(
-            "the daemon did not answer within {} s: see its log (journalctl -u wakeproxy)",
-            limit.as_secs()
+            "the daemon did not answer within {} s: see its log ({})",
+            limit.as_secs(),
+            HERE.logs
         )
     };
     let (reply, answer) = oneshot::channel();
@@ -194,9 +201,10 @@ async fn ask(
     }
     match tokio::time::timeout_at(deadline, answer).await {
         Err(_) => Err(late()),
-        Ok(Err(_)) => Err("the daemon dropped the request without answering: see its log \
-             (journalctl -u wakeproxy)"
-            .into()),
+        Ok(Err(_)) => Err(format!(
+            "the daemon dropped the request without answering: see its log ({})",
+            HERE.logs
+        )),
         Ok(Ok(answer)) => answer,
     }
 }
@@ -302,10 +310,12 @@ impl Admission {
             let pool = c.max_connections.saturating_sub(c.reserved_for_privileged);
             if held.unprivileged >= pool {
                 return Err(format!(
-                    "the daemon is serving {} for users other than root, their limit ({} more \
-                     are kept for root): try again shortly, or run the command as root (sudo)",
+                    "the daemon is serving {} for users other than {superuser}, their limit \
+                     ({} more are kept for {superuser}): try again shortly, or {}",
                     plural(pool, "control connection", "control connections"),
-                    c.reserved_for_privileged
+                    c.reserved_for_privileged,
+                    HERE.elevate,
+                    superuser = HERE.superuser,
                 ));
             }
             held.unprivileged += 1;
@@ -987,6 +997,19 @@ mod tests {
         for r in [wake, Request::SleepNotice, Request::ResumeNotice] {
             assert_eq!(authorize(&r, &root), Ok(()));
         }
+    }
+
+    #[test]
+    fn refusals_are_in_the_words_of_each_platform() {
+        use crate::words::{LINUX, WINDOWS};
+        assert_eq!(
+            needs_privilege(&Request::Reload, &LINUX),
+            "reload needs root: run it with sudo"
+        );
+        assert_eq!(
+            needs_privilege(&Request::Reload, &WINDOWS),
+            "reload needs an administrator: run it from an elevated prompt (Run as administrator)"
+        );
     }
 
     #[test]

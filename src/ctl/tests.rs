@@ -837,8 +837,7 @@ mod limits {
         assert_eq!(
             shown(&b.connect(bob).err().unwrap()),
             "the daemon is serving 6 control connections for users other than root, their \
-             limit (2 more are kept for root): try again shortly, or run the command as root \
-             (sudo)"
+             limit (2 more are kept for root): try again shortly, or run it with sudo"
         );
         // Root gets both, and is answered on both.
         let (mut r1, mut r2) = (b.connect(ROOT).unwrap(), b.connect(ROOT).unwrap());

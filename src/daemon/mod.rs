@@ -103,9 +103,7 @@ pub enum DaemonError {
     #[error("{0}")]
     NoInterface(String),
     /// A socket could not be opened.
-    #[error(
-        "cannot open {what} on {iface}: {source} (is another program using UDP port {port}, or is wakeproxy not running as root / with CAP_NET_RAW?)"
-    )]
+    #[error("cannot open {what} on {iface}: {source} ({})", socket_hint(source, *port))]
     Socket {
         /// Which socket.
         what: &'static str,
@@ -116,6 +114,19 @@ pub enum DaemonError {
         /// The OS error.
         source: std::io::Error,
     },
+}
+
+/// What to do about a socket that could not be opened, by what the OS said.
+fn socket_hint(e: &std::io::Error, port: u16) -> String {
+    let w = crate::words::HERE;
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => format!(
+            "another program holds UDP port {port} here: is wakeproxy running already? see {}",
+            w.service_status
+        ),
+        std::io::ErrorKind::PermissionDenied => w.raw_sockets.to_owned(),
+        _ => format!("is another program using UDP port {port}? if not: {}", w.raw_sockets),
+    }
 }
 
 /// Something for the node, from another task.
@@ -161,7 +172,7 @@ struct LanIo {
     peer: Arc<UdpSocket>,
     wol: Arc<UdpSocket>,
     prober: Prober,
-    /// The layer-2 backend, if it could be opened (it needs CAP_NET_RAW).
+    /// The layer-2 backend, if it could be opened (`words::Words::capture` says what it needs).
     capture: Option<Capture>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -402,7 +413,7 @@ impl Daemon {
         let wol =
             Arc::new(net::bind_udp(pin, 0).map_err(|e| sock_err("the magic-packet socket", 0, e))?);
         let prober = Prober::new(link).unwrap_or_else(|e| {
-            warn!(iface = %link.name, "cannot send ICMP probes on {}: {e}; probes try only the TCP ports peers announced, so a silent peer that announced none is taken for asleep even if it is up (run as root or with CAP_NET_RAW)", link.name);
+            warn!(iface = %link.name, "cannot send ICMP probes on {}: {e}; probes try only the TCP ports peers announced, so a silent peer that announced none is taken for asleep even if it is up ({})", link.name, crate::words::HERE.raw_sockets);
             Prober::tcp_only(link)
         });
         let mut tasks = vec![self.intake.spawn_peer_reader(id, peer.clone(), self.opts.node.id)];
@@ -655,7 +666,7 @@ impl Daemon {
             self.execute();
         }
         crate::service::notify::stopping();
-        info!("stopping: telling peers this node leaves");
+        info!(target: crate::service::eventlog::LIFECYCLE, "stopping: telling peers this node leaves");
         self.guardian.send_replace(false);
         let now = self.now();
         self.node.leave(now);
@@ -722,7 +733,7 @@ fn log_event(e: &Event, d: &Daemon) {
         }
         Event::ElectionChanged { iface, role, manager, term, guardians } => {
             let m = manager.map_or("none".to_owned(), |m| format!("{m:?}"));
-            info!(iface = d.iface_name(*iface), %role, term, "election: this node is {role}, manager {m}, term {term}, {} guardians", guardians.len());
+            info!(target: crate::service::eventlog::LIFECYCLE, iface = d.iface_name(*iface), %role, term, "election: this node is {role}, manager {m}, term {term}, {} guardians", guardians.len());
         }
         Event::ProxyStarted { iface, sleeper, mac } => {
             info!(iface = d.iface_name(*iface), %mac, "answering for sleeper {sleeper:?} ({mac})")
@@ -764,5 +775,24 @@ fn log_event(e: &Event, d: &Daemon) {
             iface = d.iface_name(*iface),
             "a message signed with the site key claims to come from this node (sent from {from}): someone holding the key is impersonating it"
         ),
+    }
+}
+
+#[cfg(test)]
+mod socket_hint_tests {
+    use std::io::{Error, ErrorKind};
+
+    use super::socket_hint;
+
+    #[test]
+    fn a_taken_port_points_at_a_second_daemon_and_a_refusal_at_privileges() {
+        let w = crate::words::HERE;
+        let taken = socket_hint(&Error::from(ErrorKind::AddrInUse), 25536);
+        assert!(taken.contains("UDP port 25536") && taken.contains("running already"), "{taken}");
+        assert!(taken.contains(w.service_status), "{taken}");
+        let denied = socket_hint(&Error::from(ErrorKind::PermissionDenied), 25536);
+        assert_eq!(denied, w.raw_sockets);
+        let other = socket_hint(&Error::from(ErrorKind::Other), 9);
+        assert!(other.contains("UDP port 9") && other.contains(w.raw_sockets), "{other}");
     }
 }

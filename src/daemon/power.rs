@@ -68,7 +68,7 @@ impl Daemon {
     /// before this returns (the node's actions are carried out here, not after the next input).
     pub(super) fn going_to_sleep(&mut self) {
         let now = self.now();
-        info!("this host is going to sleep: announcing it and handing over its duties");
+        info!(target: crate::service::eventlog::LIFECYCLE, "this host is going to sleep: announcing it and handing over its duties");
         self.node.going_to_sleep(now);
         self.execute();
         self.save_state_now();
@@ -77,7 +77,7 @@ impl Daemon {
     /// This host has resumed: announce it (ResumeNotice, heartbeat, gratuitous ARP / NA).
     pub(super) fn resumed(&mut self) {
         let now = self.now();
-        info!("this host resumed: announcing it");
+        info!(target: crate::service::eventlog::LIFECYCLE, "this host resumed: announcing it");
         self.node.resumed(now, unix_ms());
         self.execute();
     }

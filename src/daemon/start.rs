@@ -77,7 +77,7 @@ pub async fn run(
     let id = opts.node.id;
     let (daemon, inputs) = Daemon::new(opts)?;
     let names: Vec<String> = daemon.links().map(|l| l.name.clone()).collect();
-    info!(node = %id, "wakeproxy {} running on {}", env!("CARGO_PKG_VERSION"), names.join(", "));
+    info!(target: crate::service::eventlog::LIFECYCLE, node = %id, "wakeproxy {} running on {}", env!("CARGO_PKG_VERSION"), names.join(", "));
     crate::service::notify::ready(&format!("node {id}, managing {}", names.join(", ")));
     let (calls, control) = mpsc::channel(64);
     let (stop_ctl, ctl_stopped) = oneshot::channel::<()>();

@@ -115,7 +115,7 @@ fn nft(script: &str) -> Result<(), FirewallError> {
     if !out.status.success() {
         let mut message = String::from_utf8_lossy(&out.stderr).trim().to_owned();
         if message.contains("Operation not permitted") {
-            message.push_str(" (run it as root)");
+            message.push_str(&format!(" ({})", crate::words::HERE.elevate));
         }
         return Err(FirewallError::Command { command: "nft -f -".into(), message });
     }

@@ -40,7 +40,11 @@ pub const SERVICE_PORTS: [u16; 2] = [3389, 8080];
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
     /// Not root.
-    #[error("the lab needs root (network namespaces): run it with sudo")]
+    #[error(
+        "the lab needs {} (network namespaces): {}",
+        crate::words::HERE.superuser,
+        crate::words::HERE.elevate
+    )]
     NotRoot,
     /// A tool is missing.
     #[error("the lab needs `{0}`: install it (Debian: apt-get install iproute2)")]

@@ -6,9 +6,11 @@
 //! daemon. Everything here is optional at run time: without systemd or logind the daemon runs
 //! and says what is off.
 
+pub mod eventlog;
 #[cfg(target_os = "linux")]
 pub mod logind;
 pub mod notify;
 pub mod power_events;
+pub mod scm;
 #[cfg(windows)]
 pub mod windows;

@@ -23,6 +23,8 @@ use windows_service::service::{
 use windows_service::service_control_handler::{self, ServiceControlHandlerResult};
 use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
 
+use super::eventlog::LIFECYCLE;
+use super::eventlog::windows as eventlog;
 use super::power_events::{ResumeGate, launch_arguments};
 use crate::config::Config;
 use crate::daemon::{PowerEvent, PowerHooks, power_channel};
@@ -35,72 +37,38 @@ const DESCRIPTION: &str = "Answers for sleeping computers of this subnet and wak
 /// How long a suspend waits for the SleepNotice (Windows allows about 2 s).
 const ANNOUNCE_WITHIN: Duration = Duration::from_millis(1500);
 
-const ERROR_ACCESS_DENIED: i32 = 5;
-const ERROR_SERVICE_DOES_NOT_EXIST: i32 = 1060;
-const ERROR_SERVICE_EXISTS: i32 = 1073;
-const ERROR_FAILED_SERVICE_CONTROLLER_CONNECT: i32 = 1063;
+use super::scm::os_error;
+pub use super::scm::{ServiceError, Status};
 
-/// What went wrong with the service.
-#[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
-    /// Not elevated.
-    #[error("{0}: access denied; run it from an elevated prompt (Run as administrator)")]
-    AccessDenied(&'static str),
-    /// Installed already.
-    #[error(
-        "the wakeproxy service is already installed; run `wakeproxy service uninstall` first to reinstall it"
-    )]
-    Exists,
-    /// Not installed.
-    #[error("the wakeproxy service is not installed; install it with `wakeproxy service install`")]
-    Missing,
-    /// `service run` outside the SCM.
-    #[error(
-        "`wakeproxy service run` is what the service control manager starts; to run the daemon in this console use `wakeproxy run`"
-    )]
-    NotUnderScm,
-    /// Anything else the SCM said.
-    #[error("{what}: {source}")]
-    Scm {
-        /// What was being done.
-        what: &'static str,
-        /// The error.
-        source: windows_service::Error,
-    },
-}
-
+/// The error of `what`, from `windows_service`: the system's error in Windows words, with its
+/// code and text when there are no better words.
 fn scm_error(what: &'static str, e: windows_service::Error) -> ServiceError {
-    match &e {
-        windows_service::Error::Winapi(io) => match io.raw_os_error() {
-            Some(ERROR_ACCESS_DENIED) => ServiceError::AccessDenied(what),
-            Some(ERROR_SERVICE_EXISTS) => ServiceError::Exists,
-            Some(ERROR_SERVICE_DOES_NOT_EXIST) => ServiceError::Missing,
-            Some(ERROR_FAILED_SERVICE_CONTROLLER_CONNECT) => ServiceError::NotUnderScm,
-            _ => ServiceError::Scm { what, source: e },
-        },
-        _ => ServiceError::Scm { what, source: e },
+    match e {
+        windows_service::Error::Winapi(io) => os_error(what, io),
+        other => ServiceError::Invalid { what, detail: other.to_string() },
     }
 }
 
+fn open_manager(access: ServiceManagerAccess) -> Result<ServiceManager, ServiceError> {
+    ServiceManager::local_computer(None::<&str>, access)
+        .map_err(|e| scm_error("opening the service control manager", e))
+}
+
 /// Installs the service (automatic start, LocalSystem, restart on failure) to run with
-/// `config`. Nothing is left behind if a step fails.
+/// `config`, and registers its event source in the Application log. Nothing is left behind if
+/// a step fails: each undoes the ones before it.
 pub fn install(config: &Path) -> Result<(), ServiceError> {
-    let manager = ServiceManager::local_computer(
-        None::<&str>,
-        ServiceManagerAccess::CONNECT | ServiceManagerAccess::CREATE_SERVICE,
-    )
-    .map_err(|e| scm_error("opening the service control manager", e))?;
-    let exe = std::env::current_exe().map_err(|e| ServiceError::Scm {
-        what: "finding wakeproxy.exe",
-        source: windows_service::Error::Winapi(e),
-    })?;
+    let manager =
+        open_manager(ServiceManagerAccess::CONNECT | ServiceManagerAccess::CREATE_SERVICE)?;
+    let exe = std::env::current_exe()
+        .map_err(|source| ServiceError::Os { what: "finding wakeproxy.exe", source })?;
     let info = ServiceInfo {
         name: NAME.into(),
         display_name: DISPLAY_NAME.into(),
         service_type: ServiceType::OWN_PROCESS,
         start_type: ServiceStartType::AutoStart,
         error_control: ServiceErrorControl::Normal,
-        executable_path: exe,
+        executable_path: exe.clone(),
         launch_arguments: launch_arguments(config),
         dependencies: vec![],
         // LocalSystem: raw sockets for ICMP and the capture, the firewall, and the key under
@@ -108,9 +76,18 @@ pub fn install(config: &Path) -> Result<(), ServiceError> {
         account_name: None,
         account_password: None,
     };
+    // The service first: if it exists already, nothing of the installed one is touched.
     let service = manager
         .create_service(&info, ServiceAccess::CHANGE_CONFIG | ServiceAccess::DELETE)
         .map_err(|e| scm_error("creating the service", e))?;
+    let undo = |e: ServiceError| {
+        let _ = service.delete();
+        let _ = eventlog::deregister();
+        Err(e)
+    };
+    if let Err(source) = eventlog::register(&exe) {
+        return undo(ServiceError::EventLog { what: "cannot register", source });
+    }
     let restart = |s| ServiceAction { action_type: ServiceActionType::Restart, delay: s };
     let configured = service.set_description(DESCRIPTION).and_then(|()| {
         service.update_failure_actions(ServiceFailureActions {
@@ -125,22 +102,28 @@ pub fn install(config: &Path) -> Result<(), ServiceError> {
         })
     });
     if let Err(e) = configured {
-        let _ = service.delete();
-        return Err(scm_error("configuring the service", e));
+        return undo(scm_error("configuring the service", e));
     }
     Ok(())
 }
 
-/// Stops (if running) and removes the service.
+/// Stops (if running) and removes the service, then its event source.
 pub fn uninstall() -> Result<(), ServiceError> {
-    let manager = ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT)
-        .map_err(|e| scm_error("opening the service control manager", e))?;
-    let service = manager
-        .open_service(
-            NAME,
-            ServiceAccess::QUERY_STATUS | ServiceAccess::STOP | ServiceAccess::DELETE,
-        )
-        .map_err(|e| scm_error("opening the service", e))?;
+    let manager = open_manager(ServiceManagerAccess::CONNECT)?;
+    let service = match manager.open_service(
+        NAME,
+        ServiceAccess::QUERY_STATUS | ServiceAccess::STOP | ServiceAccess::DELETE,
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            let e = scm_error("opening the service", e);
+            if matches!(e, ServiceError::Missing) {
+                // What an earlier, interrupted uninstall may have left.
+                let _ = eventlog::deregister();
+            }
+            return Err(e);
+        }
+    };
     if service.query_status().is_ok_and(|s| s.current_state != ServiceState::Stopped) {
         let _ = service.stop();
         let end = Instant::now() + Duration::from_secs(15);
@@ -150,27 +133,51 @@ pub fn uninstall() -> Result<(), ServiceError> {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
-    service.delete().map_err(|e| scm_error("deleting the service", e))
+    service.delete().map_err(|e| scm_error("deleting the service", e))?;
+    // Only once the service is gone: while it exists, it logs there.
+    eventlog::deregister()
+        .map_err(|source| ServiceError::EventLog { what: "cannot remove", source })
 }
 
 /// Starts the installed service.
 pub fn start() -> Result<(), ServiceError> {
-    let manager = ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT)
-        .map_err(|e| scm_error("opening the service control manager", e))?;
+    let manager = open_manager(ServiceManagerAccess::CONNECT)?;
     let service = manager
         .open_service(NAME, ServiceAccess::START)
         .map_err(|e| scm_error("opening the service", e))?;
     service.start::<&str>(&[]).map_err(|e| scm_error("starting the service", e))
 }
 
-/// Stops the running service.
+/// Stops the running service (it is told to; `status` shows when it has).
 pub fn stop() -> Result<(), ServiceError> {
-    let manager = ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT)
-        .map_err(|e| scm_error("opening the service control manager", e))?;
+    let manager = open_manager(ServiceManagerAccess::CONNECT)?;
     let service = manager
         .open_service(NAME, ServiceAccess::STOP)
         .map_err(|e| scm_error("opening the service", e))?;
     service.stop().map(drop).map_err(|e| scm_error("stopping the service", e))
+}
+
+/// Whether the service runs, as the SCM says.
+pub fn status() -> Result<Status, ServiceError> {
+    let manager = open_manager(ServiceManagerAccess::CONNECT)?;
+    let service = manager
+        .open_service(NAME, ServiceAccess::QUERY_STATUS)
+        .map_err(|e| scm_error("opening the service", e))?;
+    let s = service.query_status().map_err(|e| scm_error("querying the service", e))?;
+    Ok(match s.current_state {
+        ServiceState::Running => Status::Running { pid: s.process_id },
+        ServiceState::Stopped => Status::Stopped {
+            exit_code: match s.exit_code {
+                ServiceExitCode::Win32(c) => c,
+                ServiceExitCode::ServiceSpecific(c) => c,
+            },
+        },
+        ServiceState::StartPending => Status::Pending("starting"),
+        ServiceState::StopPending => Status::Pending("stopping"),
+        ServiceState::PausePending => Status::Pending("pausing"),
+        ServiceState::Paused => Status::Pending("paused"),
+        ServiceState::ContinuePending => Status::Pending("resuming"),
+    })
 }
 
 /// What `service run` was started with, for [`service_main`].
@@ -187,11 +194,11 @@ pub fn run(config: Config, path: PathBuf) -> Result<(), ServiceError> {
 pub(crate) fn service_main(_arguments: Vec<OsString>) {
     let Some((config, path)) = CONFIG.get() else { return };
     if let Err(e) = serve(config, path) {
-        error!("the service failed: {e}");
+        error!("the wakeproxy service failed: {}", crate::words::error_chain(&e));
     }
 }
 
-fn status(state: ServiceState, accept: ServiceControlAccept, code: u32) -> ServiceStatus {
+fn scm_status(state: ServiceState, accept: ServiceControlAccept, code: u32) -> ServiceStatus {
     ServiceStatus {
         service_type: ServiceType::OWN_PROCESS,
         current_state: state,
@@ -238,15 +245,12 @@ fn serve(config: &Config, path: &Path) -> Result<(), ServiceError> {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
-            let _ = handle.set_service_status(status(
+            let _ = handle.set_service_status(scm_status(
                 ServiceState::Stopped,
                 ServiceControlAccept::empty(),
                 1,
             ));
-            return Err(ServiceError::Scm {
-                what: "starting the runtime",
-                source: windows_service::Error::Winapi(e),
-            });
+            return Err(ServiceError::Os { what: "starting the runtime", source: e });
         }
     };
     if hooks_on {
@@ -255,26 +259,29 @@ fn serve(config: &Config, path: &Path) -> Result<(), ServiceError> {
     let accept = ServiceControlAccept::STOP
         | ServiceControlAccept::SHUTDOWN
         | ServiceControlAccept::POWER_EVENT;
-    let _ = handle.set_service_status(status(ServiceState::Running, accept, 0));
-    info!("wakeproxy service running");
+    let _ = handle.set_service_status(scm_status(ServiceState::Running, accept, 0));
+    info!(target: LIFECYCLE, "the wakeproxy service started with {}", path.display());
     let shutdown = async move {
         let _ = stop_rx.wait_for(|stop| *stop).await;
     };
     let result = runtime.block_on(crate::daemon::run(config, path, link, shutdown));
-    let _ = handle.set_service_status(status(
+    let _ = handle.set_service_status(scm_status(
         ServiceState::StopPending,
         ServiceControlAccept::empty(),
         0,
     ));
     drop(runtime);
     let code = match &result {
-        Ok(()) => 0,
+        Ok(()) => {
+            info!(target: LIFECYCLE, "the wakeproxy service stopped");
+            0
+        }
         Err(e) => {
-            error!("{e}");
+            error!("the wakeproxy service stopped: {}", crate::words::error_chain(e));
             1
         }
     };
-    let _ = handle.set_service_status(status(
+    let _ = handle.set_service_status(scm_status(
         ServiceState::Stopped,
         ServiceControlAccept::empty(),
         code,
@@ -311,7 +318,7 @@ fn keep_awake_while_guardian(mut guardian: watch::Receiver<bool>, rt: tokio::run
             if !crate::sys::windows::power::keep_awake(on) {
                 warn!("SetThreadExecutionState failed: the guardian role cannot keep this machine awake");
             } else if on {
-                info!("guardian role: keeping this machine awake");
+                info!(target: LIFECYCLE, "guardian role: keeping this machine awake");
             }
             if rt.block_on(guardian.changed()).is_err() {
                 crate::sys::windows::power::keep_awake(false);
