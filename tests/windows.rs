@@ -408,6 +408,13 @@ fn the_daemon_names_adapters_by_their_friendly_name_and_refuses_unknown_ones() {
 // ---------------------------------------------------------------------------------------------
 // The service under Wine's service control manager
 
+/// The Event Log source `service install` registers, as `reg query` prints it; `None` if absent.
+fn event_source(b: &WinBox) -> Option<String> {
+    let key = r"HKLM\SYSTEM\CurrentControlSet\Services\EventLog\Application\wakeproxy";
+    let out = b.wine_program("reg", &["query", key]);
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// Whether the service's registry key exists (what the SCM keeps of an installed service).
 fn service_key(b: &WinBox) -> bool {
     b.wine_program("reg", &["query", r"HKLM\System\CurrentControlSet\Services\wakeproxy"])
@@ -434,9 +441,15 @@ fn the_service_installs_starts_answers_stops_and_uninstalls() {
     let out = b.ok(&["service", "install", "--config", &c]);
     assert!(out.contains("installed the wakeproxy service"), "{out}");
     assert!(service_key(&b), "install left no service");
+    // Its Event Log source: the exe is its own message file (an embedded message table).
+    let source = event_source(&b).expect("install registered no Event Log source");
+    assert!(source.contains("EventMessageFile") && source.contains("wakeproxy.exe"), "{source}");
+    assert!(source.contains("TypesSupported"), "{source}");
     // Installing twice: refused, and the first install is untouched (it still starts).
     fails(&["service", "install", "--config", &c], "already installed");
-    assert!(service_key(&b));
+    assert!(service_key(&b) && event_source(&b).is_some());
+    // `service status`: 3 while stopped, as systemctl says it; 0 while running.
+    assert_eq!(b.run(&["service", "status"]).status.code(), Some(3));
 
     b.ok(&["service", "start"]);
     let v = wait_for(Duration::from_secs(20), || win_status(&b, &cfg))
@@ -444,12 +457,15 @@ fn the_service_installs_starts_answers_stops_and_uninstalls() {
     assert_eq!(v["config_path"], c.as_str());
     let text = b.ok(&["status", "--config", &c]);
     assert!(text.starts_with("wakeproxy "), "{text}");
+    b.ok(&["service", "status"]);
+    fails(&["service", "start"], "already running");
 
     b.ok(&["service", "stop"]);
     let gone = wait_for(Duration::from_secs(15), || win_status(&b, &cfg).is_none().then_some(()));
     assert!(gone.is_some(), "the daemon still answers after service stop");
     b.ok(&["service", "uninstall"]);
     assert!(!service_key(&b), "uninstall left the service");
+    assert_eq!(event_source(&b), None, "uninstall left the Event Log source");
     fails(&["service", "uninstall"], "not installed");
     fails(&["service", "stop"], "not installed");
 
