@@ -412,6 +412,9 @@ fn the_daemon_names_adapters_by_their_friendly_name_and_refuses_unknown_ones() {
     let status = status.unwrap_or_else(|| panic!("runs without its adapter:\n{}", b.log()));
     assert!(!status.success(), "exit 0 without its adapter");
     assert!(b.log().contains("Ethernet 7"), "does not name the adapter:\n{}", b.log());
+    // And says what could be named instead, as Windows names it.
+    let log = b.log();
+    assert!(log.contains("usable interfaces here: \"eth0\" (index"), "{log}");
 }
 
 // ---------------------------------------------------------------------------------------------
