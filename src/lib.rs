@@ -50,6 +50,7 @@ pub mod election;
 pub mod firewall;
 pub mod frame;
 pub mod fsutil;
+pub mod host;
 pub mod keys;
 #[cfg(target_os = "linux")]
 pub mod lab;

@@ -777,7 +777,14 @@ fn run(args: RunArgs) -> ExitCode {
     };
     let daemon = async {
         let power = power_link(&config);
-        wakeproxy::daemon::run(&config, &path, power, shutdown_signal()).await
+        wakeproxy::daemon::run(
+            &config,
+            &path,
+            power,
+            &wakeproxy::service::notify::Systemd,
+            shutdown_signal(),
+        )
+        .await
     };
     match runtime.block_on(daemon) {
         Ok(()) => ExitCode::SUCCESS,

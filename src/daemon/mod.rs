@@ -31,10 +31,10 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
+pub use crate::host::{PowerEvent, PowerHooks, PowerLink, power_channel};
 pub use ifaces::{Link, directed_broadcast, scan as scan_links, select as select_links};
 pub use intake::Inputs;
 pub use ports::{listening_tcp_ports, parse_proc_net_tcp};
-pub use power::{PowerEvent, PowerHooks, PowerLink, power_channel};
 pub use probe::{Probe, Prober};
 pub use reload::ReloadError;
 pub use start::{boot_time_s, options, run};
@@ -615,6 +615,7 @@ impl Daemon {
         mut inputs: Inputs,
         mut control: mpsc::Receiver<crate::ctl::CtlCall>,
         mut power: PowerLink,
+        notifier: &dyn crate::host::Notifier,
         shutdown: impl std::future::Future<Output = ()>,
     ) {
         // The role the power manager follows is the node's, from the first action on.
@@ -624,8 +625,8 @@ impl Daemon {
         let mut rescan_error: Option<String> = None;
         let mut ports = tokio::time::interval(PORTS_EVERY);
         let mut clock = tokio::time::interval(Duration::from_secs(10));
-        // Pinged from this loop, so a loop that hangs is restarted by systemd.
-        let mut watchdog = crate::service::notify::watchdog_period().map(tokio::time::interval);
+        // Pinged from this loop, so a loop that hangs is restarted by the service manager.
+        let mut watchdog = notifier.watchdog_period().map(tokio::time::interval);
         let mut hangup = reload::Hangup::new();
         tokio::pin!(shutdown);
         self.execute();
@@ -642,7 +643,7 @@ impl Daemon {
                 Some(input) = inputs.high.recv() => self.handle_input(input),
                 _ = sleep_until(deadline) => self.handle_timeout(),
                 Some(call) = control.recv() => self.answer(call),
-                _ = tick(&mut watchdog) => crate::service::notify::watchdog(),
+                _ = tick(&mut watchdog) => notifier.watchdog(),
                 _ = clock.tick() => {
                     let now = self.now();
                     self.node.handle_wall_clock(now, unix_ms());
@@ -665,8 +666,8 @@ impl Daemon {
             }
             self.execute();
         }
-        crate::service::notify::stopping();
-        info!(target: crate::service::eventlog::LIFECYCLE, "stopping: telling peers this node leaves");
+        notifier.stopping();
+        info!(target: crate::host::LIFECYCLE, "stopping: telling peers this node leaves");
         self.guardian.send_replace(false);
         let now = self.now();
         self.node.leave(now);
@@ -733,7 +734,7 @@ fn log_event(e: &Event, d: &Daemon) {
         }
         Event::ElectionChanged { iface, role, manager, term, guardians } => {
             let m = manager.map_or("none".to_owned(), |m| format!("{m:?}"));
-            info!(target: crate::service::eventlog::LIFECYCLE, iface = d.iface_name(*iface), %role, term, "election: this node is {role}, manager {m}, term {term}, {} guardians", guardians.len());
+            info!(target: crate::host::LIFECYCLE, iface = d.iface_name(*iface), %role, term, "election: this node is {role}, manager {m}, term {term}, {} guardians", guardians.len());
         }
         Event::ProxyStarted { iface, sleeper, mac } => {
             info!(iface = d.iface_name(*iface), %mac, "answering for sleeper {sleeper:?} ({mac})")

@@ -91,13 +91,13 @@ impl Daemon {
                 let file = r.after.file.as_deref().unwrap_or("?");
                 if r.before == r.after {
                     info!(
-                        target: crate::service::eventlog::LIFECYCLE,
+                        target: crate::host::LIFECYCLE,
                         "{why}: reloaded the site key from {file}: unchanged, {}",
                         describe(&r.after)
                     );
                 } else {
                     info!(
-                        target: crate::service::eventlog::LIFECYCLE,
+                        target: crate::host::LIFECYCLE,
                         key_id = %r.after.id,
                         "{why}: reloaded the site key from {file}: now {} (before: {}); only the \
                          key is reloaded, other settings need a restart",

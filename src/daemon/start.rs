@@ -64,11 +64,13 @@ pub fn options(config: &Config, config_path: &Path) -> Result<Options, DaemonErr
 }
 
 /// Runs the daemon described by `config` until `shutdown` completes; `power` connects it to
-/// the system's power manager ([`PowerLink::none`] for none).
+/// the system's power manager ([`PowerLink::none`] for none), `notifier` to its service
+/// manager ([`crate::host::Silent`] for none).
 pub async fn run(
     config: &Config,
     config_path: &Path,
     power: PowerLink,
+    notifier: &dyn crate::host::Notifier,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
     // The control socket first: it refuses to start a second daemon on the same socket.
@@ -77,14 +79,14 @@ pub async fn run(
     let id = opts.node.id;
     let (daemon, inputs) = Daemon::new(opts)?;
     let names: Vec<String> = daemon.links().map(|l| l.name.clone()).collect();
-    info!(target: crate::service::eventlog::LIFECYCLE, node = %id, "wakeproxy {} running on {}", env!("CARGO_PKG_VERSION"), names.join(", "));
-    crate::service::notify::ready(&format!("node {id}, managing {}", names.join(", ")));
+    info!(target: crate::host::LIFECYCLE, node = %id, "wakeproxy {} running on {}", env!("CARGO_PKG_VERSION"), names.join(", "));
+    notifier.ready(&format!("node {id}, managing {}", names.join(", ")));
     let (calls, control) = mpsc::channel(64);
     let (stop_ctl, ctl_stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(ctl::serve(listener, calls, daemon.event_sender(), async move {
         let _ = ctl_stopped.await;
     }));
-    daemon.run(inputs, control, power, shutdown).await;
+    daemon.run(inputs, control, power, notifier, shutdown).await;
     let _ = stop_ctl.send(());
     if let Ok(Err(e)) = server.await {
         warn!("control socket: {e}");

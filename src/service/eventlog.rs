@@ -34,7 +34,7 @@ pub const LOG: &str = "Application";
 pub const KEY: &str = r"SYSTEM\CurrentControlSet\Services\EventLog\Application\wakeproxy";
 /// The tracing target of info lines that belong in the Event Log: the daemon's lifecycle.
 /// Warnings and errors go there whatever their target.
-pub const LIFECYCLE: &str = "wakeproxy::lifecycle";
+pub use crate::host::LIFECYCLE;
 /// The longest insertion string `ReportEventW` takes, in UTF-16 code units.
 pub const MAX_MESSAGE_UNITS: usize = 31_839;
 /// What an over-long message ends with.

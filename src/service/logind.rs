@@ -17,7 +17,7 @@ use futures_lite::StreamExt;
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
-use crate::daemon::{PowerEvent, PowerHooks};
+use crate::host::{PowerEvent, PowerHooks};
 
 /// How long the daemon may take to send its SleepNotice before the sleep goes on anyway:
 /// below logind's default `InhibitDelayMaxSec` of 5 s.

@@ -1,6 +1,7 @@
 //! Running as a service: what the daemon tells the service manager (systemd's readiness,
 //! watchdog and stopping notifications) and what the power manager tells it (logind's sleep and
-//! resume, through the daemon's [`PowerLink`](crate::daemon::PowerLink)).
+//! resume, through [`PowerHooks`](crate::host::PowerHooks)); both are types of the neutral
+//! [`crate::host`], which the daemon is given.
 //!
 //! The daemon calls [`notify`] from its main loop; `main` starts the [`logind`] task next to the
 //! daemon. Everything here is optional at run time: without systemd or logind the daemon runs

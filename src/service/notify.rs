@@ -39,3 +39,23 @@ fn send(states: &[sd_notify::NotifyState<'_>]) {
         tracing::debug!("cannot notify the service manager: {e}");
     }
 }
+
+/// systemd, as the daemon's [`Notifier`](crate::host::Notifier): every call does nothing where
+/// systemd did not start this process.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Systemd;
+
+impl crate::host::Notifier for Systemd {
+    fn ready(&self, status: &str) {
+        ready(status);
+    }
+    fn watchdog(&self) {
+        watchdog();
+    }
+    fn stopping(&self) {
+        stopping();
+    }
+    fn watchdog_period(&self) -> Option<Duration> {
+        watchdog_period()
+    }
+}

@@ -27,7 +27,7 @@ use super::eventlog::LIFECYCLE;
 use super::eventlog::windows as eventlog;
 use super::power_events::{ResumeGate, launch_arguments};
 use crate::config::Config;
-use crate::daemon::{PowerEvent, PowerHooks, power_channel};
+use crate::host::{PowerEvent, PowerHooks, power_channel};
 
 /// The service's name.
 pub const NAME: &str = "wakeproxy";
@@ -186,12 +186,12 @@ static CONFIG: OnceLock<(Config, PathBuf)> = OnceLock::new();
 /// Runs as the service (the SCM's `service run`): returns when the service stopped.
 pub fn run(config: Config, path: PathBuf) -> Result<(), ServiceError> {
     let _ = CONFIG.set((config, path));
-    crate::sys::windows::service_entry::dispatch(NAME)
+    crate::sys::windows::service_entry::dispatch(NAME, service_main)
         .map_err(|e| scm_error("connecting to the service control manager", e))
 }
 
 /// The service's main function, on the SCM's thread.
-pub(crate) fn service_main(_arguments: Vec<OsString>) {
+fn service_main(_arguments: Vec<OsString>) {
     let Some((config, path)) = CONFIG.get() else { return };
     if let Err(e) = serve(config, path) {
         error!("the wakeproxy service failed: {}", crate::words::error_chain(&e));
@@ -264,7 +264,8 @@ fn serve(config: &Config, path: &Path) -> Result<(), ServiceError> {
     let shutdown = async move {
         let _ = stop_rx.wait_for(|stop| *stop).await;
     };
-    let result = runtime.block_on(crate::daemon::run(config, path, link, shutdown));
+    let result =
+        runtime.block_on(crate::daemon::run(config, path, link, &crate::host::Silent, shutdown));
     let _ = handle.set_service_status(scm_status(
         ServiceState::StopPending,
         ServiceControlAccept::empty(),
