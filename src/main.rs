@@ -980,7 +980,7 @@ fn notice(args: ConfigArg, request: Request) -> ExitCode {
 }
 
 fn wake(args: WakeArgs) -> ExitCode {
-    use wakeproxy::wake::{DirectWake, parse_macs, read_mac_file};
+    use wakeproxy::direct_wake::{DirectWake, parse_macs, read_mac_file};
     if args.direct {
         let mut macs = match parse_macs(&args.targets) {
             Ok(m) => m,
@@ -1011,7 +1011,9 @@ fn wake(args: WakeArgs) -> ExitCode {
                 }
                 ExitCode::SUCCESS
             }
-            Err(e @ wakeproxy::wake::WakeCmdError::BadMac { .. }) => fail(&e, EXIT_BAD_INPUT),
+            Err(e @ wakeproxy::direct_wake::WakeCmdError::BadMac { .. }) => {
+                fail(&e, EXIT_BAD_INPUT)
+            }
             Err(e) => fail(&e, 1),
         };
     }

@@ -36,7 +36,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::Input;
-use super::net::{self, GTSM_TTL, Ttl};
+use super::sockets::{self, GTSM_TTL, Ttl};
 use crate::addr::NodeId;
 use crate::capture::FrameSink;
 use crate::ctl::{IntakeStatus, KernelDrops, QueueStatus, RefusedStatus};
@@ -264,7 +264,7 @@ impl Intake {
             frames: st.frames.status(Some(FRAME_QUEUE)),
             wol: st.wol.status(Some(WOL_QUEUE)),
             other: st.other.status(Some(OTHER_QUEUE)),
-            ttl_checked: net::REPORTS_TTL,
+            ttl_checked: sockets::REPORTS_TTL,
             refused: RefusedStatus {
                 ttl_below_255: st.ttl_below_255.load(Relaxed),
                 ttl_missing: st.ttl_missing.load(Relaxed),
@@ -273,7 +273,7 @@ impl Intake {
                 last_ttl,
             },
             kernel_drops: KernelDrops {
-                peer_sockets: net::REPORTS_TTL.then(|| st.kernel_peer.load(Relaxed)),
+                peer_sockets: sockets::REPORTS_TTL.then(|| st.kernel_peer.load(Relaxed)),
                 capture: capture_drops,
             },
         }
@@ -376,10 +376,10 @@ fn unix_ms() -> u64 {
 
 async fn read_peer(iface: IfaceId, sock: Arc<UdpSocket>, mut sorter: Sorter, s: Senders) {
     let mut buf = vec![0u8; RECV_BUF];
-    let mut control = net::control_buffer();
+    let mut control = sockets::control_buffer();
     let mut kernel_drops = 0u32;
     loop {
-        let got = match net::recv_peer(&sock, &mut buf, &mut control).await {
+        let got = match sockets::recv_peer(&sock, &mut buf, &mut control).await {
             Ok(got) => got,
             Err(e) => {
                 tracing::debug!(?iface, "peer socket: {e}");
@@ -624,10 +624,10 @@ mod tests {
     #[tokio::test]
     async fn the_peer_reader_sorts_counts_and_refuses_on_a_real_socket() {
         let (intake, mut inputs) = Intake::new(key(1), Duration::from_secs(30));
-        let sock = Arc::new(net::bind_peer(net::LO, 0).expect("a peer socket on lo"));
+        let sock = Arc::new(sockets::bind_peer(sockets::LO, 0).expect("a peer socket on lo"));
         let to = SocketAddr::from((Ipv4Addr::LOCALHOST, sock.local_addr().unwrap().port()));
         let reader = intake.spawn_peer_reader(IfaceId(1), sock, ME);
-        let peer = net::bind_peer(net::LO, 0).unwrap();
+        let peer = sockets::bind_peer(sockets::LO, 0).unwrap();
         let routed = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         routed.set_ttl(63).unwrap();
 

@@ -13,12 +13,12 @@
 mod control;
 mod ifaces;
 pub mod intake;
-mod net;
 mod persist;
 mod ports;
 mod power;
 mod probe;
 mod reload;
+mod sockets;
 mod start;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -240,7 +240,7 @@ impl Daemon {
             names: BTreeMap::new(),
             next_iface: 1,
             intake,
-            routed: net::bind_routed().ok(),
+            routed: sockets::bind_routed().ok(),
             events: VecDeque::new(),
             event_tx,
             probe_ident: (opts.node.seed & 0xffff) as u16,
@@ -361,8 +361,8 @@ impl Daemon {
             match self.lans.get_mut(&id) {
                 Some(l) if l.link == link => continue,
                 Some(l)
-                    if net::PINNED_BY_ADDRESS
-                        && net::Pin::from(&l.link) != net::Pin::from(&link) =>
+                    if sockets::PINNED_BY_ADDRESS
+                        && sockets::Pin::from(&l.link) != sockets::Pin::from(&link) =>
                 {
                     // Its sockets are bound to the address it no longer has. They close once
                     // their reader tasks are gone (after this scan returns): a scan 100 ms
@@ -407,11 +407,13 @@ impl Daemon {
             port,
             source,
         };
-        let pin = net::Pin::from(link);
-        let peer =
-            Arc::new(net::bind_peer(pin, port).map_err(|e| sock_err("the peer socket", port, e))?);
-        let wol =
-            Arc::new(net::bind_udp(pin, 0).map_err(|e| sock_err("the magic-packet socket", 0, e))?);
+        let pin = sockets::Pin::from(link);
+        let peer = Arc::new(
+            sockets::bind_peer(pin, port).map_err(|e| sock_err("the peer socket", port, e))?,
+        );
+        let wol = Arc::new(
+            sockets::bind_udp(pin, 0).map_err(|e| sock_err("the magic-packet socket", 0, e))?,
+        );
         let prober = Prober::new(link).unwrap_or_else(|e| {
             warn!(iface = %link.name, "cannot send ICMP probes on {}: {e}; probes try only the TCP ports peers announced, so a silent peer that announced none is taken for asleep even if it is up ({})", link.name, crate::words::HERE.raw_sockets);
             Prober::tcp_only(link)
@@ -419,7 +421,7 @@ impl Daemon {
         let mut tasks = vec![self.intake.spawn_peer_reader(id, peer.clone(), self.opts.node.id)];
         // Hearing other nodes' magic packets on the WoL port avoids sending duplicates. The port
         // is privileged and may be taken: without it the node still works.
-        match net::bind_udp(pin, self.opts.node.wol_port) {
+        match sockets::bind_udp(pin, self.opts.node.wol_port) {
             Ok(s) => tasks.push(self.intake.spawn_wol_reader(id, Arc::new(s))),
             Err(e) => {
                 debug!(iface = %link.name, "not listening on UDP {}: {e}", self.opts.node.wol_port)

@@ -18,8 +18,8 @@
 mod build;
 mod checksum;
 mod classify;
-mod replay;
 mod sleepers;
+mod syn_replay;
 pub mod synth;
 mod wire;
 
@@ -33,8 +33,8 @@ pub use build::{
     gratuitous_arp_for, neighbor_advertisement, unsolicited_na, unsolicited_na_for,
 };
 pub use classify::{MAX_FRAME_LEN, classify};
-pub use replay::replayable_syn;
 pub use sleepers::{Sleeper, SleeperTable};
+pub use syn_replay::replayable_syn;
 
 /// What a captured frame means to the proxy. Each variant carries what the node needs to act.
 ///

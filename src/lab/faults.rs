@@ -3,7 +3,7 @@
 //! between their switch ports) and random loss on a host (`numgen random` in the host's
 //! namespace).
 
-use super::{Lab, LabError, net, switch_ns};
+use super::{Lab, LabError, netns, switch_ns};
 
 /// The nftables table the lab's faults live in (one per namespace).
 const TABLE: &str = "wakeproxy_lab";
@@ -62,7 +62,7 @@ impl Lab {
 
     /// Ends every partition.
     pub fn heal(&self) -> Result<(), LabError> {
-        net::run_quiet(&[
+        netns::run_quiet(&[
             "ip",
             "netns",
             "exec",
@@ -82,7 +82,7 @@ impl Lab {
             return Err(LabError::BadArgs(format!("loss must be 0 to 100 percent, got {percent}")));
         }
         let ns = &self.hosts[i].ns;
-        net::run_quiet(&["ip", "netns", "exec", ns, "nft", "delete", "table", "inet", TABLE]);
+        netns::run_quiet(&["ip", "netns", "exec", ns, "nft", "delete", "table", "inet", TABLE]);
         if percent == 0 {
             return Ok(());
         }

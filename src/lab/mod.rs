@@ -15,7 +15,7 @@ pub mod demo;
 mod faults;
 pub mod flood;
 pub mod measure;
-mod net;
+mod netns;
 mod nic;
 mod service;
 mod status;
@@ -251,7 +251,7 @@ fn host_ip6(k: usize, index: usize) -> String {
 /// Gives a host's `eth0` its IPv6 address, without duplicate address detection (the lab's
 /// addresses are unique by construction, and DAD would delay the address by a second).
 fn add_ip6(ns: &str, ip6: &str) -> Result<(), LabError> {
-    net::run(&["ip", "-n", ns, "-6", "addr", "add", &format!("{ip6}/64"), "dev", "eth0", "nodad"])
+    netns::run(&["ip", "-n", ns, "-6", "addr", "add", &format!("{ip6}/64"), "dev", "eth0", "nodad"])
         .map(drop)
 }
 
@@ -263,7 +263,7 @@ impl Lab {
         preconditions()?;
         let dir = lab_dir(&spec.name);
         if dir.join("lab.json").exists()
-            || !net::namespaces_with_prefix(&format!("{}-", spec.name)).is_empty()
+            || !netns::namespaces_with_prefix(&format!("{}-", spec.name)).is_empty()
         {
             return Err(LabError::Exists(spec.name.clone()));
         }
@@ -284,20 +284,20 @@ impl Lab {
         std::fs::create_dir_all(dir).map_err(|e| file_err(dir, e))?;
         let name = &spec.name;
         let (sw, rt) = (switch_ns(name), router_ns(name));
-        net::run(&["ip", "netns", "add", &sw])?;
-        net::run(&["ip", "netns", "add", &rt])?;
-        net::run(&["ip", "-n", &rt, "link", "set", "lo", "up"])?;
-        net::sysctl(&rt, "net.ipv4.ip_forward=1")?;
+        netns::run(&["ip", "netns", "add", &sw])?;
+        netns::run(&["ip", "netns", "add", &rt])?;
+        netns::run(&["ip", "-n", &rt, "link", "set", "lo", "up"])?;
+        netns::sysctl(&rt, "net.ipv4.ip_forward=1")?;
         for k in 0..spec.subnets {
             let br = format!("br{k}");
-            net::run(&["ip", "-n", &sw, "link", "add", &br, "type", "bridge"])?;
-            net::run(&["ip", "-n", &sw, "link", "set", &br, "up"])?;
+            netns::run(&["ip", "-n", &sw, "link", "add", &br, "type", "bridge"])?;
+            netns::run(&["ip", "-n", &sw, "link", "set", &br, "up"])?;
             let (a, b) = (format!("{name}r{k}a"), format!("{name}r{k}b"));
             let inner = format!("r{k}");
-            net::veth(&a, &rt, &inner, &b, &sw)?;
-            net::run(&["ip", "-n", &sw, "link", "set", &b, "master", &br])?;
-            net::run(&["ip", "-n", &sw, "link", "set", &b, "up"])?;
-            net::run(&[
+            netns::veth(&a, &rt, &inner, &b, &sw)?;
+            netns::run(&["ip", "-n", &sw, "link", "set", &b, "master", &br])?;
+            netns::run(&["ip", "-n", &sw, "link", "set", &b, "up"])?;
+            netns::run(&[
                 "ip",
                 "-n",
                 &rt,
@@ -309,12 +309,12 @@ impl Lab {
                 "dev",
                 &inner,
             ])?;
-            net::run(&["ip", "-n", &rt, "link", "set", &inner, "up"])?;
+            netns::run(&["ip", "-n", &rt, "link", "set", &inner, "up"])?;
             // Forward directed broadcasts: a WakeRequest to another subnet's broadcast address
             // reaches every node there.
-            net::sysctl(&rt, &format!("net.ipv4.conf.{inner}.bc_forwarding=1"))?;
+            netns::sysctl(&rt, &format!("net.ipv4.conf.{inner}.bc_forwarding=1"))?;
         }
-        net::sysctl(&rt, "net.ipv4.conf.all.bc_forwarding=1")?;
+        netns::sysctl(&rt, "net.ipv4.conf.all.bc_forwarding=1")?;
 
         let key = dir.join("site.key");
         crate::keys::write_new(&key, true).map_err(|e| LabError::File {
@@ -338,11 +338,11 @@ impl Lab {
             let ip6 = host_ip6(k, index);
             let mac =
                 format!("02:57:50:{:02x}:{:02x}:{:02x}", k, (index >> 8) & 0xff, index & 0xff);
-            net::run(&["ip", "netns", "add", &ns])?;
+            netns::run(&["ip", "netns", "add", &ns])?;
             let (a, b) = (format!("{name}h{}a", i + 1), format!("{name}h{}b", i + 1));
-            net::veth(&a, &ns, "eth0", &b, &sw)?;
-            net::run(&["ip", "-n", &ns, "link", "set", "eth0", "address", &mac])?;
-            net::run(&[
+            netns::veth(&a, &ns, "eth0", &b, &sw)?;
+            netns::run(&["ip", "-n", &ns, "link", "set", "eth0", "address", &mac])?;
+            netns::run(&[
                 "ip",
                 "-n",
                 &ns,
@@ -354,10 +354,10 @@ impl Lab {
                 "dev",
                 "eth0",
             ])?;
-            net::run(&["ip", "-n", &ns, "link", "set", "eth0", "up"])?;
+            netns::run(&["ip", "-n", &ns, "link", "set", "eth0", "up"])?;
             add_ip6(&ns, &ip6)?;
-            net::run(&["ip", "-n", &ns, "link", "set", "lo", "up"])?;
-            net::run(&[
+            netns::run(&["ip", "-n", &ns, "link", "set", "lo", "up"])?;
+            netns::run(&[
                 "ip",
                 "-n",
                 &ns,
@@ -367,8 +367,8 @@ impl Lab {
                 "via",
                 &format!("10.0.{}.1", k + 1),
             ])?;
-            net::run(&["ip", "-n", &sw, "link", "set", &b, "master", &format!("br{k}")])?;
-            net::run(&["ip", "-n", &sw, "link", "set", &b, "up"])?;
+            netns::run(&["ip", "-n", &sw, "link", "set", &b, "master", &format!("br{k}")])?;
+            netns::run(&["ip", "-n", &sw, "link", "set", &b, "up"])?;
             let hdir = dir.join(&host);
             std::fs::create_dir_all(&hdir).map_err(|e| file_err(&hdir, e))?;
             let h = LabHost {
@@ -530,11 +530,11 @@ impl Lab {
             }
         }
         for pid in h.daemon_pid.into_iter().chain(h.service_pid) {
-            net::signal(pid, "STOP");
+            netns::signal(pid, "STOP");
         }
-        net::run(&["ip", "-n", &h.ns, "addr", "flush", "dev", "eth0"])?;
-        net::run(&["ip", "-n", &h.ns, "link", "set", "eth0", "arp", "off"])?;
-        net::sysctl(&h.ns, "net.ipv6.conf.eth0.disable_ipv6=1")?;
+        netns::run(&["ip", "-n", &h.ns, "addr", "flush", "dev", "eth0"])?;
+        netns::run(&["ip", "-n", &h.ns, "link", "set", "eth0", "arp", "off"])?;
+        netns::sysctl(&h.ns, "net.ipv6.conf.eth0.disable_ipv6=1")?;
         let mut nic = Command::new("ip");
         nic.args(["netns", "exec", &h.ns])
             .arg(exe)
@@ -565,12 +565,12 @@ impl Lab {
     pub fn resume(&mut self, i: usize, exe: &Path) -> Result<(), LabError> {
         let h = self.hosts[i].clone();
         let k = h.subnet;
-        net::sysctl(&h.ns, "net.ipv6.conf.eth0.disable_ipv6=0")?;
+        netns::sysctl(&h.ns, "net.ipv6.conf.eth0.disable_ipv6=0")?;
         if !h.ip6.is_empty() {
             add_ip6(&h.ns, &h.ip6)?;
         }
-        net::run(&["ip", "-n", &h.ns, "link", "set", "eth0", "arp", "on"])?;
-        net::run(&[
+        netns::run(&["ip", "-n", &h.ns, "link", "set", "eth0", "arp", "on"])?;
+        netns::run(&[
             "ip",
             "-n",
             &h.ns,
@@ -582,7 +582,7 @@ impl Lab {
             "dev",
             "eth0",
         ])?;
-        net::run_quiet(&[
+        netns::run_quiet(&[
             "ip",
             "-n",
             &h.ns,
@@ -593,7 +593,7 @@ impl Lab {
             &format!("10.0.{}.1", k + 1),
         ]);
         for pid in h.daemon_pid.into_iter().chain(h.service_pid) {
-            net::signal(pid, "CONT");
+            netns::signal(pid, "CONT");
         }
         let _ = Command::new(exe).args(["resume-notice", "--config"]).arg(h.config()).output();
         // The simulated NIC calls this from inside the host's namespace: "eth0" is the host's.
@@ -614,14 +614,14 @@ impl Lab {
                 self.hosts[i].name
             )));
         };
-        net::kill_and_wait(pid);
+        netns::kill_and_wait(pid);
         self.save()
     }
 
     /// Starts host `i`'s daemon again (killing it first if it runs).
     pub fn restart(&mut self, i: usize, exe: &Path) -> Result<(), LabError> {
         if let Some(pid) = self.hosts[i].daemon_pid.take() {
-            net::kill_and_wait(pid);
+            netns::kill_and_wait(pid);
         }
         self.start_daemon(i, exe)?;
         self.save()
@@ -642,24 +642,24 @@ impl Lab {
 /// along) and directory. Idempotent, and works from the prefix alone when the record is gone.
 pub fn down(name: &str) -> usize {
     let prefix = format!("{name}-");
-    let namespaces = net::namespaces_with_prefix(&prefix);
+    let namespaces = netns::namespaces_with_prefix(&prefix);
     if let Ok(lab) = Lab::load(name) {
         for h in &lab.hosts {
             for pid in h.daemon_pid.into_iter().chain(h.service_pid).chain(h.nic_pid) {
                 // A frozen (slept) process must be thawed to die of anything but KILL.
-                net::signal(pid, "CONT");
-                net::signal(pid, "KILL");
+                netns::signal(pid, "CONT");
+                netns::signal(pid, "KILL");
             }
         }
     }
     for ns in &namespaces {
-        for pid in net::pids_in(ns) {
-            net::signal(pid, "CONT");
-            net::signal(pid, "KILL");
+        for pid in netns::pids_in(ns) {
+            netns::signal(pid, "CONT");
+            netns::signal(pid, "KILL");
         }
     }
     for ns in &namespaces {
-        net::run_quiet(&["ip", "netns", "del", ns]);
+        netns::run_quiet(&["ip", "netns", "del", ns]);
     }
     // Veths whose peer was never moved into a namespace (an `up` that died half-way).
     if let Ok(out) = Command::new("ip").args(["-o", "link", "show"]).output() {
@@ -671,7 +671,7 @@ pub fn down(name: &str) -> usize {
                     && ifname.len() > name.len()
                     && matches!(ifname.as_bytes()[name.len()], b'h' | b'r');
                 if ours {
-                    net::run_quiet(&["ip", "link", "del", ifname]);
+                    netns::run_quiet(&["ip", "link", "del", ifname]);
                 }
             }
         }

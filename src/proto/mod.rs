@@ -22,7 +22,7 @@ mod codec;
 mod envelope;
 mod error;
 mod message;
-mod replay;
+mod replay_window;
 
 #[cfg(test)]
 mod doc_examples;
@@ -40,7 +40,7 @@ pub use message::{
     MessageKind, ProxyClaim, ProxyRelease, ReleaseReason, Role, SleeperInfo, WakePassword,
     WakeReason, WakeRequest,
 };
-pub use replay::{DEFAULT_REPLAY_WINDOW, MAX_SENDERS, ReplayError, ReplayGuard};
+pub use replay_window::{DEFAULT_REPLAY_WINDOW, MAX_SENDERS, ReplayError, ReplayGuard};
 
 /// The first four bytes of every datagram.
 pub const MAGIC: [u8; 4] = *b"WKPX";

@@ -13,7 +13,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use super::{HostState, Sim, SimConfig, Violation, wire};
+use super::{HostState, Sim, SimConfig, Violation, addressing};
 use crate::addr::{MacAddr, NodeId};
 use crate::frame::synth;
 use crate::proto::{
@@ -355,11 +355,11 @@ fn hostile_frame(sim: &Sim, f: &HostileFrame) -> Option<Vec<u8>> {
         }
         HostileFrame::ArpRequest { host: n } => {
             let ip = h(*n).ip;
-            let asker = wire::host_ip(h(*n).subnet, 200);
+            let asker = addressing::host_ip(h(*n).subnet, 200);
             crate::frame::arp_request(stranger, asker, ip).as_slice().to_vec()
         }
         HostileFrame::Syn { host: n, port } => {
-            let asker = wire::host_ip(h(*n).subnet, 200);
+            let asker = addressing::host_ip(h(*n).subnet, 200);
             synth::tcp_syn_v4(stranger, MacAddr::BROADCAST, asker, h(*n).ip, 40_001, *port)
         }
         HostileFrame::Junk(bytes) => bytes.clone(),

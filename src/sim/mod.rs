@@ -11,11 +11,11 @@
 //! after a magic packet with their MAC, and a capture path that hands every frame sent on a
 //! subnet to every node on it. What it does not: switches, ARP caches, TCP retransmission.
 
+pub mod addressing;
 pub mod chaos;
 mod invariants;
 mod report;
 mod scenario;
-pub mod wire;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -322,7 +322,7 @@ impl Sim {
         for i in 0..cfg.nodes {
             let subnet = i % cfg.subnets;
             let k = i / cfg.subnets;
-            let (ip, mac) = (wire::host_ip(subnet, k), wire::host_mac(subnet, k));
+            let (ip, mac) = (addressing::host_ip(subnet, k), addressing::host_mac(subnet, k));
             let id =
                 NodeId::from_u128(u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64()));
             // Hosts booted some time in the last 30 days: uptimes differ, as on a real LAN.
@@ -647,12 +647,17 @@ impl Sim {
                         Destination::Unicast(IpAddr::V4(ip)) => {
                             self.by_ip.get(&ip).copied().into_iter().collect()
                         }
-                        Destination::Routed(SocketAddr::V4(a)) => match wire::subnet_of(*a.ip()) {
-                            Some(s) if s < self.cfg.subnets && *a.ip() == wire::broadcast_ip(s) => {
-                                self.subnet_hosts[s].clone()
+                        Destination::Routed(SocketAddr::V4(a)) => {
+                            match addressing::subnet_of(*a.ip()) {
+                                Some(s)
+                                    if s < self.cfg.subnets
+                                        && *a.ip() == addressing::broadcast_ip(s) =>
+                                {
+                                    self.subnet_hosts[s].clone()
+                                }
+                                _ => self.by_ip.get(a.ip()).copied().into_iter().collect(),
                             }
-                            _ => self.by_ip.get(a.ip()).copied().into_iter().collect(),
-                        },
+                        }
                         _ => Vec::new(),
                     };
                     self.note_sent(i, from, &bytes);
@@ -1004,7 +1009,7 @@ impl Sim {
         let mac = self.hosts[target].mac;
         let same = self.hosts[from].subnet == self.hosts[target].subnet;
         let to = SocketAddr::new(
-            IpAddr::V4(wire::broadcast_ip(self.hosts[target].subnet)),
+            IpAddr::V4(addressing::broadcast_ip(self.hosts[target].subnet)),
             crate::proto::DEFAULT_PEER_PORT,
         );
         let node = &mut self.hosts[from].node;
