@@ -58,7 +58,8 @@ pub enum Request {
     },
     /// Wake a host.
     Wake {
-        /// A MAC address, an IPv4 address or a host name; the daemon resolves it.
+        /// A MAC address or an IP address (the command line resolves a host name before it asks:
+        /// a slow DNS server never stalls the daemon).
         target: String,
         /// A SecureOn password (4 or 6 bytes, written as an IPv4 or MAC address), if the target
         /// needs one.
