@@ -326,8 +326,13 @@ impl Daemon {
     /// scan) without keeping the others from being managed; the first such error is returned
     /// (at start it stops the daemon: another program, or a second daemon, has the port).
     pub fn rescan(&mut self) -> Result<(), DaemonError> {
+        self.apply_links(&scan_links())
+    }
+
+    /// [`Daemon::rescan`] with the interfaces the OS reported (read off the node's task).
+    fn apply_links(&mut self, links: &[Link]) -> Result<(), DaemonError> {
         let mut failed = None;
-        let (chosen, missing) = select_links(&scan_links(), &self.opts.interfaces);
+        let (chosen, missing) = select_links(links, &self.opts.interfaces);
         for (name, why) in &missing {
             if !self.missing.iter().any(|(n, w)| n == name && w == why) {
                 warn!(iface = %name, "configured interface {name} {why}: not managing it");
@@ -625,6 +630,9 @@ impl Daemon {
         self.guardian = power.guardian.clone();
         let mut rescan = tokio::time::interval(RESCAN_EVERY);
         let mut rescan_error: Option<String> = None;
+        // One answer in flight at most: a scan that finds the last one unread is dropped.
+        let (links_tx, mut links_rx) = mpsc::channel::<Vec<Link>>(1);
+        let (ports_tx, mut ports_rx) = mpsc::channel::<Vec<u16>>(1);
         let mut ports = tokio::time::interval(PORTS_EVERY);
         let mut clock = tokio::time::interval(Duration::from_secs(10));
         // Pinged from this loop, so a loop that hangs is restarted by the service manager.
@@ -650,9 +658,15 @@ impl Daemon {
                     let now = self.now();
                     self.node.handle_wall_clock(now, unix_ms());
                 }
+                // The OS is asked on the blocking pool (an interface list or the TCP table can
+                // take milliseconds): the node's task only applies what came back.
                 _ = rescan.tick() => {
+                    let tx = links_tx.clone();
+                    tokio::task::spawn_blocking(move || drop(tx.try_send(scan_links())));
+                }
+                Some(links) = links_rx.recv() => {
                     // Said once, not at every scan, until it changes or stops.
-                    let failed = self.rescan().err().map(|e| e.to_string());
+                    let failed = self.apply_links(&links).err().map(|e| e.to_string());
                     if let Some(e) = failed.as_ref().filter(|e| Some(*e) != rescan_error.as_ref()) {
                         warn!("{e}");
                     }
@@ -661,7 +675,11 @@ impl Daemon {
                         rescan.reset_after(Duration::from_millis(100));
                     }
                 }
-                _ = ports.tick() => self.node.set_tcp_ports(listening_tcp_ports()),
+                _ = ports.tick() => {
+                    let tx = ports_tx.clone();
+                    tokio::task::spawn_blocking(move || drop(tx.try_send(listening_tcp_ports())));
+                }
+                Some(listening) = ports_rx.recv() => self.node.set_tcp_ports(listening),
                 () = hangup.recv() => self.reload_on_signal(),
                 _ = sleep_until(self.next_reconcile) => self.reconcile(),
                 Some(input) = inputs.low.recv() => self.handle_input(input),
