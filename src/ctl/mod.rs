@@ -95,10 +95,10 @@ pub enum CtlError {
         /// The path.
         path: PathBuf,
     },
-    /// The group to give the socket to is not in `/etc/group`.
+    /// The group to give the socket to does not exist (as the system looks groups up).
     #[error(
-        "group `{group}` is not in /etc/group: create it (groupadd {group}) or set the control \
-         socket group to an existing group"
+        "group `{group}` does not exist here (`getent group {group}` finds nothing): create it \
+         (groupadd {group}) or set the control socket group to an existing group"
     )]
     UnknownGroup {
         /// The name asked for.

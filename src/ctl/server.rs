@@ -393,7 +393,7 @@ impl ControlListener {
 
     /// Claims the control socket at `path`: creates its directory (mode 0755) if needed, refuses
     /// if another daemon answers there, removes a stale socket file, binds, sets mode 0660 and,
-    /// if `group` is given (a name from `/etc/group`, or a numeric gid), gives the socket to
+    /// if `group` is given (a group name as the system knows it, or a numeric gid), gives the socket to
     /// that group so its members may run the read-only commands.
     ///
     /// Needs no runtime on Unix: call it before starting tokio if that suits.
@@ -437,9 +437,6 @@ mod unix {
     use super::connection::{Gate, refusal_line};
     use super::{Caller, ControlListener, CtlCall, ServeConfig};
     use crate::ctl::CtlError;
-
-    /// Where group names are looked up.
-    const GROUP_FILE: &str = "/etc/group";
 
     /// The socket file this listener created, removed on drop if it is still the same file.
     #[derive(Debug)]
@@ -543,22 +540,18 @@ mod unix {
         }
     }
 
-    /// The gid of `group`: a number is taken as a gid, a name is looked up in `/etc/group`.
-    fn group_id(group: &str) -> Result<u32, CtlError> {
+    /// The gid of `group`: a number is taken as a gid, a name is looked up as the system looks
+    /// names up (`getgrnam_r`, through NSS: `/etc/group`, but also LDAP, sssd, systemd's
+    /// dynamic users), so a directory group works as well as a local one.
+    pub(super) fn group_id(group: &str) -> Result<u32, CtlError> {
         if let Ok(gid) = group.parse::<u32>() {
             return Ok(gid);
         }
-        let text = fs::read_to_string(GROUP_FILE).map_err(io_err("read", Path::new(GROUP_FILE)))?;
-        gid_in(&text, group).ok_or_else(|| CtlError::UnknownGroup { group: group.to_owned() })
-    }
-
-    /// The gid of `name` in the text of a group file (`name:password:gid:members`).
-    pub(super) fn gid_in(group_file: &str, name: &str) -> Option<u32> {
-        group_file.lines().filter(|l| !l.trim_start().starts_with('#')).find_map(|l| {
-            let mut fields = l.split(':');
-            let (n, _password, gid) = (fields.next()?, fields.next()?, fields.next()?);
-            if n == name { gid.trim().parse().ok() } else { None }
-        })
+        match nix::unistd::Group::from_name(group) {
+            Ok(Some(g)) => Ok(g.gid.as_raw()),
+            Ok(None) => Err(CtlError::UnknownGroup { group: group.to_owned() }),
+            Err(e) => Err(io_err("look up the group of", Path::new(group))(io::Error::from(e))),
+        }
     }
 
     pub(super) async fn serve<F: Future>(
@@ -1021,14 +1014,12 @@ mod tests {
 
     #[cfg(unix)]
     #[test]
-    fn group_names_are_looked_up_like_getgrnam() {
-        use super::unix::gid_in;
-        let file = "# comment\nroot:x:0:\nwheel:x:10:alice,bob\nwakeproxy:x:997:\nbroken\n";
-        assert_eq!(gid_in(file, "root"), Some(0));
-        assert_eq!(gid_in(file, "wakeproxy"), Some(997));
-        assert_eq!(gid_in(file, "wheel"), Some(10));
-        assert_eq!(gid_in(file, "whe"), None);
-        assert_eq!(gid_in(file, "broken"), None);
-        assert_eq!(gid_in("", "root"), None);
+    fn group_names_are_looked_up_as_the_system_does() {
+        // Every system has group 0; its name (root on Linux) is what NSS calls it.
+        let root = nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(0)).unwrap().unwrap();
+        assert_eq!(super::unix::group_id(&root.name).unwrap(), 0);
+        assert_eq!(super::unix::group_id("997").unwrap(), 997, "a number is a gid");
+        let e = super::unix::group_id("no-such-group-wakeproxy").unwrap_err();
+        assert!(matches!(e, CtlError::UnknownGroup { .. }), "{e}");
     }
 }

@@ -477,7 +477,8 @@ mod socket {
         let e = ControlListener::bind(&path, Some("no-such-group-wakeproxy")).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "group `no-such-group-wakeproxy` is not in /etc/group: create it (groupadd \
+            "group `no-such-group-wakeproxy` does not exist here (`getent group \
+             no-such-group-wakeproxy` finds nothing): create it (groupadd \
              no-such-group-wakeproxy) or set the control socket group to an existing group"
         );
         assert!(!path.exists());
