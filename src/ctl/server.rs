@@ -393,8 +393,8 @@ impl ControlListener {
 
     /// Claims the control socket at `path`: creates its directory (mode 0755) if needed, refuses
     /// if another daemon answers there, removes a stale socket file, binds, sets mode 0660 and,
-    /// if `group` is given (a group name as the system knows it, or a numeric gid), gives the socket to
-    /// that group so its members may run the read-only commands.
+    /// if `group` is given (a group name as the system knows it, or a numeric gid), gives the
+    /// socket to that group so its members may run the read-only commands.
     ///
     /// Needs no runtime on Unix: call it before starting tokio if that suits.
     ///
