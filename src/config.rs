@@ -810,7 +810,7 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 /// Why a key might be unknown: a typo, or a key of another table (keys after a `[table]`
 /// header belong to that table, a classic TOML trap).
 fn hint(key: &str, table: Option<&str>, valid: &[&str]) -> Option<String> {
-    if let Some(near) = valid.iter().find(|v| edit_distance(key, v) <= 2) {
+    if let Some(near) = valid.iter().find(|v| strsim::levenshtein(key, v) <= 2) {
         return Some(format!("did you mean `{near}`?"));
     }
     match table {
@@ -823,22 +823,6 @@ fn hint(key: &str, table: Option<&str>, valid: &[&str]) -> Option<String> {
             .find(|(_, keys)| keys.contains(&key))
             .map(|(t, _)| format!("`{key}` belongs in the [{t}] table")),
     }
-}
-
-/// Levenshtein distance, for "did you mean".
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 /// An integer in `min..=max`; anything else is refused with `expecting` as what is allowed,
@@ -1343,7 +1327,5 @@ format = "json"
         assert_eq!(line_column("ab\ncdé\nx", 3), (2, 1));
         assert_eq!(line_column("ab\ncdé\nx", 7), (2, 4));
         assert_eq!(line_column("ab", 99), (1, 3));
-        assert_eq!(edit_distance("levle", "level"), 2);
-        assert_eq!(edit_distance("", "abc"), 3);
     }
 }
