@@ -551,11 +551,9 @@ fn service(cmd: ServiceCommand) -> ExitCode {
             Err(e) => Err(e),
         },
         ServiceCommand::Run { config } => {
-            let explicit = config.is_some();
-            let path = config.unwrap_or_else(Config::default_path);
-            let config = match Config::load_or_default(&path, explicit) {
-                Ok(c) => c,
-                Err(e) => return fail(&e, EXIT_BAD_INPUT),
+            let (config, path) = match load_config(config) {
+                Ok(loaded) => loaded,
+                Err(code) => return code,
             };
             init_service_logging(config.log.level.as_str());
             svc::run(config, path)
@@ -618,13 +616,8 @@ fn init_service_logging(level: &str) {
 
 fn firewall(cmd: FirewallCommand) -> ExitCode {
     use wakeproxy::firewall::{self, Format};
-    let rules_of = |arg: &FirewallConfig| {
-        let explicit = arg.config.is_some();
-        let path = arg.config.clone().unwrap_or_else(Config::default_path);
-        Config::load_or_default(&path, explicit)
-            .map(|c| firewall::rules(&c))
-            .map_err(|e| fail(&e, EXIT_BAD_INPUT))
-    };
+    let rules_of =
+        |arg: &FirewallConfig| load_config(arg.config.clone()).map(|(c, _)| firewall::rules(&c));
     let (rules, result, done): (Vec<firewall::Rule>, Result<(), firewall::FirewallError>, &str) =
         match cmd {
             FirewallCommand::Show { format, profile, config } => {
@@ -684,11 +677,9 @@ fn firewall(cmd: FirewallCommand) -> ExitCode {
 const EXIT_BAD_INPUT: u8 = 2;
 
 fn config_check(path: Option<PathBuf>) -> ExitCode {
-    let explicit = path.is_some();
-    let path = path.unwrap_or_else(Config::default_path);
-    let config = match Config::load_or_default(&path, explicit) {
-        Ok(c) => c,
-        Err(e) => return fail(&e, EXIT_BAD_INPUT),
+    let (config, path) = match load_config(path) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
     };
     if !path.exists() {
         eprintln!("note: {} does not exist; the daemon runs with the defaults", path.display());
@@ -762,11 +753,9 @@ fn reload(args: ConfigArg) -> ExitCode {
 }
 
 fn run(args: RunArgs) -> ExitCode {
-    let explicit = args.config.is_some();
-    let path = args.config.unwrap_or_else(Config::default_path);
-    let config = match Config::load_or_default(&path, explicit) {
-        Ok(c) => c,
-        Err(e) => return fail(&e, EXIT_BAD_INPUT),
+    let (config, path) = match load_config(args.config) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
     };
     let json =
         args.log_format.as_deref().map_or(config.log.format == LogFormat::Json, |f| f == "json");
@@ -853,11 +842,17 @@ async fn shutdown_signal() {
 
 /// The control socket named by the configuration (the default one if none is given).
 fn socket_of(arg: &ConfigArg) -> Result<PathBuf, ExitCode> {
-    let explicit = arg.config.is_some();
-    let path = arg.config.clone().unwrap_or_else(Config::default_path);
-    Config::load_or_default(&path, explicit)
-        .map(|c| c.control_socket)
-        .map_err(|e| fail(&e, EXIT_BAD_INPUT))
+    load_config(arg.config.clone()).map(|(c, _)| c.control_socket)
+}
+
+/// The configuration `given` on the command line, or the one at the default path, with its
+/// path; a bad one is said and is exit code 2. A missing file is an error only when it was
+/// named: without one the daemon runs with the defaults.
+fn load_config(given: Option<PathBuf>) -> Result<(Config, PathBuf), ExitCode> {
+    let explicit = given.is_some();
+    let path = given.unwrap_or_else(Config::default_path);
+    let config = Config::load_or_default(&path, explicit).map_err(|e| fail(&e, EXIT_BAD_INPUT))?;
+    Ok((config, path))
 }
 
 /// Runs one async client call on a small runtime.
