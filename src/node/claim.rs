@@ -278,14 +278,7 @@ impl Node {
         let term = lan.term;
         // A host with the most addresses and ports the protocol allows does not fit beside a
         // claim's own fields: send as many of its ports as fit.
-        let fixed = proto::MIN_DATAGRAM
-            + CLAIM_FIXED
-            + 6
-            + 1
-            + 5 * host.ipv4.len()
-            + 1
-            + 17 * host.ipv6.len()
-            + 2;
+        let fixed = proto::MIN_DATAGRAM + CLAIM_FIXED + host.encoded_len_without_ports();
         let room = proto::MAX_DATAGRAM.saturating_sub(fixed) / 2;
         host.tcp_ports.truncate(room);
         let claim = ProxyClaim { sleeper: id, sleeper_mac, term, asleep_for_s, host };
@@ -477,15 +470,8 @@ impl Node {
         let Some(peer) = self.lans[li].peers.get(&id) else { return };
         let mut host = peer.host.clone();
         let asleep_for_s = u32::try_from(peer.state_for(now).as_secs()).unwrap_or(u32::MAX);
-        let fixed = proto::MIN_DATAGRAM
-            + 16
-            + 4
-            + 6
-            + 1
-            + 5 * host.ipv4.len()
-            + 1
-            + 17 * host.ipv6.len()
-            + 2;
+        // The sleeper's id and age, then its host.
+        let fixed = proto::MIN_DATAGRAM + 16 + 4 + host.encoded_len_without_ports();
         host.tcp_ports.truncate(proto::MAX_DATAGRAM.saturating_sub(fixed) / 2);
         let info = proto::SleeperInfo { sleeper: id, asleep_for_s, host };
         self.send(now, li, Destination::Broadcast, &Message::SleeperInfo(info));

@@ -353,12 +353,7 @@ impl Node {
         claims.sort_unstable();
         let used = proto::MIN_DATAGRAM
             + HEARTBEAT_FIXED
-            + 6
-            + 1
-            + 5 * host.ipv4.len()
-            + 1
-            + 17 * host.ipv6.len()
-            + 2
+            + host.encoded_len_without_ports()
             + 2 * host.tcp_ports.len()
             + HEARTBEAT_V1_1;
         let room = (proto::MAX_DATAGRAM.saturating_sub(used) / 16).min(proto::MAX_CLAIMS);

@@ -113,6 +113,14 @@ fn check_host(host: &HostInfo) -> Result<(), EncodeError> {
     }
 }
 
+impl HostInfo {
+    /// How many bytes [`put_host`] writes for this host, ports left out (a sender that must fit
+    /// a datagram sizes the rest from it): MAC, the two prefix lists, the port count.
+    pub fn encoded_len_without_ports(&self) -> usize {
+        6 + 1 + 5 * self.ipv4.len() + 1 + 17 * self.ipv6.len() + 2
+    }
+}
+
 // The count casts are lossless: `check_host` bounded every list.
 fn put_host(host: &HostInfo, out: &mut Vec<u8>) {
     out.extend_from_slice(&host.mac.0);
@@ -328,6 +336,18 @@ impl Reader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hosts_encoded_length_is_what_put_host_writes() {
+        let mut h = host();
+        let mut out = Vec::new();
+        put_host(&h, &mut out);
+        assert_eq!(out.len(), h.encoded_len_without_ports() + 2 * h.tcp_ports.len());
+        h.tcp_ports.clear();
+        out.clear();
+        put_host(&h, &mut out);
+        assert_eq!(out.len(), h.encoded_len_without_ports());
+    }
 
     fn host() -> HostInfo {
         HostInfo {
