@@ -19,29 +19,16 @@ mod wine;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::lab::TestLab;
+use common::wait_for;
 use serde_json::Value;
 use wine::{Adapter, Plug, WinBox, Wine, win, wine};
 
 /// The Linux binary under test.
 fn linux(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_wakeproxy")).args(args).output().expect("run wakeproxy")
-}
-
-/// Polls `f` every 100 ms until it returns `Some` or `limit` passes.
-fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let end = Instant::now() + limit;
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if Instant::now() > end {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// A unique tag for this process's names (namespaces, labs).

@@ -191,18 +191,23 @@ impl NetLab {
         std::fs::read_to_string(self.hosts[i].dir.join("daemon.log")).unwrap_or_default()
     }
 
-    /// Polls `f` every 50 ms until it returns `Some` or `limit` passes.
-    pub fn wait_for<T>(&self, limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-        let end = Instant::now() + limit;
-        loop {
-            if let Some(v) = f() {
-                return Some(v);
-            }
-            if Instant::now() > end {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+    /// [`wait_for`], for the tests of this lab.
+    pub fn wait_for<T>(&self, limit: Duration, f: impl FnMut() -> Option<T>) -> Option<T> {
+        wait_for(limit, f)
+    }
+}
+
+/// Polls `f` every 50 ms until it returns `Some` or `limit` passes.
+pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let end = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
         }
+        if Instant::now() > end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
