@@ -248,9 +248,11 @@ fn prepare_prefix(template: &Path) -> Result<(), String> {
         },
         "ip netns add",
     )?;
+    // Each step within 2 minutes (they take seconds): a Wine that hangs while it prepares (seen
+    // once here, wineboot waiting forever) fails the run instead of stalling it.
     let in_ns = |program: &str, args: &[&str]| {
         let mut c = wine_command(template, "ip");
-        c.args(["netns", "exec", &ns, program]).args(args).stdin(Stdio::null());
+        c.args(["netns", "exec", &ns, "timeout", "120", program]).args(args).stdin(Stdio::null());
         c
     };
     let result = (|| {
