@@ -154,6 +154,21 @@ pub fn select(links: &[Link], wanted: &[String]) -> (Vec<Link>, Vec<(String, &'s
     (chosen, missing)
 }
 
+/// The loopback interface, for tests.
+#[cfg(all(test, target_os = "linux"))]
+pub(super) fn lo_link() -> Link {
+    Link {
+        index: 1,
+        name: "lo".into(),
+        device: "lo".into(),
+        mac: MacAddr([0; 6]),
+        ipv4: vec![Ipv4Prefix { addr: Ipv4Addr::LOCALHOST, len: 8 }],
+        ipv6: vec![Ipv6Prefix { addr: "fe80::1".parse().unwrap(), len: 64 }],
+        up: true,
+        loopback: true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,15 +28,14 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use super::Input;
-use super::sockets::{self, GTSM_TTL, Ttl};
+use super::platform::{Datagram, DatagramSink, Platform};
+use super::sockets::{GTSM_TTL, Ttl};
 use crate::addr::NodeId;
 use crate::capture::FrameSink;
 use crate::ctl::{IntakeStatus, KernelDrops, QueueStatus, RefusedStatus};
@@ -52,8 +51,6 @@ pub const FRAME_QUEUE: usize = 1024;
 /// Datagrams on the Wake-on-LAN port waiting (they only save duplicate magic packets).
 pub const WOL_QUEUE: usize = 64;
 
-/// The largest datagram the peer reader takes whole: more than any wakeproxy datagram.
-const RECV_BUF: usize = 2048;
 /// How often a reader's replay guard forgets senders that fell out of the window.
 const PRUNE_EVERY_MS: u64 = 10_000;
 
@@ -186,17 +183,27 @@ impl Low {
 }
 
 /// The queues, their counters and the key the peer readers verify with.
-#[derive(Debug)]
 pub(super) struct Intake {
     senders: Senders,
     key: watch::Sender<SiteKey>,
     replay_window: Duration,
+    platform: Arc<dyn Platform>,
+}
+
+impl std::fmt::Debug for Intake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Intake").field("senders", &self.senders).finish_non_exhaustive()
+    }
 }
 
 impl Intake {
     /// Empty queues; the readers verify with `key` and keep replays out for `replay_window`
     /// (the node's own window).
-    pub(super) fn new(key: SiteKey, replay_window: Duration) -> (Self, Inputs) {
+    pub(super) fn new(
+        key: SiteKey,
+        replay_window: Duration,
+        platform: Arc<dyn Platform>,
+    ) -> (Self, Inputs) {
         let (probes, probes_rx) = mpsc::unbounded_channel();
         let (peer, peer_rx) = mpsc::channel(PEER_QUEUE);
         let (frames, frames_rx) = mpsc::channel(FRAME_QUEUE);
@@ -207,7 +214,7 @@ impl Intake {
             high: High { probes: probes_rx, peer: peer_rx },
             low: Low { frames: frames_rx, wol: wol_rx, other: other_rx },
         };
-        (Self { senders, key: watch::Sender::new(key), replay_window }, inputs)
+        (Self { senders, key: watch::Sender::new(key), replay_window, platform }, inputs)
     }
 
     /// From now on the peer readers verify with `key` (each picks it up before its next
@@ -216,20 +223,36 @@ impl Intake {
         self.key.send_replace(key);
     }
 
-    /// Starts the reader of interface `iface`'s peer socket; `own` is this node's id.
-    pub(super) fn spawn_peer_reader(
-        &self,
-        iface: IfaceId,
-        sock: Arc<UdpSocket>,
-        own: NodeId,
-    ) -> JoinHandle<()> {
-        let sorter = Sorter::new(self.key.subscribe(), self.replay_window, own);
-        tokio::spawn(read_peer(iface, sock, sorter, self.senders.clone()))
+    /// Where the peer socket of interface `iface` hands its datagrams; `own` is this node's id.
+    /// The sink sorts each one ([`Sorter`]) and queues it, or refuses it and counts why.
+    pub(super) fn peer_sink(&self, iface: IfaceId, own: NodeId) -> DatagramSink {
+        let mut sorter = Sorter::new(self.key.subscribe(), self.replay_window, own);
+        let (s, platform) = (self.senders.clone(), self.platform.clone());
+        let mut kernel_drops = 0u32;
+        Box::new(move |d: Datagram<'_>| {
+            if let Some(n) = d.kernel_drops {
+                // The kernel reports the socket's running total; add what is new.
+                s.stats.kernel_peer.fetch_add(u64::from(n.wrapping_sub(kernel_drops)), Relaxed);
+                kernel_drops = n;
+            }
+            let (queue, count) = match sorter.sort(d.bytes, d.ttl, platform.unix_ms()) {
+                Route::Peer => (&s.peer, &s.stats.peer),
+                Route::Other => (&s.other, &s.stats.other),
+                Route::Refused(why) => {
+                    s.stats.refuse(why, d.from, d.ttl);
+                    return true;
+                }
+            };
+            offer(queue, count, || Input::Datagram { iface, from: d.from, bytes: d.bytes.to_vec() })
+        })
     }
 
-    /// Starts the reader of interface `iface`'s Wake-on-LAN listener.
-    pub(super) fn spawn_wol_reader(&self, iface: IfaceId, sock: Arc<UdpSocket>) -> JoinHandle<()> {
-        tokio::spawn(read_wol(iface, sock, self.senders.clone()))
+    /// Where the Wake-on-LAN listener of interface `iface` hands its datagrams.
+    pub(super) fn wol_sink(&self, iface: IfaceId) -> DatagramSink {
+        let s = self.senders.clone();
+        Box::new(move |d: Datagram<'_>| {
+            offer(&s.wol, &s.stats.wol, || Input::WolPayload { iface, bytes: d.bytes.to_vec() })
+        })
     }
 
     /// Where interface `iface`'s capture hands its frames. It never blocks: a full queue drops
@@ -264,7 +287,7 @@ impl Intake {
             frames: st.frames.status(Some(FRAME_QUEUE)),
             wol: st.wol.status(Some(WOL_QUEUE)),
             other: st.other.status(Some(OTHER_QUEUE)),
-            ttl_checked: sockets::REPORTS_TTL,
+            ttl_checked: self.platform.reports_ttl(),
             refused: RefusedStatus {
                 ttl_below_255: st.ttl_below_255.load(Relaxed),
                 ttl_missing: st.ttl_missing.load(Relaxed),
@@ -273,7 +296,7 @@ impl Intake {
                 last_ttl,
             },
             kernel_drops: KernelDrops {
-                peer_sockets: sockets::REPORTS_TTL.then(|| st.kernel_peer.load(Relaxed)),
+                peer_sockets: self.platform.reports_ttl().then(|| st.kernel_peer.load(Relaxed)),
                 capture: capture_drops,
             },
         }
@@ -370,65 +393,20 @@ impl Sorter {
     }
 }
 
-fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
-async fn read_peer(iface: IfaceId, sock: Arc<UdpSocket>, mut sorter: Sorter, s: Senders) {
-    let mut buf = vec![0u8; RECV_BUF];
-    let mut control = sockets::control_buffer();
-    let mut kernel_drops = 0u32;
-    loop {
-        let got = match sockets::recv_peer(&sock, &mut buf, &mut control).await {
-            Ok(got) => got,
-            Err(e) => {
-                tracing::debug!(?iface, "peer socket: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        if let Some(n) = got.kernel_drops {
-            // The kernel reports the socket's running total; add what is new.
-            s.stats.kernel_peer.fetch_add(u64::from(n.wrapping_sub(kernel_drops)), Relaxed);
-            kernel_drops = n;
-        }
-        let bytes = &buf[..got.len.min(buf.len())];
-        let (queue, count) = match sorter.sort(bytes, got.ttl, unix_ms()) {
-            Route::Peer => (&s.peer, &s.stats.peer),
-            Route::Other => (&s.other, &s.stats.other),
-            Route::Refused(why) => {
-                s.stats.refuse(why, got.from, got.ttl);
-                continue;
-            }
-        };
-        let make = || Input::Datagram { iface, from: got.from, bytes: bytes.to_vec() };
-        if !offer(queue, count, make) {
-            return;
-        }
-    }
-}
-
-async fn read_wol(iface: IfaceId, sock: Arc<UdpSocket>, s: Senders) {
-    let mut buf = vec![0u8; RECV_BUF];
-    loop {
-        match sock.recv_from(&mut buf).await {
-            Ok((n, _)) => {
-                let make = || Input::WolPayload { iface, bytes: buf[..n].to_vec() };
-                if !offer(&s.wol, &s.stats.wol, make) {
-                    return;
-                }
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
     use super::*;
     use crate::addr::{MacAddr, NodeId};
+    use crate::daemon::os::OsPlatform;
+    use crate::daemon::platform::Platform;
+    #[cfg(target_os = "linux")]
+    use crate::daemon::platform::SocketKind;
+
+    fn unix_ms() -> u64 {
+        OsPlatform.unix_ms()
+    }
     use crate::proto::{Header, HostInfo, WakePassword, WakeReason, WakeRequest};
 
     fn key(b: u8) -> SiteKey {
@@ -572,7 +550,8 @@ mod tests {
     #[tokio::test]
     async fn a_full_frame_queue_delays_no_peer_datagram_and_no_probe_result_and_its_drops_are_counted()
      {
-        let (intake, mut inputs) = Intake::new(key(1), Duration::from_secs(30));
+        let (intake, mut inputs) =
+            Intake::new(key(1), Duration::from_secs(30), Arc::new(OsPlatform));
         let sink_of = |i| intake.frame_sink(IfaceId(i));
         let mut sink = sink_of(1);
         for n in 0..(FRAME_QUEUE + 500) {
@@ -604,7 +583,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_peer_datagram_that_arrives_during_a_flood_is_next() {
-        let (intake, mut inputs) = Intake::new(key(1), Duration::from_secs(30));
+        let (intake, mut inputs) =
+            Intake::new(key(1), Duration::from_secs(30), Arc::new(OsPlatform));
         let s = intake.senders.clone();
         for n in 0..10 {
             offer(&s.frames, &s.stats.frames, || frame(n));
@@ -623,24 +603,28 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn the_peer_reader_sorts_counts_and_refuses_on_a_real_socket() {
-        let (intake, mut inputs) = Intake::new(key(1), Duration::from_secs(30));
-        let sock = Arc::new(sockets::bind_peer(sockets::LO, 0).expect("a peer socket on lo"));
+        let (intake, mut inputs) =
+            Intake::new(key(1), Duration::from_secs(30), Arc::new(OsPlatform));
+        let lo = crate::daemon::ifaces::lo_link();
+        let sink = intake.peer_sink(IfaceId(1), ME);
+        let sock = OsPlatform.open_udp(&lo, 0, SocketKind::Peer, Some(sink)).expect("lo");
         let to = SocketAddr::from((Ipv4Addr::LOCALHOST, sock.local_addr().unwrap().port()));
-        let reader = intake.spawn_peer_reader(IfaceId(1), sock, ME);
-        let peer = sockets::bind_peer(sockets::LO, 0).unwrap();
+        // A neighbour on this link sends with TTL 255, as peer sockets do.
+        let peer = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        peer.set_ttl(255).unwrap();
         let routed = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         routed.set_ttl(63).unwrap();
 
         let junk = OTHER_QUEUE + 100;
         for n in 0..junk {
-            peer.send_to(&[n as u8; 100], to).await.unwrap();
+            peer.send_to(&[n as u8; 100], to).unwrap();
         }
         let from_router = signed(&key(1), 1, &notice());
         routed.send_to(&from_router, to).unwrap();
         let wake = signed(&key(1), 2, &wake_request());
         routed.send_to(&wake, to).unwrap();
         let good = signed(&key(1), 3, &notice());
-        peer.send_to(&good, to).await.unwrap();
+        peer.send_to(&good, to).unwrap();
 
         // The peer queue holds the WakeRequest and the notice, in order, whatever the junk did.
         for want in [&wake, &good] {
@@ -662,6 +646,5 @@ mod tests {
             Some(routed.local_addr().unwrap().port())
         );
         assert!(st.ttl_checked);
-        reader.abort();
     }
 }

@@ -8,47 +8,62 @@
 //! datagrams and everything else that arrived on the peer port. The node sees one input at a
 //! time, as in the simulator. After every input the task carries out the actions the node asked
 //! for and sleeps until the node's next timeout, the next input, or the next periodic chore
-//! (re-reading interfaces every 2 s, listening ports every 10 s).
+//! (re-reading listening ports every 30 s, sooner just after start; interfaces when the OS says they changed, or every
+//! 2 s where it cannot say).
+//!
+//! Everything the daemon touches of the machine goes through a [`Platform`]
+//! ([`platform`]): [`os::OsPlatform`] on Linux and Windows, [`virtual_lan`] in the daemon's
+//! own tests.
 
 mod control;
 mod ifaces;
 pub mod intake;
+#[cfg(target_os = "linux")]
+mod netlink;
+pub mod os;
 mod persist;
+pub mod platform;
 mod ports;
 mod power;
 mod probe;
 mod reload;
 mod sockets;
 mod start;
+#[cfg(test)]
+mod tests;
+pub mod virtual_lan;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, mpsc};
-use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 pub use crate::host::{PowerEvent, PowerHooks, PowerLink, power_channel};
 pub use ifaces::{Link, directed_broadcast, scan as scan_links, select as select_links};
 pub use intake::Inputs;
+pub use platform::Platform;
 pub use ports::{listening_tcp_ports, parse_proc_net_tcp};
-pub use probe::{Probe, Prober};
+pub use probe::{NetProber, Probe};
 pub use reload::ReloadError;
 pub use start::{boot_time_s, options, run};
 
-use crate::capture::FrameBackend;
 use crate::node::{Action, Destination, Event, IfaceConfig, IfaceId, Node, NodeConfig};
 use crate::proto::SiteKey;
-use crate::state::StateDir;
 use crate::time::Instant;
+use platform::{FrameLink, LinkSocket, Prober, SleeperStore, SocketKind};
 
-/// How often interfaces and addresses are re-read.
+/// How often interfaces and addresses are re-read where the OS does not tell of changes, and
+/// after an interface's sockets could not be opened.
 const RESCAN_EVERY: Duration = Duration::from_secs(2);
-/// How often the listening TCP ports are re-read.
-const PORTS_EVERY: Duration = Duration::from_secs(10);
+/// How often the listening TCP ports are re-read, once the daemon has run a while.
+const PORTS_EVERY: Duration = Duration::from_secs(30);
+/// The first re-read of the listening ports after start; the wait then doubles up to
+/// [`PORTS_EVERY`], so services that start just after the daemon (at boot) are announced
+/// within a second, and an idle daemon is not woken for them.
+const PORTS_FIRST: Duration = Duration::from_millis(250);
 /// Events kept for `wakeproxy events`.
 const EVENT_HISTORY: usize = 256;
 
@@ -74,8 +89,8 @@ pub struct Options {
     pub wake_relays: Vec<SocketAddr>,
     /// The configuration file it runs with (shown by `status`).
     pub config_path: String,
-    /// Where the sleeper registry is kept; `None` keeps nothing (tests).
-    pub state: Option<StateDir>,
+    /// Where the sleeper registry is kept; `None` keeps nothing.
+    pub state: Option<Arc<dyn SleeperStore>>,
     /// The daily reconciliation wake: local time of day (hour, minute) and the window its
     /// wakes are spread over; `None` when off (the default).
     pub reconciliation: Option<((u8, u8), Duration)>,
@@ -166,38 +181,29 @@ pub enum Input {
     },
 }
 
-/// The sockets of one managed interface.
+/// The sockets of one managed interface (each closes, and its reader stops, when dropped).
 struct LanIo {
     link: Link,
-    peer: Arc<UdpSocket>,
-    wol: Arc<UdpSocket>,
-    prober: Prober,
+    peer: Box<dyn LinkSocket>,
+    wol: Box<dyn LinkSocket>,
+    /// The listener on the Wake-on-LAN port, if it could be had.
+    _wol_listener: Option<Box<dyn LinkSocket>>,
+    prober: Box<dyn Prober>,
     /// The layer-2 backend, if it could be opened (`words::Words::capture` says what it needs).
-    capture: Option<Capture>,
-    tasks: Vec<JoinHandle<()>>,
-}
-
-/// This platform's layer-2 backend.
-type Capture = crate::capture::Backend;
-
-impl Drop for LanIo {
-    fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
-    }
+    capture: Option<Box<dyn FrameLink>>,
 }
 
 /// The running daemon.
 pub struct Daemon {
     opts: Options,
+    platform: Arc<dyn Platform>,
     node: Node,
     start: tokio::time::Instant,
     lans: BTreeMap<IfaceId, LanIo>,
     names: BTreeMap<String, IfaceId>,
     next_iface: u32,
     intake: intake::Intake,
-    routed: Option<UdpSocket>,
+    routed: Option<Box<dyn LinkSocket>>,
     events: VecDeque<serde_json::Value>,
     event_tx: broadcast::Sender<serde_json::Value>,
     probe_ident: u16,
@@ -205,8 +211,8 @@ pub struct Daemon {
     missing: Vec<(String, &'static str)>,
     /// An interface's sockets were closed to be opened again: scan again soon.
     rescan_soon: bool,
-    /// The sleeper registry on disk, and what was last written to it.
-    state: Option<StateDir>,
+    /// The sleeper registry's writer (a task of its own), and what was last handed to it.
+    state: Option<persist::Writer>,
     saved: Vec<crate::state::SavedSleeper>,
     /// Numbers events, so followers of the control socket never see one twice.
     event_seq: u64,
@@ -222,16 +228,17 @@ impl std::fmt::Debug for Daemon {
     }
 }
 
-fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
-
 impl Daemon {
-    /// Sets the daemon up: the node, the sockets of every interface to manage.
-    pub fn new(opts: Options) -> Result<(Self, Inputs), DaemonError> {
+    /// Sets the daemon up on `platform`: the node, the sockets of every interface to manage.
+    pub async fn new(
+        opts: Options,
+        platform: Arc<dyn Platform>,
+    ) -> Result<(Self, Inputs), DaemonError> {
         let start = tokio::time::Instant::now();
-        let node = Node::new(opts.node.clone(), opts.key.clone(), Instant::ZERO, unix_ms());
-        let (intake, rx) = intake::Intake::new(opts.key.clone(), opts.node.replay_window);
+        let now_ms = platform.unix_ms();
+        let node = Node::new(opts.node.clone(), opts.key.clone(), Instant::ZERO, now_ms);
+        let (intake, rx) =
+            intake::Intake::new(opts.key.clone(), opts.node.replay_window, platform.clone());
         let (event_tx, _) = broadcast::channel(EVENT_HISTORY);
         let mut d = Self {
             node,
@@ -240,21 +247,23 @@ impl Daemon {
             names: BTreeMap::new(),
             next_iface: 1,
             intake,
-            routed: sockets::bind_routed().ok(),
+            routed: platform.open_routed().ok(),
             events: VecDeque::new(),
             event_tx,
             probe_ident: (opts.node.seed & 0xffff) as u16,
             missing: Vec::new(),
             rescan_soon: false,
-            state: opts.state.clone(),
+            state: opts.state.clone().map(persist::Writer::spawn),
             saved: Vec::new(),
             event_seq: 0,
             next_reconcile: opts.reconciliation.map(|((h, m), _)| next_local_time(h, m)),
             guardian: tokio::sync::watch::Sender::new(false),
             opts,
+            platform: platform.clone(),
         };
-        d.node.set_tcp_ports(listening_tcp_ports());
-        d.rescan()?;
+        d.node.set_tcp_ports(platform.listening_tcp_ports().await);
+        let links = platform.links().await;
+        d.apply_links(&links)?;
         if d.lans.is_empty() {
             let why = if d.opts.interfaces.is_empty() {
                 "no interface to manage: wakeproxy needs an up, non-loopback Ethernet interface with an IPv4 address".to_owned()
@@ -262,7 +271,7 @@ impl Daemon {
                 let list: Vec<String> =
                     d.missing.iter().map(|(n, why)| format!("{n} {why}")).collect();
                 // What could be named instead, as this system names it.
-                let here: Vec<String> = select_links(&scan_links(), &[])
+                let here: Vec<String> = select_links(&links, &[])
                     .0
                     .iter()
                     .map(|l| format!("\"{}\" (index {})", l.name, l.index))
@@ -321,15 +330,11 @@ impl Daemon {
         self.lans.values().map(|l| &l.link)
     }
 
-    /// Re-reads interfaces: opens sockets for new ones, updates addresses, drops vanished ones.
-    /// An interface whose sockets cannot be opened is left out (and tried again at the next
-    /// scan) without keeping the others from being managed; the first such error is returned
-    /// (at start it stops the daemon: another program, or a second daemon, has the port).
-    pub fn rescan(&mut self) -> Result<(), DaemonError> {
-        self.apply_links(&scan_links())
-    }
-
-    /// [`Daemon::rescan`] with the interfaces the OS reported (read off the node's task).
+    /// Applies the interfaces the OS reported: opens sockets for new ones, updates addresses,
+    /// drops vanished ones. An interface whose sockets cannot be opened is left out (and tried
+    /// again at the next scan) without keeping the others from being managed; the first such
+    /// error is returned (at start it stops the daemon: another program, or a second daemon,
+    /// has the port).
     fn apply_links(&mut self, links: &[Link]) -> Result<(), DaemonError> {
         let mut failed = None;
         let (chosen, missing) = select_links(links, &self.opts.interfaces);
@@ -366,7 +371,7 @@ impl Daemon {
             match self.lans.get_mut(&id) {
                 Some(l) if l.link == link => continue,
                 Some(l)
-                    if sockets::PINNED_BY_ADDRESS
+                    if self.platform.pins_by_address()
                         && sockets::Pin::from(&l.link) != sockets::Pin::from(&link) =>
                 {
                     // Its sockets are bound to the address it no longer has. They close once
@@ -412,41 +417,44 @@ impl Daemon {
             port,
             source,
         };
-        let pin = sockets::Pin::from(link);
-        let peer = Arc::new(
-            sockets::bind_peer(pin, port).map_err(|e| sock_err("the peer socket", port, e))?,
-        );
-        let wol = Arc::new(
-            sockets::bind_udp(pin, 0).map_err(|e| sock_err("the magic-packet socket", 0, e))?,
-        );
-        let prober = Prober::new(link).unwrap_or_else(|e| {
+        let p = &self.platform;
+        let sink = self.intake.peer_sink(id, self.opts.node.id);
+        let peer = p
+            .open_udp(link, port, SocketKind::Peer, Some(sink))
+            .map_err(|e| sock_err("the peer socket", port, e))?;
+        let wol = p
+            .open_udp(link, 0, SocketKind::Plain, None)
+            .map_err(|e| sock_err("the magic-packet socket", 0, e))?;
+        let (prober, no_icmp) = p.open_prober(link);
+        if let Some(e) = no_icmp {
             warn!(iface = %link.name, "cannot send ICMP probes on {}: {e}; probes try only the TCP ports peers announced, so a silent peer that announced none is taken for asleep even if it is up ({})", link.name, crate::words::HERE.raw_sockets);
-            Prober::tcp_only(link)
-        });
-        let mut tasks = vec![self.intake.spawn_peer_reader(id, peer.clone(), self.opts.node.id)];
+        }
         // Hearing other nodes' magic packets on the WoL port avoids sending duplicates. The port
         // is privileged and may be taken: without it the node still works.
-        match sockets::bind_udp(pin, self.opts.node.wol_port) {
-            Ok(s) => tasks.push(self.intake.spawn_wol_reader(id, Arc::new(s))),
-            Err(e) => {
-                debug!(iface = %link.name, "not listening on UDP {}: {e}", self.opts.node.wol_port)
-            }
-        }
+        let wol_port = self.opts.node.wol_port;
+        let wol_listener =
+            match p.open_udp(link, wol_port, SocketKind::Plain, Some(self.intake.wol_sink(id))) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    debug!(iface = %link.name, "not listening on UDP {wol_port}: {e}");
+                    None
+                }
+            };
         let capture = self.open_capture(id, link);
-        Ok(LanIo { link: link.clone(), peer, wol, prober, capture, tasks })
+        Ok(LanIo { link: link.clone(), peer, wol, _wol_listener: wol_listener, prober, capture })
     }
 
     /// Opens the layer-2 backend on `iface`, its frames flowing into the node's channel; `None`
     /// (with a warning) if it cannot be had: this node then announces that it cannot answer for
     /// sleepers.
-    fn open_capture(&self, id: IfaceId, link: &Link) -> Option<Capture> {
+    fn open_capture(&self, id: IfaceId, link: &Link) -> Option<Box<dyn FrameLink>> {
         if !self.opts.node.can_proxy {
             return None;
         }
         let iface = link.name.as_str();
         let takeover = self.opts.node.proxy_mode == crate::node::ProxyMode::MacTakeover;
         let sink = self.intake.frame_sink(id);
-        match Capture::open(&link.device, self.opts.node.wol_port, takeover, sink) {
+        match self.platform.open_frames(link, self.opts.node.wol_port, takeover, sink) {
             Ok(c) => Some(c),
             Err(e) => {
                 warn!(
@@ -460,7 +468,7 @@ impl Daemon {
 
     /// Hands one input to the node.
     pub fn handle_input(&mut self, input: Input) {
-        let now = self.now();
+        let now = self.sync_wall_clock();
         match input {
             Input::Datagram { iface, from, bytes } => {
                 self.node.handle_datagram(now, iface, from, &bytes)
@@ -473,10 +481,18 @@ impl Daemon {
 
     /// Fires the node's timers if due.
     pub fn handle_timeout(&mut self) {
-        let now = self.now();
+        let now = self.sync_wall_clock();
         if self.node.poll_timeout().is_some_and(|t| t <= now) {
             self.node.handle_timeout(now);
         }
+    }
+
+    /// Tells the node the wall clock (every turn: a step of the clock is seen at the next
+    /// input, and no timer wakes the daemon to look); returns now, on the node's clock.
+    fn sync_wall_clock(&mut self) -> Instant {
+        let now = self.now();
+        self.node.handle_wall_clock(now, self.platform.unix_ms());
+        now
     }
 
     /// When the node next needs `handle_timeout`, on tokio's clock.
@@ -511,7 +527,7 @@ impl Daemon {
                         targets.push(SocketAddr::V4(SocketAddrV4::new(ip, port)));
                     }
                     for t in targets {
-                        if let Err(e) = lan.wol.try_send_to(&payload[..n], t) {
+                        if let Err(e) = lan.wol.send_to(&payload[..n], t) {
                             warn!(iface = %lan.link.name, "cannot send the magic packet for {} to {t}: {e}", packet.target);
                         }
                     }
@@ -523,11 +539,11 @@ impl Daemon {
                         results.send(Input::Probe { iface, ip, rtt: None });
                         continue;
                     };
-                    let (prober, local) = (lan.prober.clone(), lan.link.local_addr(ip));
                     self.probe_ident = self.probe_ident.wrapping_add(1);
                     let probe = Probe { ip, timeout, tcp_ports, ident: self.probe_ident };
+                    let answer = lan.prober.probe(probe, lan.link.local_addr(ip));
                     tokio::spawn(async move {
-                        let rtt = prober.probe(&probe, local).await;
+                        let rtt = answer.await;
                         results.send(Input::Probe { iface, ip, rtt });
                     });
                 }
@@ -564,7 +580,7 @@ impl Daemon {
         let port = self.opts.peer_port;
         let (sock, to, name) = match dst {
             Destination::Routed(to) => match &self.routed {
-                Some(s) => (s, to, "routed"),
+                Some(s) => (&**s, to, "routed"),
                 None => return,
             },
             Destination::Broadcast | Destination::Unicast(_) => {
@@ -579,7 +595,7 @@ impl Daemon {
                 (&*lan.peer, to, lan.link.name.as_str())
             }
         };
-        if let Err(e) = sock.try_send_to(bytes, to) {
+        if let Err(e) = sock.send_to(bytes, to) {
             debug!(iface = name, "cannot send to {to}: {e}");
         }
     }
@@ -590,7 +606,7 @@ impl Daemon {
         let mut v = serde_json::to_value(&e).unwrap_or(serde_json::Value::Null);
         self.event_seq += 1;
         if let serde_json::Value::Object(m) = &mut v {
-            m.insert("unix_ms".into(), unix_ms().into());
+            m.insert("unix_ms".into(), self.platform.unix_ms().into());
             m.insert("seq".into(), self.event_seq.into());
         }
         if self.events.len() == EVENT_HISTORY {
@@ -628,20 +644,30 @@ impl Daemon {
         // The role the power manager follows is the node's, from the first action on.
         power.guardian.send_replace(*self.guardian.borrow());
         self.guardian = power.guardian.clone();
-        let mut rescan = tokio::time::interval(RESCAN_EVERY);
+        // Interfaces are read again when the OS says they changed; where it cannot say, and
+        // after a scan that could not open an interface's sockets, every RESCAN_EVERY.
+        let mut link_changes = self.platform.link_changes();
+        let polls_links = link_changes.is_none();
+        let mut rescan =
+            Retimer::new(polls_links.then(|| tokio::time::Instant::now() + RESCAN_EVERY));
         let mut rescan_error: Option<String> = None;
         // One answer in flight at most: a scan that finds the last one unread is dropped.
         let (links_tx, mut links_rx) = mpsc::channel::<Vec<Link>>(1);
         let (ports_tx, mut ports_rx) = mpsc::channel::<Vec<u16>>(1);
-        let mut ports = tokio::time::interval(PORTS_EVERY);
-        let mut clock = tokio::time::interval(Duration::from_secs(10));
+        let mut ports_wait = PORTS_FIRST;
+        let mut ports = Retimer::new(Some(tokio::time::Instant::now() + ports_wait));
         // Pinged from this loop, so a loop that hangs is restarted by the service manager.
         let mut watchdog = notifier.watchdog_period().map(tokio::time::interval);
         let mut hangup = reload::Hangup::new();
+        // The node's next timeout and the next reconciliation: one timer each, moved only
+        // when the deadline changes (not a new timer per turn).
+        let mut node_timer = Retimer::new(self.next_deadline());
+        let mut reconcile_timer = Retimer::new(self.next_reconcile);
         tokio::pin!(shutdown);
         self.execute();
         loop {
-            let deadline = self.next_deadline();
+            node_timer.set(self.next_deadline());
+            reconcile_timer.set(self.next_reconcile);
             // In priority order (`biased`): a flood of frames or junk datagrams, which only the
             // last branch serves, never delays a heartbeat, a probe result, a timer or a status
             // request. What is bounded comes first: probe results (one per probe), authentic
@@ -651,18 +677,13 @@ impl Daemon {
                 () = &mut shutdown => break,
                 event = power.next() => self.power_event(event),
                 Some(input) = inputs.high.recv() => self.handle_input(input),
-                _ = sleep_until(deadline) => self.handle_timeout(),
+                () = node_timer.wait() => self.handle_timeout(),
                 Some(call) = control.recv() => self.answer(call),
                 _ = tick(&mut watchdog) => notifier.watchdog(),
-                _ = clock.tick() => {
-                    let now = self.now();
-                    self.node.handle_wall_clock(now, unix_ms());
-                }
-                // The OS is asked on the blocking pool (an interface list or the TCP table can
-                // take milliseconds): the node's task only applies what came back.
-                _ = rescan.tick() => {
-                    let tx = links_tx.clone();
-                    tokio::task::spawn_blocking(move || drop(tx.try_send(scan_links())));
+                Some(()) = recv_or_pending(&mut link_changes) => self.scan_links(&links_tx),
+                () = rescan.wait() => {
+                    rescan.set(None);
+                    self.scan_links(&links_tx);
                 }
                 Some(links) = links_rx.recv() => {
                     // Said once, not at every scan, until it changes or stops.
@@ -670,18 +691,23 @@ impl Daemon {
                     if let Some(e) = failed.as_ref().filter(|e| Some(*e) != rescan_error.as_ref()) {
                         warn!("{e}");
                     }
+                    let again = if std::mem::take(&mut self.rescan_soon) {
+                        Some(Duration::from_millis(100))
+                    } else {
+                        (polls_links || failed.is_some()).then_some(RESCAN_EVERY)
+                    };
                     rescan_error = failed;
-                    if std::mem::take(&mut self.rescan_soon) {
-                        rescan.reset_after(Duration::from_millis(100));
-                    }
+                    rescan.set(again.map(|d| tokio::time::Instant::now() + d));
                 }
-                _ = ports.tick() => {
-                    let tx = ports_tx.clone();
-                    tokio::task::spawn_blocking(move || drop(tx.try_send(listening_tcp_ports())));
+                () = ports.wait() => {
+                    ports_wait = (ports_wait * 2).min(PORTS_EVERY);
+                    ports.set(Some(tokio::time::Instant::now() + ports_wait));
+                    let (tx, scan) = (ports_tx.clone(), self.platform.listening_tcp_ports());
+                    tokio::spawn(async move { drop(tx.try_send(scan.await)) });
                 }
                 Some(listening) = ports_rx.recv() => self.node.set_tcp_ports(listening),
                 () = hangup.recv() => self.reload_on_signal(),
-                _ = sleep_until(self.next_reconcile) => self.reconcile(),
+                () = reconcile_timer.wait() => self.reconcile(),
                 Some(input) = inputs.low.recv() => self.handle_input(input),
             }
             self.execute();
@@ -692,6 +718,58 @@ impl Daemon {
         let now = self.now();
         self.node.leave(now);
         self.execute();
+        if let Some(writer) = self.state.take() {
+            writer.finish().await;
+        }
+    }
+
+    /// Asks the platform for the interfaces; the answer comes back through `tx`.
+    fn scan_links(&self, tx: &mpsc::Sender<Vec<Link>>) {
+        let (tx, scan) = (tx.clone(), self.platform.links());
+        tokio::spawn(async move { drop(tx.try_send(scan.await)) });
+    }
+}
+
+/// One timer whose deadline moves: reset only when the deadline changes, never when it is
+/// already right, so a turn of the loop costs no timer of its own.
+struct Retimer {
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+    deadline: Option<tokio::time::Instant>,
+}
+
+impl Retimer {
+    fn new(deadline: Option<tokio::time::Instant>) -> Self {
+        let at = deadline.unwrap_or_else(far_future);
+        Self { sleep: Box::pin(tokio::time::sleep_until(at)), deadline }
+    }
+
+    /// Moves the timer to `deadline` (`None`: never), if it is not there already.
+    fn set(&mut self, deadline: Option<tokio::time::Instant>) {
+        if deadline != self.deadline {
+            self.deadline = deadline;
+            self.sleep.as_mut().reset(deadline.unwrap_or_else(far_future));
+        }
+    }
+
+    /// Completes at the deadline; never, without one.
+    async fn wait(&mut self) {
+        match self.deadline {
+            Some(_) => self.sleep.as_mut().await,
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// A deadline that is never reached (a disarmed timer's).
+fn far_future() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(86_400 * 365)
+}
+
+/// The next message of an optional receiver; never, without one.
+async fn recv_or_pending(rx: &mut Option<mpsc::Receiver<()>>) -> Option<()> {
+    match rx {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -734,13 +812,6 @@ async fn tick(interval: &mut Option<tokio::time::Interval>) {
         Some(i) => {
             i.tick().await;
         }
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
     }
 }

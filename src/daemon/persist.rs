@@ -1,19 +1,65 @@
 //! The sleeper registry on disk: saved whenever the set of known sleepers changes (rare: a
 //! host going to sleep or waking), restored at start, so a restarted daemon resumes its duties.
-//! Writes are atomic (`state::atomic_write`): a kill -9 at any moment leaves the old or the new
-//! registry, never a torn one.
+//!
+//! The node's task never waits for the disk: it hands each new registry to a [`Writer`], a
+//! task of its own that saves the latest one it was given (one it had no time to save before a
+//! newer one came is skipped). Writes are atomic (`state::atomic_write`, two fsyncs, on the
+//! platform's blocking pool): a kill -9 at any moment leaves the old or the new registry, never
+//! a torn one. What a kill can lose is a change of the last few milliseconds not yet written;
+//! the peers' heartbeats, which list every claim, bring it back (claims are soft state).
 
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use super::{Daemon, unix_ms};
+use super::Daemon;
+use super::platform::SleeperStore;
 use crate::state::SavedSleeper;
 
+/// Saves, in a task of its own, the latest registry it was given.
+#[derive(Debug)]
+pub(super) struct Writer {
+    latest: watch::Sender<Option<Vec<SavedSleeper>>>,
+    task: JoinHandle<()>,
+}
+
+impl Writer {
+    /// Starts the writer of `store`.
+    pub(super) fn spawn(store: Arc<dyn SleeperStore>) -> Self {
+        let (latest, mut rx) = watch::channel::<Option<Vec<SavedSleeper>>>(None);
+        let task = tokio::spawn(async move {
+            // Ends when the daemon drops its end, after saving what it was last given.
+            while rx.changed().await.is_ok() {
+                let Some(list) = rx.borrow_and_update().clone() else { continue };
+                if let Err(e) = store.save(list).await {
+                    warn!("cannot save the sleeper registry: {e}");
+                }
+            }
+        });
+        Self { latest, task }
+    }
+
+    /// Hands the writer a registry to save.
+    fn save(&self, list: Vec<SavedSleeper>) {
+        self.latest.send_replace(Some(list));
+    }
+
+    /// Waits until what it was given is written (at shutdown).
+    pub(super) async fn finish(self) {
+        let Self { latest, task } = self;
+        drop(latest);
+        let _ = task.await;
+    }
+}
+
 impl Daemon {
-    /// Saves the registry if it changed since the last save.
+    /// Hands the registry to the writer if it changed since it was last handed over.
     pub(super) fn save_state_now(&mut self) {
-        let Some(state) = &self.state else { return };
+        let Some(writer) = &self.state else { return };
         let now = self.now();
-        let wall = unix_ms();
+        let wall = self.platform.unix_ms();
         let list: Vec<SavedSleeper> = self
             .node
             .known_sleepers(now)
@@ -35,16 +81,14 @@ impl Daemon {
         if key(&list) == key(&self.saved) {
             return;
         }
-        match state.save_sleepers(&list) {
-            Ok(()) => self.saved = list,
-            Err(e) => warn!("cannot save the sleeper registry: {e}"),
-        }
+        writer.save(list.clone());
+        self.saved = list;
     }
 
     /// Restores the registry saved by an earlier run.
     pub(super) fn restore_state(&mut self) {
-        let Some(state) = &self.state else { return };
-        let loaded = match state.load_sleepers() {
+        let Some(store) = self.opts.state.clone() else { return };
+        let loaded = match store.load() {
             Ok(l) => l,
             Err(e) => {
                 warn!("cannot read the sleeper registry: {e}");
@@ -55,7 +99,7 @@ impl Daemon {
             warn!("{w}");
         }
         let now = self.now();
-        let wall = unix_ms();
+        let wall = self.platform.unix_ms();
         let mut restored = 0;
         for s in &loaded.value {
             if let Some(&iface) = self.names.get(&s.interface) {
@@ -66,7 +110,7 @@ impl Daemon {
             }
         }
         if restored > 0 {
-            info!("restored {restored} sleepers from {}", state.path().display());
+            info!("restored {restored} sleepers from {}", store.location());
         }
         self.saved = loaded.value;
     }

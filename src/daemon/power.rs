@@ -3,7 +3,7 @@
 
 use tracing::info;
 
-use super::{Daemon, unix_ms};
+use super::Daemon;
 use crate::host::{LIFECYCLE, PowerEvent};
 
 impl Daemon {
@@ -21,7 +21,7 @@ impl Daemon {
     pub(super) fn resumed(&mut self) {
         let now = self.now();
         info!(target: LIFECYCLE, "this host resumed: announcing it");
-        self.node.resumed(now, unix_ms());
+        self.node.resumed(now, self.platform.unix_ms());
         self.execute();
     }
 

@@ -46,7 +46,7 @@ pub struct Probe {
 
 /// Sends probes through one interface.
 #[derive(Clone)]
-pub struct Prober {
+pub struct NetProber {
     icmp: Option<Icmp>,
     iface: String,
 }
@@ -57,18 +57,18 @@ struct Icmp {
     v6: Option<Client>,
 }
 
-impl std::fmt::Debug for Prober {
+impl std::fmt::Debug for NetProber {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Prober")
+        f.debug_struct("NetProber")
             .field("iface", &self.iface)
             .field("icmp", &self.icmp.is_some())
             .finish()
     }
 }
 
-impl Prober {
+impl NetProber {
     /// ICMP sockets pinned to `link`, and TCP probes through it. Fails if the ICMP socket
-    /// cannot be had (no privilege for raw sockets): [`Prober::tcp_only`] still works then.
+    /// cannot be had (no privilege for raw sockets): [`NetProber::tcp_only`] still works then.
     pub fn new(link: &Link) -> io::Result<Self> {
         let v4 = Client::new(&icmp_config(link, ICMP::V4)?)?;
         let v6 = icmp_config(link, ICMP::V6).and_then(|c| Client::new(&c)).ok();
@@ -88,7 +88,7 @@ impl Prober {
     /// `Some(time to the first answer)` if the host answered within the timeout, by echo
     /// reply, SYN-ACK or RST. `local` is the interface's address of `probe.ip`'s family (where
     /// the platform pins sockets to an interface by its address: Windows).
-    pub async fn probe(&self, probe: &Probe, local: Option<IpAddr>) -> Option<Duration> {
+    pub async fn ask(&self, probe: &Probe, local: Option<IpAddr>) -> Option<Duration> {
         let start = tokio::time::Instant::now();
         let mut asks = JoinSet::new();
         if let Some(icmp) = &self.icmp {
@@ -230,6 +230,7 @@ mod tests {
     use std::process::Command;
 
     use super::*;
+    use crate::daemon::ifaces::lo_link;
 
     fn lo(port: u16) -> SocketAddr {
         SocketAddr::from((Ipv4Addr::LOCALHOST, port))
@@ -242,19 +243,6 @@ mod tests {
 
     fn probe(ports: Vec<u16>, timeout: Duration) -> Probe {
         Probe { ip: IpAddr::V4(Ipv4Addr::LOCALHOST), timeout, tcp_ports: ports, ident: 1 }
-    }
-
-    fn lo_link() -> Link {
-        Link {
-            index: 1,
-            name: "lo".into(),
-            device: "lo".into(),
-            mac: crate::addr::MacAddr([0; 6]),
-            ipv4: vec![crate::proto::Ipv4Prefix { addr: Ipv4Addr::LOCALHOST, len: 8 }],
-            ipv6: vec![crate::proto::Ipv6Prefix { addr: "fe80::1".parse().unwrap(), len: 64 }],
-            up: true,
-            loopback: true,
-        }
     }
 
     #[test]
@@ -275,11 +263,11 @@ mod tests {
             eprintln!("SKIPPED: raw ICMP sockets need root");
             return;
         }
-        let prober = Prober::new(&lo_link()).expect("ICMP sockets as root");
+        let prober = NetProber::new(&lo_link()).expect("ICMP sockets as root");
         assert!(prober.has_icmp());
         // No TCP port: only the echo can answer.
         let echo = probe(vec![], Duration::from_secs(2));
-        assert!(prober.probe(&echo, None).await.is_some(), "127.0.0.1 answers echo");
+        assert!(prober.ask(&echo, None).await.is_some(), "127.0.0.1 answers echo");
     }
 
     #[tokio::test]
@@ -288,7 +276,7 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         assert!(matches!(tcp(lo(port), "lo", None).await, TcpAnswer::Connected));
         let one = probe(vec![port], Duration::from_secs(2));
-        assert!(Prober::tcp_only(&lo_link()).probe(&one, None).await.is_some());
+        assert!(NetProber::tcp_only(&lo_link()).ask(&one, None).await.is_some());
         // The accepted connection was reset, not closed: no TIME_WAIT on our side.
         let (conn, _) = listener.accept().unwrap();
         drop(conn);
@@ -305,20 +293,20 @@ mod tests {
         let port = closed_port();
         assert!(matches!(tcp(lo(port), "lo", None).await, TcpAnswer::Refused));
         let one = probe(vec![port], Duration::from_secs(2));
-        assert!(Prober::tcp_only(&lo_link()).probe(&one, None).await.is_some());
+        assert!(NetProber::tcp_only(&lo_link()).ask(&one, None).await.is_some());
     }
 
     #[tokio::test]
     async fn without_ports_and_without_icmp_a_probe_is_no_answer_at_once() {
-        let prober = Prober::tcp_only(&lo_link());
+        let prober = NetProber::tcp_only(&lo_link());
         let t = std::time::Instant::now();
         let none = probe(vec![], Duration::from_secs(5));
-        assert_eq!(prober.probe(&none, None).await, None);
+        assert_eq!(prober.ask(&none, None).await, None);
         assert!(t.elapsed() < Duration::from_secs(1));
         // An interface that does not exist fails every attempt: no answer, not "up".
-        let nowhere = Prober::tcp_only(&Link { device: "wpnosuch0".into(), ..lo_link() });
+        let nowhere = NetProber::tcp_only(&Link { device: "wpnosuch0".into(), ..lo_link() });
         let one = probe(vec![closed_port()], Duration::from_millis(900));
-        assert_eq!(nowhere.probe(&one, None).await, None);
+        assert_eq!(nowhere.ask(&one, None).await, None);
     }
 
     /// A network namespace of its own with `lo` up and an nft table dropping TCP to `port`;
@@ -394,14 +382,14 @@ mod tests {
                 let _listener = TcpListener::bind(lo(port)).unwrap();
                 let open = TcpListener::bind(lo(0)).unwrap();
                 let open_port = open.local_addr().unwrap().port();
-                let prober = Prober::tcp_only(&lo_link());
+                let prober = NetProber::tcp_only(&lo_link());
                 let t = tokio::time::Instant::now();
                 let dropped = probe(vec![port], Duration::from_millis(600));
-                let answer = prober.probe(&dropped, None).await;
+                let answer = prober.ask(&dropped, None).await;
                 let elapsed = t.elapsed();
                 // The same prober, same namespace, a port the firewall lets through: up.
                 let both = probe(vec![port, open_port], Duration::from_millis(600));
-                (elapsed, answer, prober.probe(&both, None).await)
+                (elapsed, answer, prober.ask(&both, None).await)
             })
         });
         assert_eq!(answer, None, "a dropped SYN proves nothing");

@@ -153,7 +153,7 @@ pub(super) struct Received {
 /// on whether it reports TTLs; the sorter handles all of them everywhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[allow(dead_code)]
-pub(super) enum Ttl {
+pub enum Ttl {
     /// The kernel reported it.
     Known(u8),
     /// The platform reports TTLs but this datagram came without one (the control buffer was

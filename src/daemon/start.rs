@@ -17,7 +17,9 @@ use crate::state::StateDir;
 /// When this host booted, in Unix seconds (Linux: `btime` in `/proc/stat`; elsewhere: now,
 /// which only makes this node rank as recently booted).
 pub fn boot_time_s() -> u64 {
-    let now = super::unix_ms() / 1000;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     std::fs::read_to_string("/proc/stat")
         .ok()
         .and_then(|s| {
@@ -53,7 +55,7 @@ pub fn options(config: &Config, config_path: &Path) -> Result<Options, DaemonErr
         wake_unicast: config.wake_unicast,
         wake_relays: config.wake_relay_addrs(),
         config_path: config_path.display().to_string(),
-        state: Some(state),
+        state: Some(std::sync::Arc::new(state)),
         reconciliation: config.reconciliation.enabled.then(|| {
             (
                 (config.reconciliation.at.hour(), config.reconciliation.at.minute()),
@@ -77,7 +79,7 @@ pub async fn run(
     let listener = ControlListener::bind(&config.control_socket, config.control_group.as_deref())?;
     let opts = options(config, config_path)?;
     let id = opts.node.id;
-    let (daemon, inputs) = Daemon::new(opts)?;
+    let (daemon, inputs) = Daemon::new(opts, std::sync::Arc::new(super::os::OsPlatform)).await?;
     let names: Vec<String> = daemon.links().map(|l| l.name.clone()).collect();
     info!(target: crate::host::LIFECYCLE, node = %id, "wakeproxy {} running on {}", env!("CARGO_PKG_VERSION"), names.join(", "));
     notifier.ready(&format!("node {id}, managing {}", names.join(", ")));
