@@ -1,0 +1,141 @@
+//! Commands that need no daemon: `config check`, `keygen`, `capture`, `simulate`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+#[cfg(target_os = "linux")]
+use std::time::Duration;
+
+use wakeproxy::config::Config;
+use wakeproxy::keys::{self, KeyError};
+use wakeproxy::sim::{ScenarioConfig, SimConfig, run_scenario};
+#[cfg(target_os = "linux")]
+use wakeproxy::words;
+
+use super::args::*;
+use super::common::*;
+
+pub(crate) fn config_check(path: Option<PathBuf>) -> ExitCode {
+    let (config, path) = match load_config(path) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    if !path.exists() {
+        eprintln!("note: {} does not exist; the daemon runs with the defaults", path.display());
+    }
+    if config.insecure {
+        eprintln!(
+            "warning: insecure = true: messages are signed with the published lab key, so \
+             anyone can forge them; use this only in a lab"
+        );
+    } else if let Err(e) = keys::load(&config.key_file) {
+        return fail(&e, EXIT_BAD_INPUT);
+    }
+    println!("# effective configuration of {} (defaults filled in)", path.display());
+    print!("{}", config.to_toml());
+    ExitCode::SUCCESS
+}
+
+pub(crate) fn keygen(args: KeygenArgs) -> ExitCode {
+    let rollover = [
+        (args.add_next, keys::add_next as fn(&std::path::Path) -> _),
+        (args.promote, keys::promote),
+        (args.retire, keys::retire),
+    ];
+    if let Some((path, step)) = rollover.into_iter().find_map(|(p, f)| Some((p?, f))) {
+        return match step(&path) {
+            Ok(done) => {
+                print!("{}", done.report(&path));
+                ExitCode::SUCCESS
+            }
+            Err(e @ (KeyError::Write { .. } | KeyError::Random(_))) => fail(&e, 1),
+            Err(e) => fail(&e, EXIT_BAD_INPUT),
+        };
+    }
+    let path = args.path.unwrap_or_else(|| Config::default().key_file);
+    match keys::write_new(&path, args.force) {
+        Ok(()) => {
+            let mode = if cfg!(unix) { " (mode 0600)" } else { "" };
+            println!(
+                "wrote a new site key to {}{mode}; copy this same file to every node of the site",
+                path.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e @ KeyError::Exists { .. }) => fail(&e, EXIT_BAD_INPUT),
+        Err(e) => fail(&e, 1),
+    }
+}
+
+#[cfg(target_os = "linux")]
+pub(crate) fn capture(
+    interface: &str,
+    count: Option<usize>,
+    duration: Duration,
+    wol_port: u16,
+) -> ExitCode {
+    use wakeproxy::capture::{PacketCapture, describe};
+    let result = block_on(async {
+        let cap = PacketCapture::open(interface, wol_port, false)?;
+        let mut buf = vec![0u8; 65536];
+        let mut seen = 0;
+        let deadline = tokio::time::Instant::now() + duration;
+        while count.is_none_or(|c| seen < c) {
+            match tokio::time::timeout_at(deadline, cap.recv(&mut buf)).await {
+                Ok(n) => {
+                    println!("{}", describe(&buf[..n?]));
+                    seen += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        Ok::<(), std::io::Error>(())
+    });
+    match result {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            eprintln!(
+                "error: cannot capture on {interface}: {e} (name an existing interface, and {})",
+                words::HERE.raw_sockets
+            );
+            ExitCode::FAILURE
+        }
+        Err(code) => code,
+    }
+}
+
+pub(crate) fn simulate(a: SimulateArgs) -> ExitCode {
+    let cfg = ScenarioConfig {
+        sim: SimConfig {
+            nodes: a.nodes,
+            subnets: a.subnets,
+            loss: a.loss,
+            seed: a.seed,
+            heartbeat: a.heartbeat,
+            ..SimConfig::default()
+        },
+        duration: a.duration,
+        fault_every: a.fault_every,
+        asleep_fraction: a.asleep,
+    };
+    match run_scenario(&cfg) {
+        Ok(report) => {
+            if a.json {
+                match serde_json::to_string_pretty(&report) {
+                    Ok(s) => println!("{s}"),
+                    Err(e) => {
+                        eprintln!("error: cannot write the report as JSON: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            } else {
+                print!("{report}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            // Bad arguments, as clap reports its own.
+            ExitCode::from(2)
+        }
+    }
+}

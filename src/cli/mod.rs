@@ -1,0 +1,13 @@
+//! The `wakeproxy` command line: what `main.rs` dispatches to, one file per group of commands.
+//! It parses, loads and prints; everything it does is the library's.
+
+pub(crate) mod args;
+pub(crate) mod common;
+pub(crate) mod control;
+pub(crate) mod firewall;
+#[cfg(target_os = "linux")]
+pub(crate) mod lab;
+pub(crate) mod local;
+pub(crate) mod run;
+#[cfg(windows)]
+pub(crate) mod service;
