@@ -16,7 +16,7 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
     let json =
         args.log_format.as_deref().map_or(config.log.format == LogFormat::Json, |f| f == "json");
     init_logging(config.log.level.as_str(), json);
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match wakeproxy::daemon::runtime() {
         Ok(r) => r,
         Err(e) => return fail(&e, 1),
     };

@@ -48,7 +48,7 @@ pub use platform::Platform;
 pub use ports::{listening_tcp_ports, parse_proc_net_tcp};
 pub use probe::{NetProber, Probe};
 pub use reload::ReloadError;
-pub use start::{boot_time_s, options, run};
+pub use start::{boot_time_s, options, run, runtime};
 
 use crate::node::{Action, Destination, Event, IfaceConfig, IfaceId, Node, NodeConfig};
 use crate::proto::SiteKey;

@@ -14,6 +14,13 @@ use crate::ctl::{self, ControlListener};
 use crate::keys;
 use crate::state::StateDir;
 
+/// The runtime the daemon runs on, as a command and as the Windows service: one thread for the
+/// node, its readers and probes (`docs/performance.md` says why), and tokio's blocking pool for
+/// what the OS platform must not do on it.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build()
+}
+
 /// When this host booted, in Unix seconds (Linux: `btime` in `/proc/stat`; elsewhere: now,
 /// which only makes this node rank as recently booted).
 pub fn boot_time_s() -> u64 {

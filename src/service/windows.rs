@@ -242,7 +242,7 @@ fn serve(config: &Config, path: &Path) -> Result<(), ServiceError> {
     };
     let handle = service_control_handler::register(NAME, handler)
         .map_err(|e| scm_error("registering the service's control handler", e))?;
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match crate::daemon::runtime() {
         Ok(r) => r,
         Err(e) => {
             let _ = handle.set_service_status(scm_status(
