@@ -21,18 +21,19 @@ use crate::state::SavedSleeper;
 /// Saves, in a task of its own, the latest registry it was given.
 #[derive(Debug)]
 pub(super) struct Writer {
-    latest: watch::Sender<Option<Vec<SavedSleeper>>>,
+    latest: watch::Sender<Vec<SavedSleeper>>,
     task: JoinHandle<()>,
 }
 
 impl Writer {
     /// Starts the writer of `store`.
     pub(super) fn spawn(store: Arc<dyn SleeperStore>) -> Self {
-        let (latest, mut rx) = watch::channel::<Option<Vec<SavedSleeper>>>(None);
+        // The initial value counts as seen: only what the daemon hands over is written.
+        let (latest, mut rx) = watch::channel(Vec::new());
         let task = tokio::spawn(async move {
             // Ends when the daemon drops its end, after saving what it was last given.
             while rx.changed().await.is_ok() {
-                let Some(list) = rx.borrow_and_update().clone() else { continue };
+                let list = rx.borrow_and_update().clone();
                 if let Err(e) = store.save(list).await {
                     warn!("cannot save the sleeper registry: {e}");
                 }
@@ -43,7 +44,7 @@ impl Writer {
 
     /// Hands the writer a registry to save.
     fn save(&self, list: Vec<SavedSleeper>) {
-        self.latest.send_replace(Some(list));
+        self.latest.send_replace(list);
     }
 
     /// Waits until what it was given is written (at shutdown).

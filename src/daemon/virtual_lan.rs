@@ -7,10 +7,9 @@
 //! on the addressed host, or on every host for a broadcast (the sender's own included, as
 //! Linux does), with TTL 255; frames flooded to every other host's layer-2 backend, as a hub
 //! does; probes answered by a host that is awake and answers echo or listens on a probed TCP
-//! port; a wall clock per host (with an offset a test may step); a sleeper registry per host
-//! that survives its daemon. A host can be put to sleep (it then sends and receives nothing)
-//! and made deaf on a port (its firewall drops what arrives there). Anyone can inject a
-//! datagram with any source and TTL: the hostile station.
+//! port; a wall clock on tokio's clock; a sleeper registry per host that survives its daemon. A host
+//! can be put to sleep (it then sends and receives nothing). Anyone can inject a datagram with
+//! any source and TTL: the hostile station.
 //!
 //! What it does not model is what only real sockets show (timing of the kernel, buffer
 //! overflows, routing, `SO_BINDTODEVICE`): the namespace tests (`tests/`) keep those.
@@ -85,15 +84,12 @@ struct Switch {
 struct Host {
     link: Link,
     awake: bool,
-    answers_echo: bool,
-    deaf_on: Vec<u16>,
     tcp_ports: Vec<u16>,
-    clock_offset_ms: i64,
     sockets: Vec<Bound>,
     frames: Vec<(u64, Arc<Mutex<FrameSink>>)>,
     store: Arc<MemoryStore>,
     /// Keeps the daemon's interface-change channel open (nothing changes a virtual link).
-    link_changes: Vec<mpsc::Sender<()>>,
+    link_changes: Option<mpsc::Sender<()>>,
 }
 
 struct Bound {
@@ -121,7 +117,7 @@ impl VirtualLan {
         Self { switch: Arc::new(Mutex::new(switch)) }
     }
 
-    /// Adds an awake host that answers echo, with the next free address (`.10`, `.11`, …) and
+    /// Adds an awake host (awake hosts answer echo), with the next free address (`.10`, `.11`, …) and
     /// a MAC made of it; returns its platform.
     pub fn add_host(&self, name: &str) -> VirtualHost {
         let mut sw = lock(&self.switch);
@@ -142,14 +138,11 @@ impl VirtualLan {
         sw.hosts.push(Host {
             link,
             awake: true,
-            answers_echo: true,
-            deaf_on: Vec::new(),
             tcp_ports: Vec::new(),
-            clock_offset_ms: 0,
             sockets: Vec::new(),
             frames: Vec::new(),
             store: Arc::new(MemoryStore::default()),
-            link_changes: Vec::new(),
+            link_changes: None,
         });
         VirtualHost { lan: self.clone(), index: n }
     }
@@ -183,7 +176,7 @@ impl VirtualLan {
             let everyone = dst == Ipv4Addr::BROADCAST || dst == bcast;
             sw.hosts
                 .iter()
-                .filter(|h| h.awake && !h.deaf_on.contains(&to.port()))
+                .filter(|h| h.awake)
                 .filter(|h| everyone || h.link.ipv4.iter().any(|p| p.addr == dst))
                 .flat_map(|h| h.sockets.iter())
                 .filter(|s| s.port == to.port())
@@ -250,24 +243,9 @@ impl VirtualHost {
         self.with(|h| h.awake = awake);
     }
 
-    /// Whether it answers ICMP echo (Windows does not, by default).
-    pub fn set_answers_echo(&self, on: bool) {
-        self.with(|h| h.answers_echo = on);
-    }
-
-    /// Its firewall drops everything arriving on UDP `port`.
-    pub fn set_deaf_on(&self, port: u16) {
-        self.with(|h| h.deaf_on.push(port));
-    }
-
     /// The TCP ports it listens on.
     pub fn set_tcp_ports(&self, ports: Vec<u16>) {
         self.with(|h| h.tcp_ports = ports);
-    }
-
-    /// Steps its wall clock by `ms` (either way).
-    pub fn step_clock(&self, ms: i64) {
-        self.with(|h| h.clock_offset_ms = h.clock_offset_ms.saturating_add(ms));
     }
 
     /// Its sleeper registry, which outlives its daemons.
@@ -306,7 +284,7 @@ impl Platform for VirtualHost {
 
     fn link_changes(&self) -> Option<mpsc::Receiver<()>> {
         let (tx, rx) = mpsc::channel(1);
-        self.with(|h| h.link_changes.push(tx));
+        self.with(|h| h.link_changes = Some(tx));
         Some(rx)
     }
 
@@ -360,10 +338,8 @@ impl Platform for VirtualHost {
     }
 
     fn unix_ms(&self) -> u64 {
-        let sw = lock(&self.lan.switch);
-        let offset = sw.hosts[self.index].clock_offset_ms;
-        let elapsed = sw.t0.elapsed().as_millis() as u64;
-        EPOCH_MS.saturating_add(elapsed).saturating_add_signed(offset)
+        let elapsed = lock(&self.lan.switch).t0.elapsed().as_millis() as u64;
+        EPOCH_MS.saturating_add(elapsed)
     }
 
     fn reports_ttl(&self) -> bool {
@@ -423,19 +399,18 @@ impl Drop for VirtualFrames {
     }
 }
 
-/// Probes on a virtual LAN: answered by an awake host that answers echo or listens on a
-/// probed port, after [`PROBE_RTT`]; otherwise no answer, after the probe's timeout.
+/// Probes on a virtual LAN: answered by an awake host, after [`PROBE_RTT`]; otherwise no
+/// answer, after the probe's timeout.
 struct VirtualProber {
     lan: VirtualLan,
 }
 
 impl Prober for VirtualProber {
     fn probe(&self, probe: Probe, _local: Option<IpAddr>) -> Pending<Option<Duration>> {
-        let answers = lock(&self.lan.switch).hosts.iter().any(|h| {
-            h.awake
-                && h.link.ipv4.iter().any(|p| IpAddr::V4(p.addr) == probe.ip)
-                && (h.answers_echo || probe.tcp_ports.iter().any(|p| h.tcp_ports.contains(p)))
-        });
+        let answers = lock(&self.lan.switch)
+            .hosts
+            .iter()
+            .any(|h| h.awake && h.link.ipv4.iter().any(|p| IpAddr::V4(p.addr) == probe.ip));
         Box::pin(async move {
             if answers {
                 tokio::time::sleep(PROBE_RTT).await;
@@ -452,18 +427,12 @@ impl Prober for VirtualProber {
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     saved: Mutex<Vec<SavedSleeper>>,
-    saves: std::sync::atomic::AtomicU64,
 }
 
 impl MemoryStore {
     /// What was saved last.
     pub fn saved(&self) -> Vec<SavedSleeper> {
         self.saved.lock().map(|s| s.clone()).unwrap_or_default()
-    }
-
-    /// How many times it was saved.
-    pub fn saves(&self) -> u64 {
-        self.saves.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -480,7 +449,6 @@ impl SleeperStore for MemoryStore {
         if let Ok(mut s) = self.saved.lock() {
             *s = sleepers;
         }
-        self.saves.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Box::pin(async { Ok(()) })
     }
 }
