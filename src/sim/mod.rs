@@ -1059,7 +1059,7 @@ impl Sim {
     }
 
     /// Host `i`'s wall clock is stepped by `ms` (NTP correcting it, an administrator setting
-    /// it): its node is told, as the daemon tells it every 10 s.
+    /// it): its node is told at once, as the daemon tells it before each input it hands over.
     pub fn jump_clock(&mut self, i: usize, ms: i64) {
         let h = &mut self.hosts[i];
         h.skew_ms = h.skew_ms.saturating_add(ms);
