@@ -12,9 +12,9 @@ use std::hint::black_box;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use wakeproxy::addr::{MacAddr, NodeId};
-use wakeproxy::frame::{Classified, Sleeper, SleeperTable, classify, solicited_node};
-use wakeproxy::wol::{DEFAULT_WOL_PORT, MagicPacket};
+use wakeproxy::core::addr::{MacAddr, NodeId};
+use wakeproxy::core::frame::{Classified, Sleeper, SleeperTable, classify, solicited_node};
+use wakeproxy::core::wol::{DEFAULT_WOL_PORT, MagicPacket};
 
 const SLEEPERS: u32 = 1_000;
 const FRAMES: usize = 4_096;
@@ -67,11 +67,11 @@ fn table() -> SleeperTable {
         .collect()
 }
 
-use wakeproxy::frame::synth::{ACK, PSH, SYN, arp, ethernet, ipv6, tcp, udp};
+use wakeproxy::core::frame::synth::{ACK, PSH, SYN, arp, ethernet, ipv6, tcp, udp};
 
 /// An IPv4 packet without options, don't-fragment.
 fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, l4: &[u8]) -> Vec<u8> {
-    wakeproxy::frame::synth::ipv4(src, dst, proto, 0x4000, &[], l4)
+    wakeproxy::core::frame::synth::ipv4(src, dst, proto, 0x4000, &[], l4)
 }
 
 fn mixed_frames(rng: &mut Lcg) -> Vec<Vec<u8>> {

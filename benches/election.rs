@@ -3,8 +3,8 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use wakeproxy::addr::NodeId;
-use wakeproxy::election::{Candidate, Outcome, Scratch, elect_into};
+use wakeproxy::core::addr::NodeId;
+use wakeproxy::core::election::{Candidate, Outcome, Scratch, elect_into};
 
 fn id(i: u64) -> NodeId {
     // Spread ids over the whole space, as random ids are.

@@ -5,12 +5,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant as WallInstant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use wakeproxy::addr::{MacAddr, NodeId};
-use wakeproxy::node::{IfaceConfig, IfaceId, Node, NodeConfig};
-use wakeproxy::proto::{
+use wakeproxy::core::addr::{MacAddr, NodeId};
+use wakeproxy::core::node::{IfaceConfig, IfaceId, Node, NodeConfig};
+use wakeproxy::core::proto::{
     self, Capabilities, Header, Heartbeat, HostInfo, Ipv4Prefix, Ipv6Prefix, Message, Role, SiteKey,
 };
-use wakeproxy::time::Instant;
+use wakeproxy::core::time::Instant;
 
 const PEERS: u32 = 1000;
 const UNIX: u64 = 1_800_000_000_000;

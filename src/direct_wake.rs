@@ -7,9 +7,9 @@
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 
-use crate::addr::{MacAddr, ParseMacError};
+use crate::core::addr::{MacAddr, ParseMacError};
+use crate::core::wol::{MagicPacket, SecureOn};
 use crate::daemon::{Link, directed_broadcast, scan_links, select_links};
-use crate::wol::{MagicPacket, SecureOn};
 
 /// What to send, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,12 +166,12 @@ impl DirectWake {
         for l in links {
             let mut frame = [0u8; 128];
             let n = packet.write_ethernet_frame(l.mac, MacAddr::BROADCAST, &mut frame);
-            crate::sys::linux::send_frame(&l.device, &frame[..n]).map_err(|source| {
+            crate::os::sys::linux::send_frame(&l.device, &frame[..n]).map_err(|source| {
                 WakeCmdError::Send {
                     mac: packet.target,
                     via: l.name.clone(),
                     source,
-                    hint: format!(" (raw frames: {})", crate::words::HERE.raw_sockets),
+                    hint: format!(" (raw frames: {})", crate::os::words::HERE.raw_sockets),
                 }
             })?;
             lines.push(format!("sent EtherType 0x0842 frame for {} via {}", packet.target, l.name));

@@ -10,9 +10,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{NetLab, can_run_netns};
-use wakeproxy::addr::MacAddr;
-use wakeproxy::frame::synth::{self, ACK};
-use wakeproxy::wol::MagicPacket;
+use wakeproxy::core::addr::MacAddr;
+use wakeproxy::core::frame::synth::{self, ACK};
+use wakeproxy::core::wol::MagicPacket;
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()

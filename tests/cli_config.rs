@@ -105,7 +105,7 @@ fn keygen_writes_a_private_key_and_refuses_to_overwrite_it() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains(s(&key)), "says where: {}", text(&out.stdout));
     let first = fs::read_to_string(&key).unwrap();
-    assert!(wakeproxy::keys::load(&key).is_ok());
+    assert!(wakeproxy::store::keys::load(&key).is_ok());
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -310,7 +310,7 @@ fn key_ids(v: &Value) -> (String, Option<String>) {
 
 /// (current, accepted) key ids of a key file.
 fn file_ids(path: &Path) -> (String, Option<String>) {
-    let k = wakeproxy::keys::load(path).unwrap();
+    let k = wakeproxy::store::keys::load(path).unwrap();
     (k.key_id().to_string(), k.accepted_key_id().map(|id| id.to_string()))
 }
 
@@ -399,7 +399,7 @@ fn reload_and_sighup_reread_the_key_and_a_bad_key_file_leaves_the_old_key_in_use
     assert_eq!(key_ids(&status(&lab, 0).expect("still running")), want);
 
     // Mended, phase 3 and a reload finish the rollover.
-    wakeproxy::fsutil::atomic_write(&key, &good, 0o600).unwrap();
+    wakeproxy::store::fsutil::atomic_write(&key, &good, 0o600).unwrap();
     step("--retire");
     assert!(reload().status.success());
     assert_eq!(key_ids(&status(&lab, 0).unwrap()), (b, None));

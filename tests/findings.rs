@@ -7,10 +7,10 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use wakeproxy::addr::{MacAddr, NodeId};
-use wakeproxy::node::{MAX_PEERS_PER_LAN, MAX_WAKES};
-use wakeproxy::peers::{PeerState, Reason};
-use wakeproxy::proto::{
+use wakeproxy::core::addr::{MacAddr, NodeId};
+use wakeproxy::core::node::{MAX_PEERS_PER_LAN, MAX_WAKES};
+use wakeproxy::core::peers::{PeerState, Reason};
+use wakeproxy::core::proto::{
     self, Capabilities, Header, Heartbeat, HostInfo, Ipv4Prefix, Message, Role, WakePassword,
     WakeReason, WakeRequest,
 };
@@ -282,7 +282,8 @@ fn a_conflict_from_a_station_that_is_no_proxy_for_the_sleeper_makes_the_proxy_st
     sim.run_for(H);
     let sleeper = sim.hosts()[s].node.id();
     let p = sim.proxies_of(&sleeper)[0];
-    let garp = wakeproxy::frame::gratuitous_arp(MacAddr([2, 0x5a, 0, 0, 0, 9]), sim.hosts()[s].ip);
+    let garp =
+        wakeproxy::core::frame::gratuitous_arp(MacAddr([2, 0x5a, 0, 0, 0, 9]), sim.hosts()[s].ip);
     sim.inject_frame(0, garp.as_slice());
     sim.run_for(Duration::from_millis(10));
     assert!(sim.proxies_of(&sleeper).is_empty(), "host {p} races the address's new owner");
@@ -292,16 +293,16 @@ fn a_conflict_from_a_station_that_is_no_proxy_for_the_sleeper_makes_the_proxy_st
 #[test]
 fn a_sleepers_age_survives_a_restart_so_it_still_expires_after_seven_days() {
     let key = proto::SiteKey::new(&[7; 32]).unwrap();
-    let t0 = wakeproxy::time::Instant::ZERO;
-    let mut node = wakeproxy::node::Node::new(
-        wakeproxy::node::NodeConfig::new(NodeId::from_u128(1), 1, 1),
+    let t0 = wakeproxy::core::time::Instant::ZERO;
+    let mut node = wakeproxy::core::node::Node::new(
+        wakeproxy::core::node::NodeConfig::new(NodeId::from_u128(1), 1, 1),
         key,
         t0,
         EPOCH_MS,
     );
     node.add_iface(
         t0,
-        wakeproxy::node::IfaceConfig {
+        wakeproxy::core::node::IfaceConfig {
             id: IFACE,
             name: "eth0".into(),
             mac: MacAddr([2, 0, 0, 0, 0, 1]),

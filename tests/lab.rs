@@ -280,7 +280,7 @@ fn rolling_the_site_key_one_host_at_a_time_keeps_one_manager_and_the_sleeper_rea
     }
     let rows = lab.converged(Duration::from_secs(10)).expect("converged");
     let master = std::env::temp_dir().join("wakeproxy-lab-trk/site.key");
-    let a = wakeproxy::keys::load(&master).unwrap().key_id().to_string();
+    let a = wakeproxy::store::keys::load(&master).unwrap().key_id().to_string();
     assert!(rows.iter().all(|r| r["key"] == a.as_str()), "{rows:#?}");
     // The sleeper is not the manager, so its waking up never moves the role: any second
     // manager the sampler sees is the rollover's doing.
@@ -297,7 +297,7 @@ fn rolling_the_site_key_one_host_at_a_time_keeps_one_manager_and_the_sleeper_rea
     // As a software-distribution tool would: the new file in place, atomically, then reload.
     let distribute = |h: &str| {
         let bytes = std::fs::read(&master).unwrap();
-        wakeproxy::fsutil::atomic_write(&host_key(h), &bytes, 0o600).unwrap();
+        wakeproxy::store::fsutil::atomic_write(&host_key(h), &bytes, 0o600).unwrap();
         let out = wakeproxy(&["reload", "--config", &lab.config(h)]);
         assert!(out.status.success(), "reload {h}: {}", String::from_utf8_lossy(&out.stderr));
     };
@@ -343,7 +343,7 @@ fn rolling_the_site_key_one_host_at_a_time_keeps_one_manager_and_the_sleeper_rea
     for (flag, last) in [("--add-next", false), ("--promote", false), ("--retire", true)] {
         let out = wakeproxy(&["keygen", flag, master.to_str().unwrap()]);
         assert!(out.status.success(), "{flag}: {}", String::from_utf8_lossy(&out.stderr));
-        let k = wakeproxy::keys::load(&master).unwrap();
+        let k = wakeproxy::store::keys::load(&master).unwrap();
         if b.is_empty() {
             b = k.accepted_key_id().unwrap().to_string();
         }

@@ -239,14 +239,15 @@ fn in_mac_takeover_mode_the_proxy_takes_the_sleepers_mac_and_a_connection_still_
 
 #[test]
 fn a_forged_sleep_notice_for_an_awake_host_makes_nobody_answer_for_it() {
-    use wakeproxy::proto::{self, Header, HostInfo, Ipv4Prefix, Message};
+    use wakeproxy::core::proto::{self, Header, HostInfo, Ipv4Prefix, Message};
     let Some(lab) = TestLab::up("tfs", 6, 2) else { return };
     lab.converged(Duration::from_secs(10)).expect("converged");
     // Someone holding the site key says h2 sleeps, 20 s ahead in h2's sequence numbers (which
     // follow its clock): as far ahead as receivers take (they refuse more than their clock plus
     // the replay window), so the forgery is valid everywhere.
     let key =
-        wakeproxy::keys::load(&std::env::temp_dir().join("wakeproxy-lab-tfs/site.key")).unwrap();
+        wakeproxy::store::keys::load(&std::env::temp_dir().join("wakeproxy-lab-tfs/site.key"))
+            .unwrap();
     let st = wakeproxy(&["status", "--json", "--config", &lab.config("h2")]);
     let v: Value = serde_json::from_slice(&st.stdout).unwrap();
     let id = v["node"]["id"].as_str().unwrap().parse().unwrap();

@@ -218,7 +218,7 @@ fn a_flood_of_datagrams_with_the_magic_and_a_bad_tag_changes_nothing_and_its_dro
 
 #[test]
 fn a_flood_of_a_replayed_authentic_sleep_notice_changes_nothing() {
-    use wakeproxy::proto::{self, Header, HostInfo, Ipv4Prefix, Message};
+    use wakeproxy::core::proto::{self, Header, HostInfo, Ipv4Prefix, Message};
     let _turn = one_at_a_time();
     if !common::can_run_netns() {
         return;
@@ -232,7 +232,8 @@ fn a_flood_of_a_replayed_authentic_sleep_notice_changes_nothing() {
     // as a replay by everyone, it must not crowd out h3's real heartbeats, nor make h3 flood
     // the LAN in answer.
     let key =
-        wakeproxy::keys::load(&std::env::temp_dir().join("wakeproxy-lab-trf/site.key")).unwrap();
+        wakeproxy::store::keys::load(&std::env::temp_dir().join("wakeproxy-lab-trf/site.key"))
+            .unwrap();
     let v3 = status(&lab, "h3");
     let id = v3["node"]["id"].as_str().unwrap().parse().unwrap();
     let header = Header { sender: id, seq: 1, timestamp_ms: unix_ms() };
@@ -312,7 +313,7 @@ fn a_30_second_arp_flood_changes_no_role_and_sends_no_peer_to_suspect() {
 #[test]
 fn an_authentic_message_relayed_by_a_router_is_refused_and_counted_while_a_routed_wake_request_works()
  {
-    use wakeproxy::proto::{
+    use wakeproxy::core::proto::{
         self, Capabilities, Header, Heartbeat, HostInfo, Ipv4Prefix, Message, Role,
     };
     let _turn = one_at_a_time();
@@ -320,10 +321,11 @@ fn an_authentic_message_relayed_by_a_router_is_refused_and_counted_while_a_route
     let Some(lab) = TestLab::up("tgt", 4, 2) else { return };
     lab.converged(Duration::from_secs(10)).expect("converged");
     let key =
-        wakeproxy::keys::load(&std::env::temp_dir().join("wakeproxy-lab-tgt/site.key")).unwrap();
+        wakeproxy::store::keys::load(&std::env::temp_dir().join("wakeproxy-lab-tgt/site.key"))
+            .unwrap();
     // A node nobody knows, with the site key: what a key holder on another subnet (or a
     // forwarded capture) would send.
-    let stranger = wakeproxy::addr::NodeId::from_u128(0x5747_534d << 96 | 1);
+    let stranger = wakeproxy::core::addr::NodeId::from_u128(0x5747_534d << 96 | 1);
     // It announces `addr` as its own address: a node takes a heartbeat only from an address
     // the heartbeat announces, on its own link.
     let heartbeat = |seq: u64, addr: &str| {
@@ -802,7 +804,7 @@ fn a_sleeper_handed_to_a_newly_started_node_stays_answered(name: &str, how: Newc
         assert!(heard.is_some(), "h4 did not join: {:#?}", lab.status());
         lab.ok(&["sleep", "h2", "--resume-delay", "1s"]);
         assert_eq!(common::lab::the_proxy(&lab, &["h1", "h3", "h4"]), "h4");
-        let registry = lab.state_dir("h4").join(wakeproxy::state::SLEEPERS_FILE);
+        let registry = lab.state_dir("h4").join(wakeproxy::store::state::SLEEPERS_FILE);
         let saved = lab.wait(Duration::from_secs(2), || {
             std::fs::read_to_string(&registry).is_ok_and(|t| t.contains(&h2_id))
         });

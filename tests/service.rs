@@ -151,7 +151,7 @@ fn the_daemon_tells_systemd_it_is_ready_pings_the_watchdog_and_says_when_it_stop
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 
-use wakeproxy::proto::{Decoded, Message};
+use wakeproxy::core::proto::{Decoded, Message};
 
 /// A private D-Bus daemon (Debian's `dbus-daemon`, session policy: anyone may own any name),
 /// killed on drop.
@@ -261,10 +261,12 @@ fn datagrams(file: &Path) -> Vec<(u64, Vec<u8>)> {
 }
 
 /// When the first message of `kind` (by name) arrived, if one did.
-fn first(file: &Path, key: &wakeproxy::proto::SiteKey, kind: &str) -> Option<u64> {
-    datagrams(file).into_iter().find_map(|(t, bytes)| match wakeproxy::proto::decode(key, &bytes) {
-        Ok(Decoded::Message(_, m)) if message_name(&m) == kind => Some(t),
-        _ => None,
+fn first(file: &Path, key: &wakeproxy::core::proto::SiteKey, kind: &str) -> Option<u64> {
+    datagrams(file).into_iter().find_map(|(t, bytes)| {
+        match wakeproxy::core::proto::decode(key, &bytes) {
+            Ok(Decoded::Message(_, m)) if message_name(&m) == kind => Some(t),
+            _ => None,
+        }
     })
 }
 
@@ -324,7 +326,7 @@ async fn logind_sleep_waits_for_the_sleep_notice_and_a_guardian_blocks_sleep() {
         .spawn()
         .unwrap();
     let cfg = config(&lab, "");
-    let key = wakeproxy::keys::load(&lab.hosts[0].dir.join("site.key")).unwrap();
+    let key = wakeproxy::store::keys::load(&lab.hosts[0].dir.join("site.key")).unwrap();
     lab.start_with_env(0, &cfg, &[("DBUS_SYSTEM_BUS_ADDRESS", &bus.address)]);
 
     let locks = fake.locks.clone();
@@ -419,11 +421,11 @@ fn the_units_directories_are_where_the_default_configuration_looks() {
             .unwrap_or_else(|| panic!("the unit has no {key}="))
             .to_owned()
     };
-    let c = wakeproxy::config::Config::default();
+    let c = wakeproxy::store::config::Config::default();
     let under =
         |dir: &str, p: &Path| assert!(p.starts_with(dir), "{} is not under {dir}", p.display());
     assert_eq!(set("ConfigurationDirectory"), "wakeproxy");
-    under("/etc/wakeproxy", &wakeproxy::config::Config::default_path());
+    under("/etc/wakeproxy", &wakeproxy::store::config::Config::default_path());
     under("/etc/wakeproxy", &c.key_file);
     assert_eq!(set("StateDirectory"), "wakeproxy");
     under("/var/lib/wakeproxy", &c.state_dir);

@@ -3,8 +3,10 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use wakeproxy::addr::{MacAddr, NodeId};
-use wakeproxy::proto::{self, Capabilities, Header, Heartbeat, HostInfo, Message, Role, SiteKey};
+use wakeproxy::core::addr::{MacAddr, NodeId};
+use wakeproxy::core::proto::{
+    self, Capabilities, Header, Heartbeat, HostInfo, Message, Role, SiteKey,
+};
 use wakeproxy::sim::{HostState, Sim, SimConfig};
 
 const H: Duration = Duration::from_secs(5);
@@ -285,10 +287,8 @@ fn a_node_two_phases_ahead_is_refused_by_its_peers() {
     assert!(unauthenticated(&sim) > 0, "its messages are refused");
     let peers = |i: usize| sim.hosts()[i].node.status(sim.now()).ifaces[0].peers.clone();
     assert!(
-        peers(1)
-            .iter()
-            .all(|p| p.id != sim.hosts()[0].node.id()
-                || p.state != wakeproxy::peers::PeerState::Awake),
+        peers(1).iter().all(|p| p.id != sim.hosts()[0].node.id()
+            || p.state != wakeproxy::core::peers::PeerState::Awake),
         "nobody takes it for awake any more"
     );
 }

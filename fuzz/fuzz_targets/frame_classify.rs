@@ -8,8 +8,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use wakeproxy::addr::{MacAddr, NodeId};
-use wakeproxy::frame::{Classified, Sleeper, SleeperTable, classify};
+use wakeproxy::core::addr::{MacAddr, NodeId};
+use wakeproxy::core::frame::{Classified, Sleeper, SleeperTable, classify};
 
 const WOL_PORT: u16 = 9;
 

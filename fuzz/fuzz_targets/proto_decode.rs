@@ -8,7 +8,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wakeproxy::proto::{Decoded, HEADER_LEN, MAX_DATAGRAM, SiteKey, TAG_LEN, decode, encode};
+use wakeproxy::core::proto::{Decoded, HEADER_LEN, MAX_DATAGRAM, SiteKey, TAG_LEN, decode, encode};
 
 fn check(key: &SiteKey, datagram: &[u8]) {
     if let Ok(first) = decode(key, datagram) {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wakeproxy::wol::{MAGIC_PACKET_LEN, MagicPacket, find_magic};
+use wakeproxy::core::wol::{MAGIC_PACKET_LEN, MagicPacket, find_magic};
 
 fuzz_target!(|data: &[u8]| {
     if let Some(found) = find_magic(data) {

@@ -105,7 +105,7 @@ pub(crate) enum FirewallCommand {
     Show {
         /// nftables, ufw, firewalld or windows [default: nftables; on Windows: windows].
         #[arg(long)]
-        format: Option<wakeproxy::firewall::Format>,
+        format: Option<wakeproxy::os::firewall::Format>,
         #[command(flatten)]
         profile: ProfileArg,
         #[command(flatten)]
@@ -143,7 +143,7 @@ pub(crate) struct ProfileArg {
     /// Windows Firewall profiles the rules apply to: any of domain, private, public,
     /// comma-separated [default: domain,private].
     #[arg(long)]
-    pub(crate) profile: Option<wakeproxy::firewall::Profiles>,
+    pub(crate) profile: Option<wakeproxy::os::firewall::Profiles>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -335,7 +335,7 @@ pub(crate) struct LabShape {
     /// How the daemons answer for sleepers: arp-redirect (the proxy's MAC) or mac-takeover
     /// (the sleeper's MAC, ConfigMgr's way).
     #[arg(long, default_value = "arp-redirect")]
-    pub(crate) proxy_mode: wakeproxy::node::ProxyMode,
+    pub(crate) proxy_mode: wakeproxy::core::node::ProxyMode,
     /// Proxies do not replay the waking SYN to a woken host: callers wait for their own
     /// retransmission (syn_replay = false).
     #[arg(long)]

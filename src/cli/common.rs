@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use wakeproxy::config::Config;
-use wakeproxy::words;
+use wakeproxy::os::words;
+use wakeproxy::store::config::Config;
 
 use super::args::*;
 

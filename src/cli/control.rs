@@ -3,8 +3,8 @@
 
 use std::process::ExitCode;
 
+use wakeproxy::core::node::IfaceStatus;
 use wakeproxy::ctl::{self, Request};
-use wakeproxy::node::IfaceStatus;
 
 use super::args::*;
 use super::common::*;
@@ -194,7 +194,7 @@ pub(crate) fn wake(args: WakeArgs) -> ExitCode {
 /// A MAC or an address as given; a host name resolved to its first IPv4 address.
 pub(crate) fn resolve(target: &str) -> Result<String, String> {
     use std::net::ToSocketAddrs;
-    if target.parse::<wakeproxy::addr::MacAddr>().is_ok()
+    if target.parse::<wakeproxy::core::addr::MacAddr>().is_ok()
         || target.parse::<std::net::IpAddr>().is_ok()
     {
         return Ok(target.to_owned());
@@ -202,7 +202,7 @@ pub(crate) fn resolve(target: &str) -> Result<String, String> {
     if target.contains(':') || target.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
         // Looks like a MAC but is not one: say so rather than try DNS.
         return target
-            .parse::<wakeproxy::addr::MacAddr>()
+            .parse::<wakeproxy::core::addr::MacAddr>()
             .map(|m| m.to_string())
             .map_err(|e| e.to_string());
     }

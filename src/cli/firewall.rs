@@ -6,7 +6,7 @@ use super::args::*;
 use super::common::*;
 
 pub(crate) fn firewall(cmd: FirewallCommand) -> ExitCode {
-    use wakeproxy::firewall::{self, Format};
+    use wakeproxy::os::firewall::{self, Format};
     let rules_of =
         |arg: &FirewallConfig| load_config(arg.config.clone()).map(|(c, _)| firewall::rules(&c));
     let (rules, result, done): (Vec<firewall::Rule>, Result<(), firewall::FirewallError>, &str) =

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use wakeproxy::words;
+use wakeproxy::os::words;
 
 use super::args::*;
 use super::common::*;
@@ -80,7 +80,7 @@ pub(crate) fn lab(cmd: LabCommand) -> ExitCode {
         }
         LabCommand::Sleep { host, no_notice, resume_delay, password, name } => {
             if let Some(p) = &password {
-                p.parse::<wakeproxy::wol::SecureOn>()
+                p.parse::<wakeproxy::core::wol::SecureOn>()
                     .map_err(|e| LabError::BadArgs(e.to_string()))?;
             }
             let mut lab = Lab::load(&name.name)?;
@@ -110,12 +110,12 @@ pub(crate) fn lab(cmd: LabCommand) -> ExitCode {
         LabCommand::Nic { host, resume_delay, password, name } => {
             let lab = Lab::load(&name.name)?;
             let i = lab.host(&host)?;
-            let mac = lab.hosts[i]
-                .mac
-                .parse()
-                .map_err(|e: wakeproxy::addr::ParseMacError| LabError::BadArgs(e.to_string()))?;
+            let mac =
+                lab.hosts[i].mac.parse().map_err(|e: wakeproxy::core::addr::ParseMacError| {
+                    LabError::BadArgs(e.to_string())
+                })?;
             let password = password.map(|p| p.parse()).transpose().map_err(
-                |e: wakeproxy::wol::ParseSecureOnError| LabError::BadArgs(e.to_string()),
+                |e: wakeproxy::core::wol::ParseSecureOnError| LabError::BadArgs(e.to_string()),
             )?;
             let how = lab::wait_for_magic(mac, password).map_err(|e| LabError::Command {
                 command: "the simulated NIC".into(),

@@ -5,11 +5,11 @@ use std::process::ExitCode;
 #[cfg(target_os = "linux")]
 use std::time::Duration;
 
-use wakeproxy::config::Config;
-use wakeproxy::keys::{self, KeyError};
-use wakeproxy::sim::{ScenarioConfig, SimConfig, run_scenario};
 #[cfg(target_os = "linux")]
-use wakeproxy::words;
+use wakeproxy::os::words;
+use wakeproxy::sim::{ScenarioConfig, SimConfig, run_scenario};
+use wakeproxy::store::config::Config;
+use wakeproxy::store::keys::{self, KeyError};
 
 use super::args::*;
 use super::common::*;
@@ -73,7 +73,7 @@ pub(crate) fn capture(
     duration: Duration,
     wol_port: u16,
 ) -> ExitCode {
-    use wakeproxy::capture::{PacketCapture, describe};
+    use wakeproxy::os::capture::{PacketCapture, describe};
     let result = block_on(async {
         let cap = PacketCapture::open(interface, wol_port, false)?;
         let mut buf = vec![0u8; 65536];

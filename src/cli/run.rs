@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use wakeproxy::config::{Config, LogFormat};
+use wakeproxy::store::config::{Config, LogFormat};
 
 use super::args::*;
 use super::common::*;
@@ -26,7 +26,7 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
             &config,
             &path,
             power,
-            &wakeproxy::service::notify::Systemd,
+            &wakeproxy::os::service::notify::Systemd,
             shutdown_signal(),
         )
         .await
@@ -66,7 +66,7 @@ pub(crate) fn power_link(config: &Config) -> wakeproxy::daemon::PowerLink {
     #[cfg(target_os = "linux")]
     {
         let (link, hooks) = wakeproxy::daemon::power_channel();
-        wakeproxy::service::logind::spawn(hooks);
+        wakeproxy::os::service::logind::spawn(hooks);
         link
     }
     #[cfg(not(target_os = "linux"))]

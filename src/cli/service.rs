@@ -3,14 +3,14 @@
 
 use std::process::ExitCode;
 
-use wakeproxy::config::Config;
+use wakeproxy::store::config::Config;
 
 use super::args::*;
 use super::common::*;
 
 #[cfg(windows)]
 pub(crate) fn service(cmd: ServiceCommand) -> ExitCode {
-    use wakeproxy::service::windows as svc;
+    use wakeproxy::os::service::windows as svc;
     let result = match cmd {
         ServiceCommand::Install { config } => {
             let path = config.unwrap_or_else(Config::default_path);
@@ -67,9 +67,9 @@ pub(crate) fn init_service_logging(level: &str) {
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
     use tracing_subscriber::{EnvFilter, Layer as _};
-    use wakeproxy::service::eventlog::{self, EventLogLayer, windows::EventLogSink};
+    use wakeproxy::os::service::eventlog::{self, EventLogLayer, windows::EventLogSink};
 
-    let path = wakeproxy::fsutil::windows_data_dir().join("logs").join("wakeproxy.log");
+    let path = wakeproxy::store::fsutil::windows_data_dir().join("logs").join("wakeproxy.log");
     let file = path
         .parent()
         .map_or(Ok(()), std::fs::create_dir_all)

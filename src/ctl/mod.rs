@@ -31,7 +31,7 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::words::HERE;
+use crate::os::words::HERE;
 
 pub mod client;
 #[cfg_attr(not(any(unix, windows)), allow(dead_code))]

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::VERSION_HINT;
-use crate::node::Status;
+use crate::core::node::Status;
 
 /// The version of the control protocol this build speaks.
 pub const CTL_VERSION: u32 = 1;

@@ -10,11 +10,11 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::protocol::{DaemonStatus, IntakeStatus, KeyStatus, ReloadReply};
-use crate::addr::NodeId;
-use crate::node::{IfaceStatus, PeerStatus, ProxiedStatus, WakeCause, WakeRecord};
-use crate::peers::PeerState;
-use crate::proto::Ipv4Prefix;
-use crate::words::HERE;
+use crate::core::addr::NodeId;
+use crate::core::node::{IfaceStatus, PeerStatus, ProxiedStatus, WakeCause, WakeRecord};
+use crate::core::peers::PeerState;
+use crate::core::proto::Ipv4Prefix;
+use crate::os::words::HERE;
 
 /// The widest line the renderers produce, in columns (characters).
 pub const WIDTH: usize = 100;
@@ -194,8 +194,8 @@ pub fn render_event(event: &Value) -> String {
             Some(why) => format!(
                 "{} DEAF: {}",
                 f.iface(),
-                serde_json::from_value::<crate::node::Deafness>(why)
-                    .map(|d| d.explain(crate::proto::DEFAULT_PEER_PORT))
+                serde_json::from_value::<crate::core::node::Deafness>(why)
+                    .map(|d| d.explain(crate::core::proto::DEFAULT_PEER_PORT))
                     .unwrap_or_else(|_| "cannot hear its peers".into())
             ),
         },
@@ -419,7 +419,7 @@ fn iface_block(out: &mut Lines, iface: &IfaceStatus, me: NodeId) {
     let guardians: Vec<String> = iface.guardians.iter().map(|g| mine(*g)).collect();
     out.wrapped("  guardians ", if guardians.is_empty() { vec!["none".into()] } else { guardians });
     if let Some(why) = &iface.deaf {
-        out.wrapped("  DEAF:     ", vec![why.explain(crate::proto::DEFAULT_PEER_PORT)]);
+        out.wrapped("  DEAF:     ", vec![why.explain(crate::core::proto::DEFAULT_PEER_PORT)]);
     }
     out.push(format!("  peers      {}", peer_summary(&iface.peers)));
     peers_table(out, &iface.peers);
@@ -516,7 +516,7 @@ fn proxied_table(out: &mut Lines, proxied: &[ProxiedStatus]) {
 
 /// The counters that matter most always; the others only when they are not zero, so the whole
 /// usually fits on two lines.
-fn counters(out: &mut Lines, c: &crate::node::Counters) {
+fn counters(out: &mut Lines, c: &crate::core::node::Counters) {
     let always = [
         ("received", c.datagrams),
         ("accepted", c.accepted),
@@ -613,10 +613,10 @@ fn wake_line(w: &WakeRecord) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::node::Counters;
+    use crate::core::peers::Reason;
+    use crate::core::proto::Role;
     use crate::ctl::tests::{id, mac, sample, v4};
-    use crate::node::Counters;
-    use crate::peers::Reason;
-    use crate::proto::Role;
 
     fn assert_fits(text: &str) {
         for line in text.lines() {
@@ -699,7 +699,7 @@ mod tests {
         let want = format!("\ncapture: not open; it needs {}\n", HERE.capture);
         assert!(text.contains(&want), "{text}");
         // Both platforms' reasons fit the 100 columns.
-        for words in [crate::words::LINUX, crate::words::WINDOWS] {
+        for words in [crate::os::words::LINUX, crate::os::words::WINDOWS] {
             assert!(format!("capture: not open; it needs {}", words.capture).len() <= 100);
         }
     }
@@ -734,7 +734,9 @@ mod tests {
         assert_fits(&text);
         assert_eq!(text.lines().nth(1), Some(INSECURE_BANNER));
         assert!(INSECURE_BANNER.contains("INSECURE: running with the public lab key"));
-        let lab = crate::proto::SiteKey::new(crate::keys::INSECURE_LAB_KEY).unwrap().key_id();
+        let lab = crate::core::proto::SiteKey::new(crate::store::keys::INSECURE_LAB_KEY)
+            .unwrap()
+            .key_id();
         assert!(text.contains(&format!("\nkey: {lab} (the built-in public lab key)\n")), "{text}");
     }
 
@@ -850,12 +852,12 @@ mod tests {
 
     #[test]
     fn every_event_kind_renders_on_one_line() {
-        use crate::node::{Event, StopReason};
-        use crate::peers::Transition;
+        use crate::core::node::{Event, StopReason};
+        use crate::core::peers::Transition;
         let sleeper = id(0x5566_7788 << 96 | 3);
         let events = [
             Event::PeerChanged {
-                iface: crate::node::IfaceId(1),
+                iface: crate::core::node::IfaceId(1),
                 transition: Transition {
                     peer: sleeper,
                     mac: mac(3),
@@ -865,21 +867,21 @@ mod tests {
                 },
             },
             Event::ElectionChanged {
-                iface: crate::node::IfaceId(1),
+                iface: crate::core::node::IfaceId(1),
                 role: Role::Manager,
                 manager: Some(sleeper),
                 term: 7,
                 guardians: vec![sleeper, id(1)],
             },
-            Event::ProxyStarted { iface: crate::node::IfaceId(1), sleeper, mac: mac(3) },
+            Event::ProxyStarted { iface: crate::core::node::IfaceId(1), sleeper, mac: mac(3) },
             Event::ProxyStopped {
-                iface: crate::node::IfaceId(1),
+                iface: crate::core::node::IfaceId(1),
                 sleeper,
                 mac: mac(3),
                 reason: StopReason::OwnerSeen,
             },
             Event::WakeSent {
-                iface: crate::node::IfaceId(1),
+                iface: crate::core::node::IfaceId(1),
                 mac: mac(3),
                 cause: WakeCause::TcpSyn { src: "10.0.0.9".parse().unwrap(), port: 22 },
                 attempt: 1,
@@ -892,7 +894,7 @@ mod tests {
             },
             Event::WakeGaveUp { mac: mac(3), attempts: 10 },
             Event::Impersonated {
-                iface: crate::node::IfaceId(1),
+                iface: crate::core::node::IfaceId(1),
                 from: "10.0.0.66:25536".parse().unwrap(),
             },
         ];

@@ -34,7 +34,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::CtlError;
 use super::protocol::Request;
-use crate::words::{HERE, Words};
+use crate::os::words::{HERE, Words};
 
 /// Who is on the other end of a connection, from the kernel (`SO_PEERCRED`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -635,7 +635,7 @@ mod windows {
     use super::connection::{Gate, refusal_line};
     use super::{Caller, ControlListener, CtlCall, ServeConfig};
     use crate::ctl::CtlError;
-    use crate::sys::windows::{CONTROL_PIPE_SDDL, create_pipe_instance};
+    use crate::os::sys::windows::{CONTROL_PIPE_SDDL, create_pipe_instance};
 
     /// `ERROR_ACCESS_DENIED`: what creating a `first_pipe_instance` of an existing pipe fails with.
     const ERROR_ACCESS_DENIED: i32 = 5;
@@ -994,7 +994,7 @@ mod tests {
 
     #[test]
     fn refusals_are_in_the_words_of_each_platform() {
-        use crate::words::{LINUX, WINDOWS};
+        use crate::os::words::{LINUX, WINDOWS};
         assert_eq!(
             needs_privilege(&Request::Reload, &LINUX),
             "reload needs root: run it with sudo"

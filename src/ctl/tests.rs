@@ -15,14 +15,14 @@ use super::protocol::{
 };
 #[cfg(any(unix, windows))]
 use super::{CtlCall, Request};
-use crate::addr::{MacAddr, NodeId};
-use crate::node::{
+use crate::core::addr::{MacAddr, NodeId};
+use crate::core::node::{
     Counters, IfaceStatus, PeerStatus, ProxiedStatus, ProxyMode, ProxyStats, Status, WakeCause,
     WakeRecord,
 };
-use crate::peers::{PeerState, Probe, Reason};
-use crate::proto::{Ipv4Prefix, Ipv6Prefix, Role};
-use crate::time::Instant;
+use crate::core::peers::{PeerState, Probe, Reason};
+use crate::core::proto::{Ipv4Prefix, Ipv6Prefix, Role};
+use crate::core::time::Instant;
 
 pub(super) fn id(n: u128) -> NodeId {
     NodeId::from_u128(n)
@@ -60,7 +60,7 @@ pub(super) fn sample(insecure: bool) -> DaemonStatus {
     let mut suspect = peer(0x9999_0000 << 96 | 4, PeerState::Suspect, Role::Member, vec![]);
     suspect.probe = Probe::Pending(Instant::ZERO);
     let eth0 = IfaceStatus {
-        id: crate::node::IfaceId(1),
+        id: crate::core::node::IfaceId(1),
         name: "eth0".into(),
         mac: mac(1),
         ipv4: vec![v4([10, 0, 0, 1], 24)],
@@ -91,7 +91,7 @@ pub(super) fn sample(insecure: bool) -> DaemonStatus {
         deaf: None,
     };
     let wlan = IfaceStatus {
-        id: crate::node::IfaceId(2),
+        id: crate::core::node::IfaceId(2),
         name: "wlan0".into(),
         mac: mac(9),
         ipv4: vec![],
@@ -109,7 +109,8 @@ pub(super) fn sample(insecure: bool) -> DaemonStatus {
         insecure,
         config_path: "/etc/wakeproxy/wakeproxy.toml".into(),
         key: Some(if insecure {
-            let lab = crate::proto::SiteKey::new(crate::keys::INSECURE_LAB_KEY).unwrap();
+            let lab =
+                crate::core::proto::SiteKey::new(crate::store::keys::INSECURE_LAB_KEY).unwrap();
             KeyStatus { id: lab.key_id().to_string(), accepted_id: None, file: None }
         } else {
             KeyStatus {
@@ -246,13 +247,13 @@ mod socket {
     use tokio::task::JoinHandle;
 
     use super::{fake_daemon, sample};
+    use crate::core::node::IfaceStatus;
     use crate::ctl::line::{LineRead, read_line};
     use crate::ctl::protocol::{MAX_REPLY_LINE, parse_reply};
     use crate::ctl::{
         ControlListener, CtlError, DaemonStatus, Request, ServeConfig, call, follow_events,
         serve_with, status,
     };
-    use crate::node::IfaceStatus;
 
     /// A server on a socket in a temporary directory, with a fake daemon behind it.
     struct Harness {

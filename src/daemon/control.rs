@@ -7,10 +7,10 @@ use std::net::{IpAddr, SocketAddr};
 use serde_json::{Value, json};
 
 use super::Daemon;
-use crate::addr::MacAddr;
+use crate::core::addr::MacAddr;
+use crate::core::node::WakeTarget;
+use crate::core::wol::SecureOn;
 use crate::ctl::{CtlCall, DaemonStatus, Request};
-use crate::node::WakeTarget;
-use crate::wol::SecureOn;
 
 impl Daemon {
     /// Answers one control request.

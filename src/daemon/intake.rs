@@ -34,13 +34,13 @@ use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::sync::watch;
 
 use super::Input;
+use super::os::sockets::{GTSM_TTL, Ttl};
 use super::platform::{Datagram, DatagramSink, Platform};
-use super::sockets::{GTSM_TTL, Ttl};
-use crate::addr::NodeId;
-use crate::capture::FrameSink;
+use crate::core::addr::NodeId;
+use crate::core::node::IfaceId;
+use crate::core::proto::{self, Decoded, Message, ReplayGuard, SiteKey};
 use crate::ctl::{IntakeStatus, KernelDrops, QueueStatus, RefusedStatus};
-use crate::node::IfaceId;
-use crate::proto::{self, Decoded, Message, ReplayGuard, SiteKey};
+use crate::os::capture::FrameSink;
 
 /// Authentic peer datagrams waiting for the node: a burst of heartbeats from a thousand peers.
 pub const PEER_QUEUE: usize = 1024;
@@ -398,7 +398,7 @@ mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
     use super::*;
-    use crate::addr::{MacAddr, NodeId};
+    use crate::core::addr::{MacAddr, NodeId};
     use crate::daemon::os::OsPlatform;
     use crate::daemon::platform::Platform;
     #[cfg(target_os = "linux")]
@@ -407,7 +407,7 @@ mod tests {
     fn unix_ms() -> u64 {
         OsPlatform.unix_ms()
     }
-    use crate::proto::{Header, HostInfo, WakePassword, WakeReason, WakeRequest};
+    use crate::core::proto::{Header, HostInfo, WakePassword, WakeReason, WakeRequest};
 
     fn key(b: u8) -> SiteKey {
         SiteKey::new(&[b; 32]).unwrap()
@@ -605,7 +605,7 @@ mod tests {
     async fn the_peer_reader_sorts_counts_and_refuses_on_a_real_socket() {
         let (intake, mut inputs) =
             Intake::new(key(1), Duration::from_secs(30), Arc::new(OsPlatform));
-        let lo = crate::daemon::ifaces::lo_link();
+        let lo = crate::daemon::os::ifaces::lo_link();
         let sink = intake.peer_sink(IfaceId(1), ME);
         let sock = OsPlatform.open_udp(&lo, 0, SocketKind::Peer, Some(sink)).expect("lo");
         let to = SocketAddr::from((Ipv4Addr::LOCALHOST, sock.local_addr().unwrap().port()));

@@ -16,18 +16,12 @@
 //! own tests.
 
 mod control;
-mod ifaces;
 pub mod intake;
-#[cfg(target_os = "linux")]
-mod netlink;
 pub mod os;
 mod persist;
 pub mod platform;
-mod ports;
 mod power;
-mod probe;
 mod reload;
-mod sockets;
 mod start;
 #[cfg(test)]
 mod tests;
@@ -41,18 +35,18 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 use tracing::{debug, info, warn};
 
-pub use crate::host::{PowerEvent, PowerHooks, PowerLink, power_channel};
-pub use ifaces::{Link, directed_broadcast, scan as scan_links, select as select_links};
+pub use crate::os::host::{PowerEvent, PowerHooks, PowerLink, power_channel};
 pub use intake::Inputs;
+pub use os::ifaces::{Link, directed_broadcast, scan as scan_links, select as select_links};
+pub use os::ports::{listening_tcp_ports, parse_proc_net_tcp};
+pub use os::probe::{NetProber, Probe};
 pub use platform::Platform;
-pub use ports::{listening_tcp_ports, parse_proc_net_tcp};
-pub use probe::{NetProber, Probe};
 pub use reload::ReloadError;
 pub use start::{boot_time_s, options, run, runtime};
 
-use crate::node::{Action, Destination, Event, IfaceConfig, IfaceId, Node, NodeConfig};
-use crate::proto::SiteKey;
-use crate::time::Instant;
+use crate::core::node::{Action, Destination, Event, IfaceConfig, IfaceId, Node, NodeConfig};
+use crate::core::proto::SiteKey;
+use crate::core::time::Instant;
 use platform::{FrameLink, LinkSocket, Prober, SleeperStore, SocketKind};
 
 /// How often interfaces and addresses are re-read where the OS does not tell of changes, and
@@ -101,10 +95,10 @@ pub struct Options {
 pub enum DaemonError {
     /// The site key could not be loaded.
     #[error(transparent)]
-    Key(#[from] crate::keys::KeyError),
+    Key(#[from] crate::store::keys::KeyError),
     /// The state directory could not be used.
     #[error(transparent)]
-    State(#[from] crate::state::StateError),
+    State(#[from] crate::store::state::StateError),
     /// No randomness for the node's seed.
     #[error("the operating system's random number generator failed: {0}")]
     Random(String),
@@ -133,7 +127,7 @@ pub enum DaemonError {
 
 /// What to do about a socket that could not be opened, by what the OS said.
 fn socket_hint(e: &std::io::Error, port: u16) -> String {
-    let w = crate::words::HERE;
+    let w = crate::os::words::HERE;
     match e.kind() {
         std::io::ErrorKind::AddrInUse => format!(
             "another program holds UDP port {port} here: is wakeproxy running already? see {}",
@@ -213,7 +207,7 @@ pub struct Daemon {
     rescan_soon: bool,
     /// The sleeper registry's writer (a task of its own), and what was last handed to it.
     state: Option<persist::Writer>,
-    saved: Vec<crate::state::SavedSleeper>,
+    saved: Vec<crate::store::state::SavedSleeper>,
     /// Numbers events, so followers of the control socket never see one twice.
     event_seq: u64,
     /// When the next daily reconciliation starts.
@@ -372,7 +366,7 @@ impl Daemon {
                 Some(l) if l.link == link => continue,
                 Some(l)
                     if self.platform.pins_by_address()
-                        && sockets::Pin::from(&l.link) != sockets::Pin::from(&link) =>
+                        && os::sockets::Pin::from(&l.link) != os::sockets::Pin::from(&link) =>
                 {
                     // Its sockets are bound to the address it no longer has. They close once
                     // their reader tasks are gone (after this scan returns): a scan 100 ms
@@ -427,7 +421,7 @@ impl Daemon {
             .map_err(|e| sock_err("the magic-packet socket", 0, e))?;
         let (prober, no_icmp) = p.open_prober(link);
         if let Some(e) = no_icmp {
-            warn!(iface = %link.name, "cannot send ICMP probes on {}: {e}; probes try only the TCP ports peers announced, so a silent peer that announced none is taken for asleep even if it is up ({})", link.name, crate::words::HERE.raw_sockets);
+            warn!(iface = %link.name, "cannot send ICMP probes on {}: {e}; probes try only the TCP ports peers announced, so a silent peer that announced none is taken for asleep even if it is up ({})", link.name, crate::os::words::HERE.raw_sockets);
         }
         // Hearing other nodes' magic packets on the WoL port avoids sending duplicates. The port
         // is privileged and may be taken: without it the node still works.
@@ -452,7 +446,7 @@ impl Daemon {
             return None;
         }
         let iface = link.name.as_str();
-        let takeover = self.opts.node.proxy_mode == crate::node::ProxyMode::MacTakeover;
+        let takeover = self.opts.node.proxy_mode == crate::core::node::ProxyMode::MacTakeover;
         let sink = self.intake.frame_sink(id);
         match self.platform.open_frames(link, self.opts.node.wol_port, takeover, sink) {
             Ok(c) => Some(c),
@@ -638,7 +632,7 @@ impl Daemon {
         mut inputs: Inputs,
         mut control: mpsc::Receiver<crate::ctl::CtlCall>,
         mut power: PowerLink,
-        notifier: &dyn crate::host::Notifier,
+        notifier: &dyn crate::os::host::Notifier,
         shutdown: impl std::future::Future<Output = ()>,
     ) {
         // The role the power manager follows is the node's, from the first action on.
@@ -713,7 +707,7 @@ impl Daemon {
             self.execute();
         }
         notifier.stopping();
-        info!(target: crate::host::LIFECYCLE, "stopping: telling peers this node leaves");
+        info!(target: crate::os::host::LIFECYCLE, "stopping: telling peers this node leaves");
         self.guardian.send_replace(false);
         let now = self.now();
         self.node.leave(now);
@@ -825,7 +819,7 @@ fn log_event(e: &Event, d: &Daemon) {
         }
         Event::ElectionChanged { iface, role, manager, term, guardians } => {
             let m = manager.map_or("none".to_owned(), |m| format!("{m:?}"));
-            info!(target: crate::host::LIFECYCLE, iface = d.iface_name(*iface), %role, term, "election: this node is {role}, manager {m}, term {term}, {} guardians", guardians.len());
+            info!(target: crate::os::host::LIFECYCLE, iface = d.iface_name(*iface), %role, term, "election: this node is {role}, manager {m}, term {term}, {} guardians", guardians.len());
         }
         Event::ProxyStarted { iface, sleeper, mac } => {
             info!(iface = d.iface_name(*iface), %mac, "answering for sleeper {sleeper:?} ({mac})")
@@ -878,7 +872,7 @@ mod socket_hint_tests {
 
     #[test]
     fn a_taken_port_points_at_a_second_daemon_and_a_refusal_at_privileges() {
-        let w = crate::words::HERE;
+        let w = crate::os::words::HERE;
         let taken = socket_hint(&Error::from(ErrorKind::AddrInUse), 25536);
         assert!(taken.contains("UDP port 25536") && taken.contains("running already"), "{taken}");
         assert!(taken.contains(w.service_status), "{taken}");

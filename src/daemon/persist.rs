@@ -16,7 +16,7 @@ use tracing::{info, warn};
 
 use super::Daemon;
 use super::platform::SleeperStore;
-use crate::state::SavedSleeper;
+use crate::store::state::SavedSleeper;
 
 /// Saves, in a task of its own, the latest registry it was given.
 #[derive(Debug)]
@@ -73,9 +73,9 @@ impl Daemon {
         // `since_ms` drifts by a millisecond between calls; compare what matters.
         let key = |v: &[SavedSleeper]| -> Vec<(
             String,
-            crate::addr::NodeId,
-            crate::addr::MacAddr,
-            Option<crate::addr::NodeId>,
+            crate::core::addr::NodeId,
+            crate::core::addr::MacAddr,
+            Option<crate::core::addr::NodeId>,
         )> {
             v.iter().map(|s| (s.interface.clone(), s.node_id, s.mac, s.proxied_by)).collect()
         };

@@ -7,7 +7,7 @@
 //! sleeper registry. Two platforms exist:
 //!
 //! - [`super::os::OsPlatform`]: Linux and Windows, the real sockets (`sockets.rs`), captures
-//!   (`crate::capture`), probes (`probe.rs`), discovery (`ifaces.rs`, `ports.rs`) and the state
+//!   (`crate::os::capture`), probes (`probe.rs`), discovery (`ifaces.rs`, `ports.rs`) and the state
 //!   directory;
 //! - [`super::virtual_lan`]: hosts on a LAN in memory, so the real daemon loop runs in-process,
 //!   unprivileged, under `tokio::time::pause` (the daemon's own tests).
@@ -23,11 +23,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::time::Duration;
 
-use super::ifaces::Link;
-use super::probe::Probe;
-pub use super::sockets::Ttl;
-use crate::capture::FrameSink;
-use crate::state::{Loaded, SavedSleeper, StateError};
+use super::os::ifaces::Link;
+use super::os::probe::Probe;
+pub use super::os::sockets::Ttl;
+use crate::os::capture::FrameSink;
+use crate::store::state::{Loaded, SavedSleeper, StateError};
 
 /// A future the platform runs wherever it must (blocking work off the node's task).
 pub type Pending<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -67,7 +67,7 @@ pub trait LinkSocket: Send + Sync {
     fn local_addr(&self) -> io::Result<SocketAddr>;
 }
 
-/// A layer-2 capture/inject backend on one interface (see [`crate::capture::FrameBackend`]).
+/// A layer-2 capture/inject backend on one interface (see [`crate::os::capture::FrameBackend`]).
 /// Dropping it closes it.
 pub trait FrameLink: Send + Sync {
     /// Sends one complete Ethernet frame.
@@ -77,13 +77,13 @@ pub trait FrameLink: Send + Sync {
     fn kernel_drops(&self) -> Option<u64>;
 }
 
-impl<T: crate::capture::FrameBackend> FrameLink for T {
+impl<T: crate::os::capture::FrameBackend> FrameLink for T {
     fn send(&self, frame: &[u8]) -> io::Result<()> {
-        crate::capture::FrameBackend::send(self, frame)
+        crate::os::capture::FrameBackend::send(self, frame)
     }
 
     fn kernel_drops(&self) -> Option<u64> {
-        crate::capture::FrameBackend::kernel_drops(self)
+        crate::os::capture::FrameBackend::kernel_drops(self)
     }
 }
 
@@ -124,7 +124,7 @@ pub trait Platform: Send + Sync + 'static {
     ) -> io::Result<Box<dyn LinkSocket>>;
     /// Opens a socket for datagrams the OS routes to other subnets (WakeRequests to relays).
     fn open_routed(&self) -> io::Result<Box<dyn LinkSocket>>;
-    /// Opens the layer-2 backend of `link` (see [`crate::capture::FrameBackend::open`]).
+    /// Opens the layer-2 backend of `link` (see [`crate::os::capture::FrameBackend::open`]).
     fn open_frames(
         &self,
         link: &Link,

@@ -1,10 +1,10 @@
 //! The daemon's side of the operating system's power manager: what it does when the host is
-//! about to sleep and when it resumed ([`crate::host::PowerLink`] brings the events).
+//! about to sleep and when it resumed ([`crate::os::host::PowerLink`] brings the events).
 
 use tracing::info;
 
 use super::Daemon;
-use crate::host::{LIFECYCLE, PowerEvent};
+use crate::os::host::{LIFECYCLE, PowerEvent};
 
 impl Daemon {
     /// This host is about to sleep: announce it and hand over its duties. The datagrams leave

@@ -12,9 +12,9 @@
 use tracing::{info, warn};
 
 use super::Daemon;
+use crate::core::proto::SiteKey;
 use crate::ctl::{KeyStatus, ReloadReply};
-use crate::keys;
-use crate::proto::SiteKey;
+use crate::store::keys;
 
 /// Why the key was not reloaded. The daemon keeps the key it had.
 #[derive(Debug, thiserror::Error)]
@@ -91,13 +91,13 @@ impl Daemon {
                 let file = r.after.file.as_deref().unwrap_or("?");
                 if r.before == r.after {
                     info!(
-                        target: crate::host::LIFECYCLE,
+                        target: crate::os::host::LIFECYCLE,
                         "{why}: reloaded the site key from {file}: unchanged, {}",
                         describe(&r.after)
                     );
                 } else {
                     info!(
-                        target: crate::host::LIFECYCLE,
+                        target: crate::os::host::LIFECYCLE,
                         key_id = %r.after.id,
                         "{why}: reloaded the site key from {file}: now {} (before: {}); only the \
                          key is reloaded, other settings need a restart",

@@ -9,10 +9,10 @@ use tracing::{info, warn};
 use super::{Daemon, DaemonError, Options, PowerLink};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::config::Config;
 use crate::ctl::{self, ControlListener};
-use crate::keys;
-use crate::state::StateDir;
+use crate::store::config::Config;
+use crate::store::keys;
+use crate::store::state::StateDir;
 
 /// The runtime the daemon runs on, as a command and as the Windows service: one thread for the
 /// node, its readers and probes (`docs/performance.md` says why), and tokio's blocking pool for
@@ -74,12 +74,12 @@ pub fn options(config: &Config, config_path: &Path) -> Result<Options, DaemonErr
 
 /// Runs the daemon described by `config` until `shutdown` completes; `power` connects it to
 /// the system's power manager ([`PowerLink::none`] for none), `notifier` to its service
-/// manager ([`crate::host::Silent`] for none).
+/// manager ([`crate::os::host::Silent`] for none).
 pub async fn run(
     config: &Config,
     config_path: &Path,
     power: PowerLink,
-    notifier: &dyn crate::host::Notifier,
+    notifier: &dyn crate::os::host::Notifier,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
     // The control socket first: it refuses to start a second daemon on the same socket.
@@ -88,7 +88,7 @@ pub async fn run(
     let id = opts.node.id;
     let (daemon, inputs) = Daemon::new(opts, std::sync::Arc::new(super::os::OsPlatform)).await?;
     let names: Vec<String> = daemon.links().map(|l| l.name.clone()).collect();
-    info!(target: crate::host::LIFECYCLE, node = %id, "wakeproxy {} running on {}", env!("CARGO_PKG_VERSION"), names.join(", "));
+    info!(target: crate::os::host::LIFECYCLE, node = %id, "wakeproxy {} running on {}", env!("CARGO_PKG_VERSION"), names.join(", "));
     notifier.ready(&format!("node {id}, managing {}", names.join(", ")));
     let (calls, control) = mpsc::channel(64);
     let (stop_ctl, ctl_stopped) = oneshot::channel::<()>();

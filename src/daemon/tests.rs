@@ -10,10 +10,10 @@ use serde_json::Value;
 
 use super::Options;
 use super::virtual_lan::{RunningDaemon, VirtualHost, VirtualLan};
-use crate::addr::NodeId;
-use crate::config::Config;
+use crate::core::addr::NodeId;
+use crate::core::proto::SiteKey;
 use crate::ctl::Request;
-use crate::proto::SiteKey;
+use crate::store::config::Config;
 
 /// The default heartbeat interval.
 const H: Duration = Duration::from_secs(5);

@@ -25,19 +25,19 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::ifaces::{Link, directed_broadcast};
+use super::os::ifaces::{Link, directed_broadcast};
+use super::os::probe::Probe;
+use super::os::sockets::Ttl;
 use super::platform::{
     Datagram, DatagramSink, FrameLink, LinkSocket, Pending, Platform, Prober, SleeperStore,
     SocketKind,
 };
-use super::probe::Probe;
-use super::sockets::Ttl;
 use super::{Daemon, Options};
-use crate::addr::MacAddr;
-use crate::capture::FrameSink;
+use crate::core::addr::MacAddr;
+use crate::core::proto::Ipv4Prefix;
 use crate::ctl::{Caller, CtlCall, Request};
-use crate::proto::Ipv4Prefix;
-use crate::state::{Loaded, SavedSleeper, StateError};
+use crate::os::capture::FrameSink;
+use crate::store::state::{Loaded, SavedSleeper, StateError};
 
 /// Datagrams kept in [`VirtualLan::sent`], newest last.
 const SENT_KEPT: usize = 4096;
@@ -261,11 +261,11 @@ impl VirtualHost {
         let (control, calls) = mpsc::channel(16);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            let power = crate::host::PowerLink::none();
+            let power = crate::os::host::PowerLink::none();
             let shutdown = async move {
                 let _ = stopped.await;
             };
-            daemon.run(inputs, calls, power, &crate::host::Silent, shutdown).await;
+            daemon.run(inputs, calls, power, &crate::os::host::Silent, shutdown).await;
         });
         Ok(RunningDaemon { control, stop: Some(stop), task })
     }

@@ -141,7 +141,7 @@ fn story(
             .first()?
             .peers
             .iter()
-            .any(|p| p.id.to_string() == id && p.state == crate::peers::PeerState::Asleep)
+            .any(|p| p.id.to_string() == id && p.state == crate::core::peers::PeerState::Asleep)
             .then_some(())
     });
     knows.ok_or_else(|| step_failed("the manager did not learn of the sleep"))?;

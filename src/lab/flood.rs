@@ -14,7 +14,7 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use crate::proto::{HEADER_LEN, MAGIC, MAX_DATAGRAM, TAG_LEN, VERSION_MAJOR, VERSION_MINOR};
+use crate::core::proto::{HEADER_LEN, MAGIC, MAX_DATAGRAM, TAG_LEN, VERSION_MAJOR, VERSION_MINOR};
 
 /// Distinct payloads a datagram flood cycles through.
 const VARIANTS: usize = 64;
@@ -146,11 +146,11 @@ pub fn arp(iface: &str, duration: Duration) -> io::Result<FloodReport> {
     let net = u32::from(prefix.addr) & !(u32::MAX >> len);
     let hosts = (1..(1u32 << (32 - len)) - 1).map(|h| Ipv4Addr::from(net | h));
     let frames: Vec<_> =
-        hosts.map(|t| crate::frame::arp_request(link.mac, prefix.addr, t)).collect();
+        hosts.map(|t| crate::core::frame::arp_request(link.mac, prefix.addr, t)).collect();
     // A filter that accepts nothing: this socket only sends.
-    let (fd, index) = crate::sys::linux::packet_socket(iface, &[(0x06, 0, 0, 0)])?;
+    let (fd, index) = crate::os::sys::linux::packet_socket(iface, &[(0x06, 0, 0, 0)])?;
     run(duration, |i| {
-        crate::sys::linux::send_frame_on(&fd, index, frames[i % frames.len()].as_slice())
+        crate::os::sys::linux::send_frame_on(&fd, index, frames[i % frames.len()].as_slice())
     })
 }
 
@@ -192,19 +192,22 @@ mod tests {
 
     #[test]
     fn magic_datagrams_pass_every_check_but_the_tag_and_junk_fails_the_first() {
-        let key = crate::proto::SiteKey::new(&[7; 32]).unwrap();
+        let key = crate::core::proto::SiteKey::new(&[7; 32]).unwrap();
         for p in payloads(&FloodKind::Magic).unwrap() {
             assert!(p.len() <= MAX_DATAGRAM);
-            assert_eq!(crate::proto::decode(&key, &p), Err(crate::proto::DecodeError::BadTag));
+            assert_eq!(
+                crate::core::proto::decode(&key, &p),
+                Err(crate::core::proto::DecodeError::BadTag)
+            );
         }
         for p in payloads(&FloodKind::Junk).unwrap() {
             assert!(!p.is_empty() && p.len() <= MAX_DATAGRAM);
-            let e = crate::proto::decode(&key, &p).unwrap_err();
+            let e = crate::core::proto::decode(&key, &p).unwrap_err();
             assert!(
                 matches!(
                     e,
-                    crate::proto::DecodeError::BadMagic
-                        | crate::proto::DecodeError::TooShort { .. }
+                    crate::core::proto::DecodeError::BadMagic
+                        | crate::core::proto::DecodeError::TooShort { .. }
                 ),
                 "{e:?}"
             );

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::node::ProxyMode;
+use crate::core::node::ProxyMode;
 
 pub use nic::{DEFAULT_RESUME_DELAY, wait_for_magic};
 pub use service::{connect, serve_tcp};
@@ -42,8 +42,8 @@ pub enum LabError {
     /// Not root.
     #[error(
         "the lab needs {} (network namespaces): {}",
-        crate::words::HERE.superuser,
-        crate::words::HERE.elevate
+        crate::os::words::HERE.superuser,
+        crate::os::words::HERE.elevate
     )]
     NotRoot,
     /// A tool is missing.
@@ -317,7 +317,7 @@ impl Lab {
         netns::sysctl(&rt, "net.ipv4.conf.all.bc_forwarding=1")?;
 
         let key = dir.join("site.key");
-        crate::keys::write_new(&key, true).map_err(|e| LabError::File {
+        crate::store::keys::write_new(&key, true).map_err(|e| LabError::File {
             path: key.display().to_string(),
             message: e.to_string(),
         })?;
@@ -388,7 +388,7 @@ impl Lab {
                 .filter(|&o| o != k)
                 .map(|o| format!("\"10.0.{}.255\"", o + 1))
                 .collect();
-            crate::fsutil::atomic_write(&h.key_file(), &key_bytes, 0o600)
+            crate::store::fsutil::atomic_write(&h.key_file(), &key_bytes, 0o600)
                 .map_err(|e| file_err(&h.key_file(), e))?;
             let probe = (spec.heartbeat / 4).min(Duration::from_secs(1));
             let config = format!(
@@ -469,7 +469,7 @@ impl Lab {
     pub fn save(&self) -> Result<(), LabError> {
         let path = self.dir.join("lab.json");
         let text = serde_json::to_vec_pretty(self).unwrap_or_default();
-        crate::fsutil::atomic_write(&path, &text, 0o644).map_err(|e| LabError::File {
+        crate::store::fsutil::atomic_write(&path, &text, 0o644).map_err(|e| LabError::File {
             path: path.display().to_string(),
             message: e.to_string(),
         })
@@ -598,8 +598,8 @@ impl Lab {
         let _ = Command::new(exe).args(["resume-notice", "--config"]).arg(h.config()).output();
         // The simulated NIC calls this from inside the host's namespace: "eth0" is the host's.
         if let (Ok(mac), Ok(ip)) = (h.mac.parse(), h.ip.parse()) {
-            let garp = crate::frame::gratuitous_arp(mac, ip);
-            let _ = crate::sys::linux::send_frame("eth0", garp.as_slice());
+            let garp = crate::core::frame::gratuitous_arp(mac, ip);
+            let _ = crate::os::sys::linux::send_frame("eth0", garp.as_slice());
         }
         self.hosts[i].asleep = false;
         self.hosts[i].nic_pid = None;

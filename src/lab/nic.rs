@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::addr::MacAddr;
-use crate::wol::{SecureOn, find_magic};
+use crate::core::addr::MacAddr;
+use crate::core::wol::{SecureOn, find_magic};
 
 /// `ETH_P_ALL`: every protocol.
 const ETH_P_ALL: u16 = 0x0003;
@@ -40,7 +40,7 @@ pub fn wait_for_magic(mac: MacAddr, password: Option<SecureOn>) -> std::io::Resu
             continue;
         }
         let how = match u16::from_be_bytes([frame[12], frame[13]]) {
-            crate::wol::ETHERTYPE_WOL => "an EtherType 0x0842 frame".to_owned(),
+            crate::core::wol::ETHERTYPE_WOL => "an EtherType 0x0842 frame".to_owned(),
             0x0800 => "a UDP datagram".to_owned(),
             other => format!("a frame of EtherType {other:#06x}"),
         };

@@ -79,8 +79,11 @@ pub async fn rows(lab: &Lab) -> Vec<HostRow> {
                 row.term = i.term;
                 row.manager = i.manager.map_or("-".into(), |m| format!("{m:?}"));
                 row.peers = i.peers.len();
-                row.awake =
-                    i.peers.iter().filter(|p| p.state == crate::peers::PeerState::Awake).count();
+                row.awake = i
+                    .peers
+                    .iter()
+                    .filter(|p| p.state == crate::core::peers::PeerState::Awake)
+                    .count();
             }
         }
         out.push(row);

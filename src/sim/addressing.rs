@@ -2,7 +2,7 @@
 
 use std::net::Ipv4Addr;
 
-use crate::addr::MacAddr;
+use crate::core::addr::MacAddr;
 
 /// The IPv4 address of host `k` on subnet `s`: `10.s.(k / 250).(k % 250 + 1)`, in `10.s.0.0/16`.
 pub fn host_ip(subnet: usize, k: usize) -> Ipv4Addr {

@@ -14,9 +14,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use super::{HostState, Sim, SimConfig, Violation, addressing};
-use crate::addr::{MacAddr, NodeId};
-use crate::frame::synth;
-use crate::proto::{
+use crate::core::addr::{MacAddr, NodeId};
+use crate::core::frame::synth;
+use crate::core::proto::{
     self, Capabilities, Header, Heartbeat, HostInfo, Ipv4Prefix, Message, ProxyClaim, ProxyRelease,
     ReleaseReason, Role, WakePassword, WakeReason, WakeRequest,
 };
@@ -131,7 +131,7 @@ fn run_with(seed: u64, ops: &[Op], traced: bool) -> (Outcome, Vec<String>) {
     sim.set_truthful_probes(true);
     sim.enable_checks();
     sim.run_for(h * 2);
-    let mut deafened: Option<crate::time::Instant> = None;
+    let mut deafened: Option<crate::core::time::Instant> = None;
     for op in ops {
         sim.note(|| format!("op {op:?}"));
         apply(&mut sim, op);
@@ -346,7 +346,7 @@ fn hostile_frame(sim: &Sim, f: &HostileFrame) -> Option<Vec<u8>> {
     let stranger = MacAddr([0x02, 0x5a, 0x5a, 0, 0, 1]);
     Some(match f {
         HostileFrame::ArpConflict { host: n, mac } => {
-            crate::frame::gratuitous_arp(MacAddr(*mac), h(*n).ip).as_slice().to_vec()
+            crate::core::frame::gratuitous_arp(MacAddr(*mac), h(*n).ip).as_slice().to_vec()
         }
         HostileFrame::FromOwner { host: n } => {
             let target =
@@ -356,7 +356,7 @@ fn hostile_frame(sim: &Sim, f: &HostileFrame) -> Option<Vec<u8>> {
         HostileFrame::ArpRequest { host: n } => {
             let ip = h(*n).ip;
             let asker = addressing::host_ip(h(*n).subnet, 200);
-            crate::frame::arp_request(stranger, asker, ip).as_slice().to_vec()
+            crate::core::frame::arp_request(stranger, asker, ip).as_slice().to_vec()
         }
         HostileFrame::Syn { host: n, port } => {
             let asker = addressing::host_ip(h(*n).subnet, 200);

@@ -34,8 +34,8 @@ use std::time::Duration;
 use rustc_hash::FxHashMap;
 
 use super::{HostState, IFACE, Sim};
-use crate::addr::NodeId;
-use crate::time::Instant;
+use crate::core::addr::NodeId;
+use crate::core::time::Instant;
 
 /// How long two nodes may both answer for one sleeper in a quiet network: one claim crossing
 /// the LAN, with the simulator's latency and jitter.
@@ -95,7 +95,7 @@ impl Sim {
         let probe = self.hosts[0].cfg.liveness.probe_timeout;
         let h = self.cfg.heartbeat;
         let quiet = self.now + h + probe * 2;
-        let noticed = deafened.map(|t| t + h * (crate::node::DEAF_AFTER + 1) + probe * 2);
+        let noticed = deafened.map(|t| t + h * (crate::core::node::DEAF_AFTER + 1) + probe * 2);
         if let Some(c) = &mut self.checks {
             c.settled_from = Some(noticed.map_or(quiet, |n| n.max(quiet)));
         }
@@ -269,7 +269,7 @@ impl Sim {
                     f.peers.iter().any(|p| {
                         p.id == host.cfg.id
                             && p.mac == host.mac
-                            && p.state == crate::peers::PeerState::Asleep
+                            && p.state == crate::core::peers::PeerState::Asleep
                     })
                 })
             });

@@ -31,10 +31,10 @@ pub use invariants::{DUAL_GRACE, Violation};
 pub use report::{FaultRecord, Report};
 pub use scenario::{ScenarioConfig, run_scenario};
 
-use crate::addr::{MacAddr, NodeId};
-use crate::node::{Action, Destination, Event, IfaceConfig, IfaceId, Node, NodeConfig};
-use crate::proto::{Ipv4Prefix, Role, SiteKey};
-use crate::time::Instant;
+use crate::core::addr::{MacAddr, NodeId};
+use crate::core::node::{Action, Destination, Event, IfaceConfig, IfaceId, Node, NodeConfig};
+use crate::core::proto::{Ipv4Prefix, Role, SiteKey};
+use crate::core::time::Instant;
 
 /// The wall clock of simulated time zero (2027-01-15), in Unix milliseconds.
 const EPOCH_UNIX_MS: u64 = 1_800_000_000_000;
@@ -375,7 +375,7 @@ impl Sim {
     ) -> Node {
         let unix = wall(now, skew_ms);
         let mut node = Node::new(cfg.clone(), key.clone(), now, unix);
-        let ipv6 = crate::proto::Ipv6Prefix { addr: link_local(mac), len: 64 };
+        let ipv6 = crate::core::proto::Ipv6Prefix { addr: link_local(mac), len: 64 };
         node.add_iface(
             now,
             IfaceConfig {
@@ -640,7 +640,7 @@ impl Sim {
                     let bytes: Rc<[u8]> = bytes.into();
                     let from = SocketAddr::new(
                         IpAddr::V4(self.hosts[i].ip),
-                        crate::proto::DEFAULT_PEER_PORT,
+                        crate::core::proto::DEFAULT_PEER_PORT,
                     );
                     let targets: Vec<usize> = match dst {
                         Destination::Broadcast => self.subnet_hosts[self.hosts[i].subnet].clone(),
@@ -991,7 +991,7 @@ impl Sim {
         else {
             return;
         };
-        let f = crate::frame::synth::tcp_syn_v4(
+        let f = crate::core::frame::synth::tcp_syn_v4(
             self.hosts[caller].mac,
             MacAddr::BROADCAST,
             self.hosts[caller].ip,
@@ -1010,11 +1010,11 @@ impl Sim {
         let same = self.hosts[from].subnet == self.hosts[target].subnet;
         let to = SocketAddr::new(
             IpAddr::V4(addressing::broadcast_ip(self.hosts[target].subnet)),
-            crate::proto::DEFAULT_PEER_PORT,
+            crate::core::proto::DEFAULT_PEER_PORT,
         );
         let node = &mut self.hosts[from].node;
         let _ = if same {
-            node.wake(now, crate::node::WakeTarget::Mac(mac), None).map(|_| ())
+            node.wake(now, crate::core::node::WakeTarget::Mac(mac), None).map(|_| ())
         } else {
             node.request_remote_wake(now, to, mac, None)
         };

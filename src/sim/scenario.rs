@@ -6,7 +6,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 
 use super::{HostState, Report, Sim, SimConfig, SimError};
-use crate::proto::Role;
+use crate::core::proto::Role;
 
 /// A simulation run: a network, how long, and how often something goes wrong.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,7 +60,7 @@ pub fn run_scenario(cfg: &ScenarioConfig) -> Result<Report, SimError> {
         }
     }
 
-    let mut later: Vec<(crate::time::Instant, Later)> = Vec::new();
+    let mut later: Vec<(crate::core::time::Instant, Later)> = Vec::new();
     let mut next_fault = sim.now() + cfg.fault_every;
     while sim.now() < end {
         let next_later = later.iter().map(|(t, _)| *t).min();
@@ -98,7 +98,11 @@ fn pick(rng: &mut ChaCha8Rng, from: &[usize]) -> Option<usize> {
     (!from.is_empty()).then(|| from[(rng.next_u64() % from.len() as u64) as usize])
 }
 
-fn inject(sim: &mut Sim, rng: &mut ChaCha8Rng, later: &mut Vec<(crate::time::Instant, Later)>) {
+fn inject(
+    sim: &mut Sim,
+    rng: &mut ChaCha8Rng,
+    later: &mut Vec<(crate::core::time::Instant, Later)>,
+) {
     let subnets = sim.config().subnets;
     let s = (rng.next_u64() % subnets as u64) as usize;
     let in_subnet = |sim: &Sim, pred: &dyn Fn(&super::Host) -> bool| -> Vec<usize> {

@@ -489,7 +489,7 @@ impl TestLab {
     /// Empties host `host`'s state directory (its daemon must not run) and, with `id`, gives
     /// it that node id, as the daemon would have written it: the node starts with no sleeper
     /// registry, under `id` (a new random one without).
-    pub fn wipe_state(&self, host: &str, id: Option<wakeproxy::addr::NodeId>) {
+    pub fn wipe_state(&self, host: &str, id: Option<wakeproxy::core::addr::NodeId>) {
         let dir = self.state_dir(host);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir(&dir).unwrap();
@@ -499,13 +499,14 @@ impl TestLab {
             std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
         }
         if let Some(id) = id {
-            let path = dir.join(wakeproxy::state::NODE_ID_FILE);
-            wakeproxy::fsutil::atomic_write(&path, format!("{id}\n").as_bytes(), 0o600).unwrap();
+            let path = dir.join(wakeproxy::store::state::NODE_ID_FILE);
+            wakeproxy::store::fsutil::atomic_write(&path, format!("{id}\n").as_bytes(), 0o600)
+                .unwrap();
         }
     }
 
     /// Host `host`'s node id, from its `status`.
-    pub fn node_id(&self, host: &str) -> wakeproxy::addr::NodeId {
+    pub fn node_id(&self, host: &str) -> wakeproxy::core::addr::NodeId {
         let out = wakeproxy(&["status", "--json", "--config", &self.config(host)]);
         let v: Value = serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|_| panic!("{host}: {}", String::from_utf8_lossy(&out.stderr)));
@@ -518,12 +519,12 @@ impl TestLab {
 /// otherwise one near `u128::MAX`, which ranks last (the lab's hosts share one boot time, so
 /// the id decides the rank).
 pub fn id_preferred_for(
-    sleeper: wakeproxy::addr::NodeId,
-    others: &[wakeproxy::addr::NodeId],
+    sleeper: wakeproxy::core::addr::NodeId,
+    others: &[wakeproxy::core::addr::NodeId],
     ranks_first: bool,
-) -> wakeproxy::addr::NodeId {
-    use wakeproxy::addr::NodeId;
-    use wakeproxy::election::proxy_distance;
+) -> wakeproxy::core::addr::NodeId {
+    use wakeproxy::core::addr::NodeId;
+    use wakeproxy::core::election::proxy_distance;
     let best = others.iter().map(|o| proxy_distance(sleeper, *o)).min().unwrap_or(u64::MAX);
     (0..10_000u128)
         .map(|k| NodeId::from_u128(if ranks_first { 1 + k } else { u128::MAX - k }))
