@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::netns::wait_for as wait;
 use super::{Lab, LabError, LabSpec, down, status_rows};
 use crate::ctl::{self, Request};
 
@@ -76,19 +77,6 @@ pub(super) fn proxy_of(lab: &Lab, rt: &tokio::runtime::Runtime, id: &str) -> Opt
             .any(|p| p.id.to_string() == id)
             .then(|| x.name.clone())
     })
-}
-
-pub(super) fn wait<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let end = Instant::now() + limit;
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if Instant::now() > end {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn step_failed(what: &str) -> LabError {

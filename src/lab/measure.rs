@@ -14,7 +14,8 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::demo::{managers, proxy_of, wait};
+use super::demo::{managers, proxy_of};
+use super::netns::wait_for as wait;
 use super::{Lab, LabError, LabSpec, down};
 use crate::ctl;
 

@@ -15,7 +15,7 @@ pub mod demo;
 mod faults;
 pub mod flood;
 pub mod measure;
-mod netns;
+pub mod netns;
 mod nic;
 mod service;
 mod status;
@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::node::ProxyMode;
 
-pub use nic::{DEFAULT_RESUME_DELAY, wait_for_magic};
+pub use nic::{Carrier, DEFAULT_RESUME_DELAY, Heard, WireTap, wait_for_magic};
 pub use service::{connect, serve_tcp};
 pub use status::{HostRow, render as render_status, rows as status_rows};
 
@@ -290,8 +290,7 @@ impl Lab {
         netns::sysctl(&rt, "net.ipv4.ip_forward=1")?;
         for k in 0..spec.subnets {
             let br = format!("br{k}");
-            netns::run(&["ip", "-n", &sw, "link", "add", &br, "type", "bridge"])?;
-            netns::run(&["ip", "-n", &sw, "link", "set", &br, "up"])?;
+            netns::add_bridge(&sw, &br)?;
             let (a, b) = (format!("{name}r{k}a"), format!("{name}r{k}b"));
             let inner = format!("r{k}");
             netns::veth(&a, &rt, &inner, &b, &sw)?;
@@ -339,24 +338,9 @@ impl Lab {
             let mac =
                 format!("02:57:50:{:02x}:{:02x}:{:02x}", k, (index >> 8) & 0xff, index & 0xff);
             netns::run(&["ip", "netns", "add", &ns])?;
-            let (a, b) = (format!("{name}h{}a", i + 1), format!("{name}h{}b", i + 1));
-            netns::veth(&a, &ns, "eth0", &b, &sw)?;
-            netns::run(&["ip", "-n", &ns, "link", "set", "eth0", "address", &mac])?;
-            netns::run(&[
-                "ip",
-                "-n",
-                &ns,
-                "addr",
-                "add",
-                &format!("{ip}/24"),
-                "broadcast",
-                "+",
-                "dev",
-                "eth0",
-            ])?;
-            netns::run(&["ip", "-n", &ns, "link", "set", "eth0", "up"])?;
+            let (cidr, cable) = (format!("{ip}/24"), format!("{name}h{}", i + 1));
+            netns::plug((&ns, "eth0", Some(&mac)), &cidr, (&sw, &format!("br{k}")), &cable)?;
             add_ip6(&ns, &ip6)?;
-            netns::run(&["ip", "-n", &ns, "link", "set", "lo", "up"])?;
             netns::run(&[
                 "ip",
                 "-n",
@@ -367,8 +351,6 @@ impl Lab {
                 "via",
                 &format!("10.0.{}.1", k + 1),
             ])?;
-            netns::run(&["ip", "-n", &sw, "link", "set", &b, "master", &format!("br{k}")])?;
-            netns::run(&["ip", "-n", &sw, "link", "set", &b, "up"])?;
             let hdir = dir.join(&host);
             std::fs::create_dir_all(&hdir).map_err(|e| file_err(&hdir, e))?;
             let h = LabHost {

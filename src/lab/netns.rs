@@ -1,11 +1,13 @@
 //! Shelling out to `ip` (and friends) for the lab: namespaces, veth pairs, bridges, addresses.
+//! The lab and every test that needs a network of its own build it with these (one harness).
 
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use super::LabError;
 
 /// Runs a command; an error carries its stderr.
-pub(crate) fn run(args: &[&str]) -> Result<Output, LabError> {
+pub fn run(args: &[&str]) -> Result<Output, LabError> {
     let out = Command::new(args[0])
         .args(&args[1..])
         .stdin(Stdio::null())
@@ -19,7 +21,7 @@ pub(crate) fn run(args: &[&str]) -> Result<Output, LabError> {
 }
 
 /// Runs a command and ignores failure (cleanup, idempotent steps).
-pub(crate) fn run_quiet(args: &[&str]) {
+pub fn run_quiet(args: &[&str]) {
     let _ = Command::new(args[0])
         .args(&args[1..])
         .stdin(Stdio::null())
@@ -29,7 +31,7 @@ pub(crate) fn run_quiet(args: &[&str]) {
 }
 
 /// Every network namespace whose name starts with `prefix`.
-pub(crate) fn namespaces_with_prefix(prefix: &str) -> Vec<String> {
+pub fn namespaces_with_prefix(prefix: &str) -> Vec<String> {
     let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else { return Vec::new() };
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -40,7 +42,7 @@ pub(crate) fn namespaces_with_prefix(prefix: &str) -> Vec<String> {
 }
 
 /// The processes running in namespace `ns`.
-pub(crate) fn pids_in(ns: &str) -> Vec<u32> {
+pub fn pids_in(ns: &str) -> Vec<u32> {
     let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() else {
         return Vec::new();
     };
@@ -48,14 +50,14 @@ pub(crate) fn pids_in(ns: &str) -> Vec<u32> {
 }
 
 /// Sends `signal` (e.g. "KILL", "STOP", "CONT") to a process.
-pub(crate) fn signal(pid: u32, signal: &str) {
+pub fn signal(pid: u32, signal: &str) {
     run_quiet(&["kill", &format!("-{signal}"), &pid.to_string()]);
 }
 
 /// Kills a process (also if it is stopped: a host asleep in the lab) and waits, at most 5 s,
 /// until it is gone (or a zombie waiting for its parent), so whatever it held (the control
 /// socket, the state directory) is free when this returns.
-pub(crate) fn kill_and_wait(pid: u32) {
+pub fn kill_and_wait(pid: u32) {
     signal(pid, "CONT");
     signal(pid, "KILL");
     let dead = || match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -72,7 +74,7 @@ pub(crate) fn kill_and_wait(pid: u32) {
 }
 
 /// A veth pair: `a` into namespace `ns_a` renamed `name_a`, `b` into `ns_b`.
-pub(crate) fn veth(a: &str, ns_a: &str, name_a: &str, b: &str, ns_b: &str) -> Result<(), LabError> {
+pub fn veth(a: &str, ns_a: &str, name_a: &str, b: &str, ns_b: &str) -> Result<(), LabError> {
     run(&["ip", "link", "add", a, "type", "veth", "peer", "name", b])?;
     run(&["ip", "link", "set", a, "netns", ns_a])?;
     run(&["ip", "link", "set", b, "netns", ns_b])?;
@@ -83,6 +85,99 @@ pub(crate) fn veth(a: &str, ns_a: &str, name_a: &str, b: &str, ns_b: &str) -> Re
 }
 
 /// Sets a kernel parameter inside namespace `ns` (`net.ipv4.ip_forward=1`).
-pub(crate) fn sysctl(ns: &str, setting: &str) -> Result<(), LabError> {
+pub fn sysctl(ns: &str, setting: &str) -> Result<(), LabError> {
     run(&["ip", "netns", "exec", ns, "sysctl", "-qw", setting]).map(|_| ())
+}
+
+/// A network namespace of its own, with its loopback up, deleted (with everything in it: links,
+/// nftables tables) when dropped.
+#[derive(Debug)]
+pub struct Namespace {
+    name: String,
+}
+
+impl Namespace {
+    /// Adds namespace `name`.
+    pub fn add(name: &str) -> Result<Self, LabError> {
+        run(&["ip", "netns", "add", name])?;
+        let ns = Self { name: name.to_owned() };
+        run(&["ip", "-n", name, "link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    /// Its name (for `ip -n` and `ip netns exec`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs `f` on a thread of its own inside this namespace: the sockets `f` opens stay in it
+    /// after `f` returns them. Only that thread moves; the caller stays where it is.
+    pub fn spawn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
+        let name = self.name.clone();
+        std::thread::spawn(move || {
+            enter(&name).unwrap_or_else(|e| panic!("cannot enter network namespace {name}: {e}"));
+            f()
+        })
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        run_quiet(&["ip", "netns", "del", &self.name]);
+    }
+}
+
+/// Moves the calling thread into network namespace `ns` (`setns`; the thread's later sockets
+/// are that namespace's).
+pub fn enter(ns: &str) -> std::io::Result<()> {
+    let file = std::fs::File::open(format!("/run/netns/{ns}"))?;
+    nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)
+}
+
+/// Plugs a host into a switch: namespace `host_ns` gets interface `iface` with address `cidr`
+/// (IPv4, with its broadcast address) and `mac` (or the kernel's random one), cabled by a veth
+/// pair `{cable}a`/`{cable}b` to `bridge` in `switch_ns`; both ends and the host's loopback are
+/// up.
+pub fn plug(
+    (host_ns, iface, mac): (&str, &str, Option<&str>),
+    cidr: &str,
+    (switch_ns, bridge): (&str, &str),
+    cable: &str,
+) -> Result<(), LabError> {
+    let (a, b) = (format!("{cable}a"), format!("{cable}b"));
+    veth(&a, host_ns, iface, &b, switch_ns)?;
+    if let Some(mac) = mac {
+        run(&["ip", "-n", host_ns, "link", "set", iface, "address", mac])?;
+    }
+    run(&["ip", "-n", host_ns, "addr", "add", cidr, "broadcast", "+", "dev", iface])?;
+    run(&["ip", "-n", host_ns, "link", "set", iface, "up"])?;
+    run(&["ip", "-n", host_ns, "link", "set", "lo", "up"])?;
+    run(&["ip", "-n", switch_ns, "link", "set", &b, "master", bridge])?;
+    run(&["ip", "-n", switch_ns, "link", "set", &b, "up"])?;
+    Ok(())
+}
+
+/// Adds bridge `bridge` in namespace `ns`, up.
+pub fn add_bridge(ns: &str, bridge: &str) -> Result<(), LabError> {
+    run(&["ip", "-n", ns, "link", "add", bridge, "type", "bridge"])?;
+    run(&["ip", "-n", ns, "link", "set", bridge, "up"])?;
+    Ok(())
+}
+
+/// Polls `f` every 50 ms until it returns `Some` or `limit` passes: how the lab and its tests
+/// wait for a condition instead of sleeping a fixed time.
+pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let end = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -5,6 +5,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use wakeproxy::lab::netns::{self, Namespace};
 
 use super::can_run_netns;
 
@@ -61,8 +62,7 @@ impl TestLab {
 
     /// Waits until every subnet has exactly one manager that all its running hosts name.
     pub fn converged(&self, limit: Duration) -> Option<Vec<Value>> {
-        let end = Instant::now() + limit;
-        while Instant::now() < end {
+        netns::wait_for(limit, || {
             let rows = self.status();
             let subnets: std::collections::BTreeSet<u64> =
                 rows.iter().map(|r| r["subnet"].as_u64().unwrap()).collect();
@@ -72,12 +72,8 @@ impl TestLab {
                 let managers: Vec<&&Value> = on.iter().filter(|r| r["role"] == "manager").collect();
                 managers.len() == 1 && on.iter().all(|r| r["manager"] == managers[0]["id"])
             });
-            if ok {
-                return Some(rows);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        None
+            ok.then_some(rows)
+        })
     }
 
     pub fn exec(&self, host: &str, cmd: &[&str]) -> Output {
@@ -215,8 +211,8 @@ impl TestLab {
 pub struct Station {
     /// Its namespace.
     pub ns: String,
-    /// Its legs' names in the root namespace, while they are being made (cleanup).
-    legs: Vec<String>,
+    /// The namespace itself: deleting it takes its legs and their peers on the bridges along.
+    namespace: Option<Namespace>,
 }
 
 impl Station {
@@ -225,24 +221,14 @@ impl Station {
     pub fn new(lab: &TestLab, legs: &[(usize, &str)]) -> Self {
         let ns = format!("{}-st", lab.name);
         let sw = format!("{}-sw", lab.name);
-        let _ = Command::new("ip").args(["netns", "del", &ns]).output();
-        let mut st = Self { ns: ns.clone(), legs: Vec::new() };
-        super::sh(&["ip", "netns", "add", &ns]);
-        super::sh(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
+        netns::run_quiet(&["ip", "netns", "del", &ns]);
+        let namespace = Namespace::add(&ns).unwrap_or_else(|e| panic!("{e}"));
         for (i, (k, addr)) in legs.iter().enumerate() {
-            let (a, b) = (format!("{}s{i}a", lab.name), format!("{}s{i}b", lab.name));
-            st.legs.extend([a.clone(), b.clone()]);
-            let inner = format!("eth{i}");
-            super::sh(&["ip", "link", "add", &a, "type", "veth", "peer", "name", &b]);
-            super::sh(&["ip", "link", "set", &a, "netns", &ns]);
-            super::sh(&["ip", "link", "set", &b, "netns", &sw]);
-            super::sh(&["ip", "-n", &ns, "link", "set", &a, "name", &inner]);
-            super::sh(&["ip", "-n", &ns, "addr", "add", addr, "broadcast", "+", "dev", &inner]);
-            super::sh(&["ip", "-n", &ns, "link", "set", &inner, "up"]);
-            super::sh(&["ip", "-n", &sw, "link", "set", &b, "master", &format!("br{k}")]);
-            super::sh(&["ip", "-n", &sw, "link", "set", &b, "up"]);
+            let leg = (ns.as_str(), &*format!("eth{i}"), None);
+            netns::plug(leg, addr, (&sw, &format!("br{k}")), &format!("{}s{i}", lab.name))
+                .unwrap_or_else(|e| panic!("{e}"));
         }
-        st
+        Self { ns, namespace: Some(namespace) }
     }
 
     /// Runs `cmd` inside the station.
@@ -255,21 +241,10 @@ impl Station {
 
 impl Drop for Station {
     fn drop(&mut self) {
-        for pid in Command::new("ip")
-            .args(["netns", "pids", &self.ns])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default()
-            .split_whitespace()
-        {
-            let _ = Command::new("kill").args(["-KILL", pid]).output();
+        for pid in netns::pids_in(&self.ns) {
+            netns::signal(pid, "KILL");
         }
-        // Deleting the namespace takes its legs and their peers on the bridges along.
-        let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
-        // A leg that never left the root namespace (a `new` that failed half-way).
-        for leg in &self.legs {
-            let _ = Command::new("ip").args(["link", "del", leg]).stderr(Stdio::null()).output();
-        }
+        drop(self.namespace.take());
     }
 }
 
@@ -460,10 +435,7 @@ print("done", n, flush=True)
     /// Stops asking, waits a second for late answers, and returns what it saw.
     pub fn stop(mut self) -> ArpRecord {
         drop(self.child.stdin.take());
-        let end = Instant::now() + Duration::from_secs(5);
-        while self.child.try_wait().ok().flatten().is_none() && Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        netns::wait_for(Duration::from_secs(5), || self.child.try_wait().ok().flatten());
         let _ = self.child.kill();
         let _ = self.child.wait();
         if let Some(r) = self.reader.take() {

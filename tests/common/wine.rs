@@ -502,16 +502,7 @@ impl WinBox {
 
     /// Waits at most `limit` for the daemon `pid` to end; its exit status.
     pub fn wait_daemon(&mut self, pid: u32, limit: Duration) -> Option<std::process::ExitStatus> {
-        let end = Instant::now() + limit;
-        loop {
-            if let Some(s) = self.daemon_exit(pid) {
-                return Some(s);
-            }
-            if Instant::now() > end {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        super::wait_for(limit, || self.daemon_exit(pid))
     }
 
     /// The daemon's log, for a failure message: its last 60 lines, without the debug lines

@@ -76,17 +76,13 @@ mod tests {
             eprintln!("SKIPPED: the netlink test needs root (a network namespace of its own)");
             return;
         }
-        let ns = format!("wpu{}nl", std::process::id());
+        let ns = crate::lab::netns::Namespace::add(&format!("wpu{}nl", std::process::id()))
+            .unwrap_or_else(|e| panic!("{e}"));
         let ip = |args: &[&str]| Command::new("ip").args(args).status().unwrap().success();
-        assert!(ip(&["netns", "add", &ns]));
-        let path = format!("/run/netns/{ns}");
+        // A link that is down (the namespace's loopback is already up).
+        assert!(ip(&["-n", ns.name(), "link", "add", "d0", "type", "veth", "peer", "d1"]));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let watcher = std::thread::spawn(move || {
-            nix::sched::setns(
-                std::fs::File::open(path).unwrap(),
-                nix::sched::CloneFlags::CLONE_NEWNET,
-            )
-            .unwrap();
+        let watcher = ns.spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async {
                 let mut rx = watch().expect("subscribe");
@@ -95,9 +91,8 @@ mod tests {
             })
         });
         ready_rx.recv().unwrap();
-        let up = ip(&["-n", &ns, "link", "set", "lo", "up"]);
+        let up = ip(&["-n", ns.name(), "link", "set", "d0", "up"]);
         let told = watcher.join().unwrap();
-        ip(&["netns", "del", &ns]);
         assert!(up);
         assert_eq!(told, Some(()), "the change was told");
     }

@@ -313,11 +313,9 @@ mod tests {
         assert_eq!(nowhere.ask(&one, None).await, None);
     }
 
-    /// A network namespace of its own with `lo` up and an nft table dropping TCP to `port`;
+    /// A network namespace of its own (the lab's) with an nft table dropping TCP to `port`;
     /// removed on drop.
-    struct DroppingNamespace {
-        name: String,
-    }
+    struct DroppingNamespace(crate::lab::netns::Namespace);
 
     impl DroppingNamespace {
         fn new(port: u16) -> Option<Self> {
@@ -330,25 +328,20 @@ mod tests {
                 return None;
             }
             let name = format!("wpu{}probe", std::process::id());
-            let ns = Self { name };
-            let run = |args: &[&str]| {
-                let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
-                assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-            };
-            run(&["ip", "netns", "add", &ns.name]);
-            run(&["ip", "-n", &ns.name, "link", "set", "lo", "up"]);
+            let ns = crate::lab::netns::Namespace::add(&name).unwrap_or_else(|e| panic!("{e}"));
             let rules = format!(
                 "add table inet wptest\nadd chain inet wptest input {{ type filter hook input priority 0; }}\nadd rule inet wptest input tcp dport {port} drop\n"
             );
             let mut nft = Command::new("ip")
-                .args(["netns", "exec", &ns.name, "nft", "-f", "-"])
+                .args(["netns", "exec", &name, "nft", "-f", "-"])
                 .stdin(std::process::Stdio::piped())
                 .spawn()
                 .unwrap();
             use std::io::Write;
             nft.stdin.take().unwrap().write_all(rules.as_bytes()).unwrap();
             assert!(nft.wait().unwrap().success(), "nft rules");
-            Some(ns)
+            // The table goes with the namespace.
+            Some(Self(ns))
         }
 
         /// Runs `f` on a thread inside the namespace, on a runtime of its own there.
@@ -356,23 +349,14 @@ mod tests {
             &self,
             f: impl FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = T>>> + Send + 'static,
         ) -> T {
-            let path = format!("/run/netns/{}", self.name);
-            std::thread::spawn(move || {
-                let fd = std::fs::File::open(path).unwrap();
-                nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-                let rt =
-                    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-                rt.block_on(f())
-            })
-            .join()
-            .unwrap()
-        }
-    }
-
-    impl Drop for DroppingNamespace {
-        fn drop(&mut self) {
-            // The table goes with the namespace.
-            let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+            self.0
+                .spawn(move || {
+                    let rt =
+                        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                    rt.block_on(f())
+                })
+                .join()
+                .unwrap()
         }
     }
 
