@@ -9,6 +9,7 @@
 
 use std::process::{Command, Output};
 
+#[cfg(target_os = "linux")]
 pub mod lab;
 #[cfg(target_os = "linux")]
 mod netlab;
