@@ -47,7 +47,7 @@ pub use start::{boot_time_s, options, run, runtime};
 use crate::core::node::{Action, Destination, Event, IfaceConfig, IfaceId, Node, NodeConfig};
 use crate::core::proto::SiteKey;
 use crate::core::time::Instant;
-use platform::{FrameLink, LinkSocket, Prober, SleeperStore, SocketKind};
+use platform::{FrameLink, LinkSocket, Prober, SleeperStore, SocketKind, Timer};
 
 /// How often interfaces and addresses are re-read where the OS does not tell of changes, and
 /// after an interface's sockets could not be opened.
@@ -642,21 +642,26 @@ impl Daemon {
         // after a scan that could not open an interface's sockets, every RESCAN_EVERY.
         let mut link_changes = self.platform.link_changes();
         let polls_links = link_changes.is_none();
-        let mut rescan =
-            Retimer::new(polls_links.then(|| tokio::time::Instant::now() + RESCAN_EVERY));
+        let mut rescan = Retimer::new(
+            &*self.platform,
+            polls_links.then(|| tokio::time::Instant::now() + RESCAN_EVERY),
+        );
         let mut rescan_error: Option<String> = None;
         // One answer in flight at most: a scan that finds the last one unread is dropped.
         let (links_tx, mut links_rx) = mpsc::channel::<Vec<Link>>(1);
         let (ports_tx, mut ports_rx) = mpsc::channel::<Vec<u16>>(1);
         let mut ports_wait = PORTS_FIRST;
-        let mut ports = Retimer::new(Some(tokio::time::Instant::now() + ports_wait));
+        let mut ports =
+            Retimer::new(&*self.platform, Some(tokio::time::Instant::now() + ports_wait));
         // Pinged from this loop, so a loop that hangs is restarted by the service manager.
-        let mut watchdog = notifier.watchdog_period().map(tokio::time::interval);
+        let watchdog_period = notifier.watchdog_period();
+        let mut watchdog =
+            Retimer::new(&*self.platform, watchdog_period.map(|_| tokio::time::Instant::now()));
         let mut hangup = reload::Hangup::new();
         // The node's next timeout and the next reconciliation: one timer each, moved only
         // when the deadline changes (not a new timer per turn).
-        let mut node_timer = Retimer::new(self.next_deadline());
-        let mut reconcile_timer = Retimer::new(self.next_reconcile);
+        let mut node_timer = Retimer::new(&*self.platform, self.next_deadline());
+        let mut reconcile_timer = Retimer::new(&*self.platform, self.next_reconcile);
         tokio::pin!(shutdown);
         self.execute();
         loop {
@@ -673,7 +678,10 @@ impl Daemon {
                 Some(input) = inputs.high.recv() => self.handle_input(input),
                 () = node_timer.wait() => self.handle_timeout(),
                 Some(call) = control.recv() => self.answer(call),
-                _ = tick(&mut watchdog) => notifier.watchdog(),
+                () = watchdog.wait() => {
+                    watchdog.set(watchdog_period.map(|p| tokio::time::Instant::now() + p));
+                    notifier.watchdog();
+                }
                 Some(()) = recv_or_pending(&mut link_changes) => self.scan_links(&links_tx),
                 () = rescan.wait() => {
                     rescan.set(None);
@@ -725,41 +733,34 @@ impl Daemon {
 }
 
 /// One timer whose deadline moves: reset only when the deadline changes, never when it is
-/// already right, so a turn of the loop costs no timer of its own.
+/// already right, so a turn of the loop costs no timer of its own. The timer is the platform's
+/// (on Linux a timerfd: one wake-up at the deadline).
 struct Retimer {
-    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+    timer: Box<dyn Timer>,
     deadline: Option<tokio::time::Instant>,
 }
 
 impl Retimer {
-    fn new(deadline: Option<tokio::time::Instant>) -> Self {
-        let at = deadline.unwrap_or_else(far_future);
-        Self { sleep: Box::pin(tokio::time::sleep_until(at)), deadline }
+    fn new(platform: &dyn Platform, deadline: Option<tokio::time::Instant>) -> Self {
+        let mut timer = platform.timer();
+        timer.set(deadline);
+        Self { timer, deadline }
     }
 
     /// Moves the timer to `deadline` (`None`: never), if it is not there already.
     fn set(&mut self, deadline: Option<tokio::time::Instant>) {
         if deadline != self.deadline {
             self.deadline = deadline;
-            self.sleep.as_mut().reset(deadline.unwrap_or_else(far_future));
+            self.timer.set(deadline);
         }
     }
 
-    /// Completes at the deadline; never, without one.
+    /// Completes at the deadline (and at once after it, until it is moved); never, without one.
     async fn wait(&mut self) {
-        match self.deadline {
-            Some(_) => self.sleep.as_mut().await,
-            None => std::future::pending().await,
-        }
+        std::future::poll_fn(|cx| self.timer.poll_expired(cx)).await;
     }
 }
 
-/// A deadline that is never reached (a disarmed timer's).
-fn far_future() -> tokio::time::Instant {
-    tokio::time::Instant::now() + Duration::from_secs(86_400 * 365)
-}
-
-/// The next message of an optional receiver; never, without one.
 async fn recv_or_pending(rx: &mut Option<mpsc::Receiver<()>>) -> Option<()> {
     match rx {
         Some(r) => r.recv().await,
@@ -798,16 +799,6 @@ fn next_local_time(hour: u8, minute: u8) -> tokio::time::Instant {
     };
     let wait = next.and_then(|t| (t - now).to_std().ok()).unwrap_or(Duration::from_secs(86_400));
     tokio::time::Instant::now() + wait
-}
-
-/// The next tick of an optional interval; never, without one.
-async fn tick(interval: &mut Option<tokio::time::Interval>) {
-    match interval {
-        Some(i) => {
-            i.tick().await;
-        }
-        None => std::future::pending().await,
-    }
 }
 
 /// One log line per event, with its reason.

@@ -21,6 +21,7 @@ use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::os::ifaces::Link;
@@ -31,6 +32,48 @@ use crate::store::state::{Loaded, SavedSleeper, StateError};
 
 /// A future the platform runs wherever it must (blocking work off the node's task).
 pub type Pending<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// A timer the daemon's loop moves from deadline to deadline (the node's next timeout, the
+/// next port read, the watchdog). The OS platform keeps it in the kernel where it can: tokio's
+/// timer wheel wakes the process at each level a far deadline cascades through (two or three
+/// times for a 5 s heartbeat, measured with strace), Linux's timerfd once, at the deadline.
+pub trait Timer: Send {
+    /// Arms the timer for `deadline`, or disarms it (`None`).
+    fn set(&mut self, deadline: Option<tokio::time::Instant>);
+    /// Ready from the armed deadline on, until the timer is set again; pending while disarmed.
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()>;
+}
+
+/// tokio's own timer: the virtual LAN's (it follows `tokio::time::pause`), and the OS
+/// platform's where the OS has no better one.
+#[derive(Debug)]
+pub struct TokioTimer {
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    armed: bool,
+}
+
+impl Default for TokioTimer {
+    fn default() -> Self {
+        let never = tokio::time::Instant::now() + Duration::from_secs(86_400 * 365);
+        Self { sleep: Box::pin(tokio::time::sleep_until(never)), armed: false }
+    }
+}
+
+impl Timer for TokioTimer {
+    fn set(&mut self, deadline: Option<tokio::time::Instant>) {
+        self.armed = deadline.is_some();
+        if let Some(at) = deadline {
+            self.sleep.as_mut().reset(at);
+        }
+    }
+
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.armed {
+            return Poll::Pending;
+        }
+        self.sleep.as_mut().poll(cx)
+    }
+}
 
 /// One datagram a socket received, with what the OS said about it.
 #[derive(Debug, Clone, Copy)]
@@ -137,6 +180,10 @@ pub trait Platform: Send + Sync + 'static {
     fn open_prober(&self, link: &Link) -> (Box<dyn Prober>, Option<io::Error>);
     /// The wall clock, in Unix milliseconds.
     fn unix_ms(&self) -> u64;
+    /// A timer for the daemon's loop.
+    fn timer(&self) -> Box<dyn Timer> {
+        Box::new(TokioTimer::default())
+    }
     /// Whether peer sockets report each datagram's TTL (the GTSM check needs it).
     fn reports_ttl(&self) -> bool;
     /// Whether sockets are tied to their interface by its address (Windows), so that an

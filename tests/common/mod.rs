@@ -21,14 +21,13 @@ pub use wakeproxy::lab::netns::wait_for;
 
 /// Returns false (and says why) if this machine cannot run namespace tests; panics under CI.
 pub fn can_run_netns() -> bool {
-    let root =
-        Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false);
-    let ip = Command::new("ip").arg("-V").output().is_ok_and(|o| o.status.success());
-    let why = match (root, ip) {
-        (true, true) => return true,
-        (false, _) => "these tests need root (network namespaces)",
-        (_, false) => "these tests need `ip` (iproute2)",
+    #[cfg(target_os = "linux")]
+    let why = match wakeproxy::lab::preconditions() {
+        Ok(()) => return true,
+        Err(e) => e.to_string(),
     };
+    #[cfg(not(target_os = "linux"))]
+    let why = "these tests need Linux (network namespaces)".to_owned();
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("{why}: CI runs as root with iproute2 installed, so this is a failure, not a skip");
     }

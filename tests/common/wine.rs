@@ -91,14 +91,8 @@ pub fn wine() -> Option<&'static Wine> {
 }
 
 fn prepare() -> Result<Wine, String> {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.starts_with(b"0\n"))
-        .unwrap_or(false);
-    if !root {
-        return Err("the Windows suite needs root (network namespaces)".into());
-    }
+    // Root and `ip`, as for the lab: the Wine processes run in network namespaces.
+    wakeproxy::lab::preconditions().map_err(|e| format!("the Windows suite: {e}"))?;
     for (cmd, arg, package) in [
         ("ip", "-V", "iproute2"),
         ("python3", "--version", "python3"),

@@ -52,7 +52,8 @@ use wake::WakeJob;
 
 /// How long a magic packet seen on the wire suppresses our own for the same MAC.
 const WAKE_SEEN_HOLD: Duration = Duration::from_secs(2);
-/// How often the replay table drops senders silent for a whole window.
+/// How often (at most) the replay table drops senders silent for a whole window; it is done
+/// at the first timeout after that, with no deadline of its own.
 const PRUNE_EVERY: Duration = Duration::from_secs(10);
 /// Bytes of a heartbeat's body before the host info: role, caps, term, boot time.
 const HEARTBEAT_FIXED: usize = 1 + 1 + 8 + 8;
@@ -292,7 +293,9 @@ impl Node {
         let wakes = self.wakes.iter().map(|w| w.next_at);
         let grace = (!self.grace_done).then_some(self.listen_until);
         let claims = self.next_claim_deadline();
-        lans.chain(wakes).chain(grace).chain(claims).chain(std::iter::once(self.next_prune)).min()
+        // The replay window's pruning has no deadline of its own: it rides on the next timeout
+        // (a heartbeat at the latest), so an idle node is not woken for it.
+        lans.chain(wakes).chain(grace).chain(claims).min()
     }
 
     // ----- internals -------------------------------------------------------------------------

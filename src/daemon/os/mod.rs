@@ -28,6 +28,8 @@ mod netlink;
 pub(super) mod ports;
 pub(super) mod probe;
 pub(super) mod sockets;
+#[cfg(target_os = "linux")]
+mod timer;
 
 /// The largest datagram a reader takes whole: more than any wakeproxy datagram.
 const RECV_BUF: usize = 2048;
@@ -104,6 +106,17 @@ impl Platform for OsPlatform {
 
     fn unix_ms(&self) -> u64 {
         SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn timer(&self) -> Box<dyn super::platform::Timer> {
+        match timer::KernelTimer::new() {
+            Ok(t) => Box::new(t),
+            Err(e) => {
+                tracing::debug!("no timerfd ({e}): the loop uses tokio's timers");
+                Box::new(super::platform::TokioTimer::default())
+            }
+        }
     }
 
     fn reports_ttl(&self) -> bool {
