@@ -31,6 +31,14 @@ fn now_ms(sim: &Sim) -> u64 {
     EPOCH_MS + sim.now().as_micros() / 1000
 }
 
+/// `message` signed with the site key in `sender`'s name, stamped now: what a key holder forges.
+fn signed(sim: &Sim, sender: NodeId, seq: u64, message: Message) -> Vec<u8> {
+    let header = Header { sender, seq, timestamp_ms: now_ms(sim) };
+    let mut bytes = Vec::new();
+    proto::encode(sim.key(), &header, &message, &mut bytes).unwrap();
+    bytes
+}
+
 fn addr(sim: &Sim, i: usize) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(sim.hosts()[i].ip), proto::DEFAULT_PEER_PORT)
 }
@@ -137,9 +145,7 @@ fn a_sleeper_its_proxy_lets_go_of_is_taken_by_the_next_node() {
     // A key holder tells the proxy alone that the sleeper left (a Leave in its name, from its
     // address): the proxy lets go and says so. The other nodes still believe the sleeper
     // asleep; they must not go on counting on a claim that was released.
-    let header = Header { sender: sleeper, seq: now_ms(&sim) * 1000, timestamp_ms: now_ms(&sim) };
-    let mut bytes = Vec::new();
-    proto::encode(sim.key(), &header, &Message::Leave, &mut bytes).unwrap();
+    let bytes = signed(&sim, sleeper, now_ms(&sim) * 1000, Message::Leave);
     sim.inject_datagram(proxy, addr(&sim, s), &bytes);
     sim.run_for(Duration::from_millis(10));
     assert!(sim.proxies_of(&sleeper).is_empty(), "the proxy believed the Leave");
@@ -260,13 +266,8 @@ fn an_address_an_awake_peer_announces_as_its_own_is_never_answered_for() {
         claims: Vec::new(),
         claims_complete: true,
     };
-    let header = Header {
-        sender: sim.hosts()[taker].node.id(),
-        seq: now_ms(&sim) * 1000 + 999,
-        timestamp_ms: now_ms(&sim),
-    };
-    let mut bytes = Vec::new();
-    proto::encode(sim.key(), &header, &Message::Heartbeat(forged), &mut bytes).unwrap();
+    let taker_id = sim.hosts()[taker].node.id();
+    let bytes = signed(&sim, taker_id, now_ms(&sim) * 1000 + 999, Message::Heartbeat(forged));
     sim.inject_datagram(p, addr(&sim, taker), &bytes);
     sim.run_for(Duration::from_millis(10));
     assert!(!answered(&sim).contains(&IpAddr::V4(taken)), "answers for an address in use");
@@ -385,10 +386,7 @@ fn forged_heartbeat(sim: &Sim, victim: usize, seq: u64) -> Vec<u8> {
     };
     let hb =
         Heartbeat { host, term: 1, boot_time_s: 1, peers_heard: Some(2), ..Heartbeat::default() };
-    let header = Header { sender: sim.hosts()[victim].node.id(), seq, timestamp_ms: now_ms(sim) };
-    let mut bytes = Vec::new();
-    proto::encode(sim.key(), &header, &Message::Heartbeat(hb), &mut bytes).unwrap();
-    bytes
+    signed(sim, sim.hosts()[victim].node.id(), seq, Message::Heartbeat(hb))
 }
 
 #[test]
@@ -434,13 +432,8 @@ fn a_manager_heartbeat_with_the_largest_term_overflows_nothing() {
         claims: Vec::new(),
         claims_complete: true,
     };
-    let header = Header {
-        sender: sim.hosts()[forger].node.id(),
-        seq: now_ms(&sim) * 1000 + 500,
-        timestamp_ms: now_ms(&sim),
-    };
-    let mut bytes = Vec::new();
-    proto::encode(sim.key(), &header, &Message::Heartbeat(hb), &mut bytes).unwrap();
+    let forger_id = sim.hosts()[forger].node.id();
+    let bytes = signed(&sim, forger_id, now_ms(&sim) * 1000 + 500, Message::Heartbeat(hb));
     // Overflow checks are on in test builds: a `+ 1` on the wire's term would panic here.
     sim.inject_datagram(manager, addr(&sim, forger), &bytes);
     sim.run_for(H * 2);
@@ -465,13 +458,8 @@ fn tables_fed_by_the_network_stay_bounded() {
             request_id: n,
             reason: WakeReason::Operator,
         };
-        let header = Header {
-            sender: sim.hosts()[other].node.id(),
-            seq: base + u64::from(n),
-            timestamp_ms: now_ms(&sim),
-        };
-        let mut bytes = Vec::new();
-        proto::encode(sim.key(), &header, &Message::WakeRequest(req), &mut bytes).unwrap();
+        let other_id = sim.hosts()[other].node.id();
+        let bytes = signed(&sim, other_id, base + u64::from(n), Message::WakeRequest(req));
         sim.inject_datagram(m, addr(&sim, other), &bytes);
     }
     sim.run_for(Duration::from_millis(50));
@@ -491,13 +479,8 @@ fn tables_fed_by_the_network_stay_bounded() {
             peers_heard: Some(1),
             ..Heartbeat::default()
         };
-        let header = Header {
-            sender: NodeId::from_u128(0x6666 << 96 | u128::from(n)),
-            seq: base,
-            timestamp_ms: now_ms(&sim),
-        };
-        let mut bytes = Vec::new();
-        proto::encode(sim.key(), &header, &Message::Heartbeat(hb), &mut bytes).unwrap();
+        let invented = NodeId::from_u128(0x6666 << 96 | u128::from(n));
+        let bytes = signed(&sim, invented, base, Message::Heartbeat(hb));
         sim.inject_datagram(m, SocketAddr::new(IpAddr::V4(ip), 25536), &bytes);
     }
     sim.run_for(Duration::from_millis(50));
