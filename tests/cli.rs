@@ -135,3 +135,27 @@ fn keygen_rolls_a_key_file_through_three_phases_and_refuses_steps_out_of_order()
         std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names.len(), 2, "no temporary files left: {names:?}");
 }
+
+#[test]
+fn wake_without_a_daemon_says_that_direct_sends_from_here() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("wakeproxy.toml");
+    let socket = dir.path().join("nobody.sock");
+    std::fs::write(&config, format!("control_socket = {:?}\n", socket.display().to_string()))
+        .unwrap();
+    let out = wakeproxy(&["wake", "--config", config.to_str().unwrap(), "02:00:00:00:00:01"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no wakeproxy daemon is listening"), "{err}");
+    assert!(err.contains("--direct"), "{err}");
+}
+
+#[test]
+fn a_wakeonlan_option_without_direct_is_no_clap_error() {
+    // --port alone implies --direct: a bad MAC is then the error (exit 2), not clap's usage.
+    let out = wakeproxy(&["wake", "--port", "7", "not-a-mac"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("required arguments were not provided"), "{err}");
+    assert!(err.contains("not-a-mac"), "{err}");
+}

@@ -205,6 +205,23 @@ fn direct_wake_sends_udp_and_raw_frames_like_wakeonlan_and_etherwake() {
 }
 
 #[test]
+fn wakeonlan_options_send_from_here_without_direct() {
+    if !can_run_netns() {
+        return;
+    }
+    let lab = NetLab::new(2);
+    let target = "02:12:34:56:78:9b";
+    let bin = env!("CARGO_BIN_EXE_wakeproxy");
+    // wakeonlan's habit: `-i ADDR -p PORT` becomes --broadcast and --port; no daemon runs.
+    let bcast = format!("{}.255", lab.hosts[0].ip.rsplit_once('.').unwrap().0);
+    let sniffer = Sniffer::start(&lab.hosts[1].ns, 5);
+    let cmd = [bin, "wake", target, "--broadcast", &bcast, "--port", "9"];
+    let out = lab.exec(0, &cmd);
+    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(sniffer.packet(), format!("udp {}", magic_hex(target)), "{cmd:?}");
+}
+
+#[test]
 fn a_daemon_restarted_after_kill_9_still_knows_its_sleepers() {
     let Some((mut lab, cfgs)) = start_lab(3) else { return };
     agreed_manager(&lab, &[0, 1, 2], Duration::from_secs(10)).expect("agreement");

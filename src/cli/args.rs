@@ -400,21 +400,35 @@ pub(crate) struct WakeArgs {
     /// SecureOn password (4 or 6 bytes: a.b.c.d or aa:bb:cc:dd:ee:ff).
     #[arg(long)]
     pub(crate) password: Option<String>,
-    /// Send straight from this host instead of through the daemon.
+    /// Send straight from this host instead of through the daemon (implied by --port,
+    /// --broadcast, --interface and --raw, as wakeonlan and etherwake take them).
     #[arg(long)]
     pub(crate) direct: bool,
-    /// With --direct: UDP port.
-    #[arg(long, default_value_t = 9, requires = "direct")]
-    pub(crate) port: u16,
-    /// With --direct: send to this address instead of each interface's broadcast address.
-    #[arg(long, requires = "direct")]
+    /// UDP port [default: 9]; sends from here (--direct).
+    #[arg(long)]
+    pub(crate) port: Option<u16>,
+    /// Send to this address instead of each interface's broadcast address; sends from here
+    /// (--direct).
+    #[arg(long)]
     pub(crate) broadcast: Option<std::net::Ipv4Addr>,
-    /// With --direct: only this interface.
-    #[arg(long, short, requires = "direct")]
+    /// Only this interface; sends from here (--direct).
+    #[arg(long, short)]
     pub(crate) interface: Option<String>,
-    /// With --direct: send EtherType 0x0842 frames (as etherwake does; needs root).
-    #[arg(long, requires = "direct")]
+    /// Send EtherType 0x0842 frames (as etherwake does; needs root); sends from here
+    /// (--direct).
+    #[arg(long)]
     pub(crate) raw: bool,
+}
+
+impl WakeArgs {
+    /// Whether to send from here: asked for, or implied by an option only a direct send has.
+    pub(crate) fn is_direct(&self) -> bool {
+        self.direct
+            || self.port.is_some()
+            || self.broadcast.is_some()
+            || self.interface.is_some()
+            || self.raw
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -114,7 +114,7 @@ pub(crate) fn notice(args: ConfigArg, request: Request) -> ExitCode {
 
 pub(crate) fn wake(args: WakeArgs) -> ExitCode {
     use wakeproxy::direct_wake::{DirectWake, parse_macs, read_mac_file};
-    if args.direct {
+    if args.is_direct() {
         let mut macs = match parse_macs(&args.targets) {
             Ok(m) => m,
             Err(e) => return fail(&e, EXIT_BAD_INPUT),
@@ -131,7 +131,7 @@ pub(crate) fn wake(args: WakeArgs) -> ExitCode {
         };
         let w = DirectWake {
             macs,
-            port: args.port,
+            port: args.port.unwrap_or(wakeproxy::core::wol::DEFAULT_WOL_PORT),
             broadcast: args.broadcast,
             interface: args.interface,
             password,
@@ -181,6 +181,10 @@ pub(crate) fn wake(args: WakeArgs) -> ExitCode {
         let request = Request::Wake { target, password: args.password.clone() };
         match block_on(ctl::call(&socket, &request)) {
             Ok(Ok(v)) => println!("waking {t}: {}", v["mac"].as_str().unwrap_or("?")),
+            Ok(Err(e @ ctl::CtlError::NotRunning { .. })) => {
+                eprintln!("error: {t}: {e}; or send the magic packet from here with --direct");
+                return ExitCode::FAILURE;
+            }
             Ok(Err(e)) => {
                 eprintln!("error: {t}: {e}");
                 status = ExitCode::FAILURE;
