@@ -121,7 +121,7 @@ fn curl(lab: &TestLab, host: &str, url: &str) -> std::process::Output {
         Command::new("curl").arg("--version").output().is_ok(),
         "curl is missing: apt-get install curl (CI installs it)"
     );
-    lab.exec(host, &["curl", "--http0.9", "--silent", "--show-error", "--max-time", "10", url])
+    lab.exec(host, &["curl", "--silent", "--show-error", "--max-time", "10", url])
 }
 
 /// The other of two hosts.
