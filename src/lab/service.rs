@@ -13,7 +13,7 @@ use std::time::Duration;
 use socket2::{Domain, Socket, Type};
 
 /// The port that answers HTTP.
-pub const HTTP_PORT: u16 = 8080;
+pub(crate) const HTTP_PORT: u16 = 8080;
 
 /// How long the web port waits for a request before it greets with the plain line.
 const HTTP_WAIT: Duration = Duration::from_millis(200);
