@@ -34,5 +34,7 @@ fn main() -> ExitCode {
         Command::Firewall(cmd) => firewall::firewall(cmd),
         #[cfg(windows)]
         Command::Service(cmd) => cli::service::service(cmd),
+        Command::Completions { shell } => cli::manual::completions(shell),
+        Command::Man { out } => cli::manual::man(&out),
     }
 }

@@ -159,3 +159,49 @@ fn a_wakeonlan_option_without_direct_is_no_clap_error() {
     assert!(!err.contains("required arguments were not provided"), "{err}");
     assert!(err.contains("not-a-mac"), "{err}");
 }
+
+#[test]
+fn completion_scripts_name_the_commands_and_bash_loads_its_own() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let out = wakeproxy(&["completions", shell]);
+        assert!(out.status.success(), "{shell}: {}", String::from_utf8_lossy(&out.stderr));
+        let script = String::from_utf8(out.stdout).unwrap();
+        for word in ["status", "wake", "keygen", "config"] {
+            assert!(script.contains(word), "{shell} completion lacks {word}");
+        }
+    }
+    let bin = env!("CARGO_BIN_EXE_wakeproxy");
+    let out = Command::new("bash")
+        .args(["-c", &format!("source <('{bin}' completions bash) && complete -p wakeproxy")])
+        .output()
+        .expect("bash");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("_wakeproxy"));
+}
+
+#[test]
+fn an_unknown_shell_is_refused_with_the_shells_there_are() {
+    let out = wakeproxy(&["completions", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("invalid value 'tcsh'") && err.contains("bash"), "{err}");
+}
+
+#[test]
+fn man_writes_a_page_per_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = wakeproxy(&["man", "--out", dir.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for page in
+        ["wakeproxy.1", "wakeproxy-status.1", "wakeproxy-wake.1", "wakeproxy-config-check.1"]
+    {
+        let text = std::fs::read_to_string(dir.path().join(page)).unwrap();
+        assert!(text.contains(".TH wakeproxy"), "{page} is no man page: {text:.80}");
+    }
+    assert!(String::from_utf8_lossy(&out.stdout).contains("wakeproxy-wake.1"));
+    // Somewhere it may not write: the error names the place and what to do.
+    let file = dir.path().join("wakeproxy.1");
+    let out = wakeproxy(&["man", "--out", file.join("sub").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--out"));
+}

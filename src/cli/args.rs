@@ -71,6 +71,17 @@ pub(crate) enum Command {
     #[cfg(windows)]
     #[command(subcommand)]
     Service(ServiceCommand),
+    /// Print a shell completion script (bash: `source <(wakeproxy completions bash)`).
+    Completions {
+        /// The shell: bash, zsh, fish, powershell or elvish.
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages, wakeproxy.1 and one per command (wakeproxy-status.1, …).
+    Man {
+        /// The directory to write them to (made if missing).
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
 }
 
 #[cfg(windows)]

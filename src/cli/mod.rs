@@ -8,6 +8,7 @@ pub(crate) mod firewall;
 #[cfg(target_os = "linux")]
 pub(crate) mod lab;
 pub(crate) mod local;
+pub(crate) mod manual;
 pub(crate) mod run;
 #[cfg(windows)]
 pub(crate) mod service;
