@@ -198,7 +198,7 @@ pub struct Peer {
 }
 
 /// A change of a peer's state, for logs and events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Transition {
     /// The peer.
     pub peer: NodeId,

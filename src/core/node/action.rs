@@ -76,7 +76,7 @@ pub enum Action {
 }
 
 /// Why a proxy stopped answering for a sleeper.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StopReason {
     /// The sleeper woke up (signed heartbeat or ResumeNotice).
@@ -122,7 +122,7 @@ pub enum WakeCause {
 }
 
 /// A log-worthy event.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "event")]
 pub enum Event {
     /// A peer changed liveness state.

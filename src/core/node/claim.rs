@@ -66,7 +66,7 @@ pub(crate) fn claim_timeout(heartbeat: Duration, probe: Duration) -> Duration {
 }
 
 /// Why a claim did not go ahead.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum ClaimBlocked {
     /// The sleeper still answers its liveness probe (ping or TCP).
