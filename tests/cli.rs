@@ -205,3 +205,19 @@ fn man_writes_a_page_per_command() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--out"));
 }
+
+#[test]
+fn firewall_show_json_lists_the_exceptions() {
+    let out = wakeproxy(&["firewall", "show", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rules: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let peer_in = rules
+        .iter()
+        .find(|r| r["direction"] == "in" && r["matches"]["port"] == 25536)
+        .expect("the peer port, inbound");
+    assert_eq!(peer_in["protocol"], "udp");
+    assert!(rules.iter().any(|r| r["matches"]["icmp"] == "request"), "{rules:?}");
+    // JSON is the rules themselves: no firewall syntax to pick.
+    let out = wakeproxy(&["firewall", "show", "--json", "--format", "ufw"]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -403,3 +403,33 @@ fn rolling_the_site_key_one_host_at_a_time_keeps_one_manager_and_the_sleeper_rea
         assert_eq!(v["node"]["counters"]["unauthenticated"], 0, "{h}: {}", v["node"]["counters"]);
     }
 }
+
+#[test]
+fn wake_latency_reports_json() {
+    if !can_run_netns() {
+        return;
+    }
+    let _ = wakeproxy(&["lab", "down", "--name", "wlj"]);
+    let out = wakeproxy(&[
+        "lab",
+        "wake-latency",
+        "--count",
+        "3",
+        "--hosts",
+        "3",
+        "--subnets",
+        "1",
+        "--heartbeat",
+        "250ms",
+        "--name",
+        "wlj",
+        "--json",
+    ]);
+    let _ = wakeproxy(&["lab", "down", "--name", "wlj"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["wakes"], 3, "{r}");
+    assert_eq!(r["missed"], 0, "{r}");
+    assert_eq!(r["samples_us"].as_array().map(Vec::len), Some(3), "{r}");
+    assert!(r["p50_us"].as_f64().is_some_and(|p| p > 0.0 && p <= r["max_us"].as_f64().unwrap()));
+}

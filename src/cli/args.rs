@@ -121,6 +121,10 @@ pub(crate) enum FirewallCommand {
         profile: ProfileArg,
         #[command(flatten)]
         config: FirewallConfig,
+        /// Print the exceptions as JSON (protocol, direction, port or ICMP type, name, what
+        /// for) instead of the firewall's own syntax.
+        #[arg(long, conflicts_with = "format")]
+        json: bool,
     },
     /// Install the rules: on Linux the nftables table `inet wakeproxy`, replaced atomically;
     /// on Windows the netsh rules. Idempotent.
@@ -199,6 +203,9 @@ pub(crate) enum LabCommand {
         /// The lab's name.
         #[arg(long, default_value = "wlat")]
         name: String,
+        /// Print the report as JSON (every sample, in microseconds, and the quantiles).
+        #[arg(long)]
+        json: bool,
     },
     /// Remove everything a lab made (idempotent; also after a lab whose process died).
     Down {

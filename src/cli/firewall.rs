@@ -11,11 +11,20 @@ pub(crate) fn firewall(cmd: FirewallCommand) -> ExitCode {
         |arg: &FirewallConfig| load_config(arg.config.clone()).map(|(c, _)| firewall::rules(&c));
     let (rules, result, done): (Vec<firewall::Rule>, Result<(), firewall::FirewallError>, &str) =
         match cmd {
-            FirewallCommand::Show { format, profile, config } => {
+            FirewallCommand::Show { format, profile, config, json } => {
                 let rules = match rules_of(&config) {
                     Ok(r) => r,
                     Err(code) => return code,
                 };
+                if json {
+                    return match serde_json::to_string_pretty(&rules) {
+                        Ok(text) => {
+                            println!("{text}");
+                            ExitCode::SUCCESS
+                        }
+                        Err(e) => fail(&e, 1),
+                    };
+                }
                 let format = format.unwrap_or_else(Format::native);
                 if profile.profile.is_some() && format != Format::Windows {
                     eprintln!("note: --profile only applies to --format windows");

@@ -40,9 +40,23 @@ pub(crate) fn lab(cmd: LabCommand) -> ExitCode {
             lab::demo::run(&spec, &exe()?)?;
             Ok(ExitCode::SUCCESS)
         }
-        LabCommand::WakeLatency { shape, count, name } => {
+        LabCommand::WakeLatency { shape, count, name, json } => {
             let spec = shape.spec(name);
             let r = lab::measure::wake_latency(&spec, &exe()?, count)?;
+            let code = if r.missed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+            if json {
+                let report = serde_json::json!({
+                    "wakes": r.samples_us.len(),
+                    "missed": r.missed,
+                    "p50_us": r.quantile(0.5),
+                    "p90_us": r.quantile(0.9),
+                    "p99_us": r.quantile(0.99),
+                    "max_us": r.quantile(1.0),
+                    "samples_us": r.samples_us,
+                });
+                println!("{report}");
+                return Ok(code);
+            }
             println!(
                 "SYN -> magic packet, {} wakes ({} missed): p50 {:.0} us, p90 {:.0} us, p99 {:.0} us, max {:.0} us",
                 r.samples_us.len(),
@@ -52,7 +66,7 @@ pub(crate) fn lab(cmd: LabCommand) -> ExitCode {
                 r.quantile(0.99),
                 r.quantile(1.0)
             );
-            Ok(if r.missed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(code)
         }
         LabCommand::Down { name } => {
             lab::preconditions()?;

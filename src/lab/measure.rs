@@ -90,6 +90,10 @@ pub fn wake_latency(spec: &LabSpec, exe: &Path, count: usize) -> Result<LatencyR
     result
 }
 
+/// The source ports the caller connects from, one per round (a thousand, then again).
+const CALLER_PORT_FIRST: u16 = 47_000;
+const CALLER_PORTS: &str = "47000-47999";
+
 fn failed(what: String) -> LabError {
     LabError::Command { command: "wake-latency".into(), message: what }
 }
@@ -114,11 +118,15 @@ fn measure(lab: &mut Lab, exe: &Path, count: usize) -> Result<LatencyReport, Lab
         .map_err(|e| failed(e.to_string()))?;
     let target = format!("{}:8080", lab.hosts[sleeper].ip);
 
-    // Inbound frames only: each frame once, as it enters the switch from its sender's port.
+    // Inbound frames only: each frame once, as it enters the switch from its sender's port. The
+    // caller connects from a port of its own range, so that the SYNs of the nodes' TCP probes
+    // (which try the ports a host announced, 8080 among them) are not taken for attempts.
     let mut tcpdump = Command::new("ip")
         .args(["netns", "exec", &super::switch_ns(&lab.name), "tcpdump", "-i", "any", "-Q", "in"])
         .args(["-nn", "-l", "-tt", "--time-stamp-precision=nano"])
-        .arg("(tcp dst port 8080 and tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn) or udp dst port 9")
+        .arg(format!(
+            "(tcp dst port 8080 and tcp src portrange {CALLER_PORTS} and tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn) or udp dst port 9"
+        ))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -136,7 +144,7 @@ fn measure(lab: &mut Lab, exe: &Path, count: usize) -> Result<LatencyReport, Lab
     std::thread::sleep(Duration::from_millis(500));
 
     let started = Instant::now();
-    let mut round = || -> Result<(), LabError> {
+    let mut round = |i: usize| -> Result<(), LabError> {
         lab.sleep(sleeper, exe, true, Duration::ZERO, None)?;
         let proxy = wait(Duration::from_secs(5), || proxy_of(lab, &rt, &id))
             .ok_or_else(|| failed("nobody answered for the sleeper".into()))?;
@@ -146,7 +154,8 @@ fn measure(lab: &mut Lab, exe: &Path, count: usize) -> Result<LatencyReport, Lab
                 failed("subnet 0 needs a host besides the sleeper and its proxy".into())
             })?;
         let syn = format!(
-            "import socket; s=socket.socket(); s.settimeout(0.2); s.connect_ex(('{}', 8080))",
+            "import socket; s=socket.socket(); s.bind(('', {})); s.settimeout(0.2); s.connect_ex(('{}', 8080))",
+            CALLER_PORT_FIRST + (i % 1000) as u16,
             lab.hosts[sleeper].ip
         );
         Command::new("ip")
@@ -165,7 +174,7 @@ fn measure(lab: &mut Lab, exe: &Path, count: usize) -> Result<LatencyReport, Lab
     };
     let mut outcome = Ok(());
     for i in 0..count {
-        if let Err(e) = round() {
+        if let Err(e) = round(i) {
             outcome = Err(failed(format!("round {}: {e}", i + 1)));
             break;
         }

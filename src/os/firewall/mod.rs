@@ -35,7 +35,8 @@ pub use render::{render, windows_add_commands, windows_delete_commands};
 pub use system::{FirewallError, NFT_TABLE, apply, nft_apply_script, nft_remove_script, remove};
 
 /// The transport protocol a rule matches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Protocol {
     /// UDP (peer protocol, Wake-on-LAN).
     Udp,
@@ -46,7 +47,8 @@ pub enum Protocol {
 }
 
 /// Which way the packets a rule allows travel, seen from this host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Direction {
     /// Received by this host.
     In,
@@ -65,7 +67,8 @@ impl Direction {
 }
 
 /// An ICMP echo message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Echo {
     /// Echo request (ICMPv4 type 8, ICMPv6 type 128).
     Request,
@@ -84,7 +87,8 @@ impl Echo {
 }
 
 /// What a rule matches besides protocol and direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Match {
     /// A UDP destination port: the local port of incoming packets, the remote port of outgoing
     /// ones.
@@ -94,7 +98,7 @@ pub enum Match {
 }
 
 /// One firewall exception.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct Rule {
     /// The protocol.
     pub protocol: Protocol,
