@@ -14,26 +14,34 @@
 //! Everything the daemon touches of the machine goes through a [`Platform`]
 //! ([`platform`]): [`os::OsPlatform`] on Linux and Windows, [`virtual_lan`] in the daemon's
 //! own tests.
+//!
+//! Its files: this one (the daemon's parts and how it starts), `run_loop` (the node's task),
+//! `intake` (the queues and the peer datagrams' sorter), `actions` (what the node asked for,
+//! carried out), `links` (the managed interfaces' sockets), `control` (control requests),
+//! `power` (sleep and resume), `persist` (the registry's writer), `reload` (the key re-read),
+//! `start` (the OS entry: key, state directory, control socket, platform).
 
+mod actions;
 mod control;
 pub mod intake;
+mod links;
 pub mod os;
 mod persist;
 pub mod platform;
 mod power;
 mod reload;
+mod run_loop;
 mod start;
 #[cfg(test)]
 mod tests;
 pub mod virtual_lan;
 
 use std::collections::{BTreeMap, VecDeque};
-use std::net::{IpAddr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc};
-use tracing::{debug, info, warn};
+use tokio::sync::broadcast;
 
 pub use crate::os::host::{PowerEvent, PowerHooks, PowerLink, power_channel};
 pub use intake::Inputs;
@@ -44,20 +52,13 @@ pub use platform::Platform;
 pub use reload::ReloadError;
 pub use start::{boot_time_s, options, run, runtime};
 
-use crate::core::node::{Action, Destination, Event, IfaceConfig, IfaceId, Node, NodeConfig};
+use crate::core::node::{IfaceId, Node, NodeConfig};
 use crate::core::proto::SiteKey;
 use crate::core::time::Instant;
-use platform::{FrameLink, LinkSocket, Prober, SleeperStore, SocketKind, Timer};
+use links::{LanIo, socket_hint};
+use platform::{LinkSocket, SleeperStore};
+use run_loop::next_local_time;
 
-/// How often interfaces and addresses are re-read where the OS does not tell of changes, and
-/// after an interface's sockets could not be opened.
-const RESCAN_EVERY: Duration = Duration::from_secs(2);
-/// How often the listening TCP ports are re-read, once the daemon has run a while.
-const PORTS_EVERY: Duration = Duration::from_secs(30);
-/// The first re-read of the listening ports after start; the wait then doubles up to
-/// [`PORTS_EVERY`], so services that start just after the daemon (at boot) are announced
-/// within a second, and an idle daemon is not woken for them.
-const PORTS_FIRST: Duration = Duration::from_millis(250);
 /// Events kept for `wakeproxy events`.
 const EVENT_HISTORY: usize = 256;
 
@@ -125,19 +126,6 @@ pub enum DaemonError {
     },
 }
 
-/// What to do about a socket that could not be opened, by what the OS said.
-fn socket_hint(e: &std::io::Error, port: u16) -> String {
-    let w = crate::os::words::HERE;
-    match e.kind() {
-        std::io::ErrorKind::AddrInUse => format!(
-            "another program holds UDP port {port} here: is wakeproxy running already? see {}",
-            w.service_status
-        ),
-        std::io::ErrorKind::PermissionDenied => w.raw_sockets.to_owned(),
-        _ => format!("is another program using UDP port {port}? if not: {}", w.raw_sockets),
-    }
-}
-
 /// Something for the node, from another task.
 #[derive(Debug)]
 pub enum Input {
@@ -173,18 +161,6 @@ pub enum Input {
         /// Round-trip time, if it answered.
         rtt: Option<Duration>,
     },
-}
-
-/// The sockets of one managed interface (each closes, and its reader stops, when dropped).
-struct LanIo {
-    link: Link,
-    peer: Box<dyn LinkSocket>,
-    wol: Box<dyn LinkSocket>,
-    /// The listener on the Wake-on-LAN port, if it could be had.
-    _wol_listener: Option<Box<dyn LinkSocket>>,
-    prober: Box<dyn Prober>,
-    /// The layer-2 backend, if it could be opened (`words::Words::capture` says what it needs).
-    capture: Option<Box<dyn FrameLink>>,
 }
 
 /// The running daemon.
@@ -324,142 +300,6 @@ impl Daemon {
         self.lans.values().map(|l| &l.link)
     }
 
-    /// Applies the interfaces the OS reported: opens sockets for new ones, updates addresses,
-    /// drops vanished ones. An interface whose sockets cannot be opened is left out (and tried
-    /// again at the next scan) without keeping the others from being managed; the first such
-    /// error is returned (at start it stops the daemon: another program, or a second daemon,
-    /// has the port).
-    fn apply_links(&mut self, links: &[Link]) -> Result<(), DaemonError> {
-        let mut failed = None;
-        let (chosen, missing) = select_links(links, &self.opts.interfaces);
-        for (name, why) in &missing {
-            if !self.missing.iter().any(|(n, w)| n == name && w == why) {
-                warn!(iface = %name, "configured interface {name} {why}: not managing it");
-            }
-        }
-        self.missing = missing;
-        let now = self.now();
-        let gone: Vec<IfaceId> = self
-            .lans
-            .iter()
-            .filter(|(_, l)| !chosen.iter().any(|c| c.device == l.link.device))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in gone {
-            if let Some(l) = self.lans.remove(&id) {
-                warn!(iface = %l.link.name, "interface {} is gone or down: no longer managing it", l.link.name);
-                self.node.remove_iface(now, id);
-            }
-        }
-        for link in chosen {
-            // By device: on Windows the adapter GUID, which survives a rename.
-            let id = match self.names.get(&link.device) {
-                Some(id) => *id,
-                None => {
-                    let id = IfaceId(self.next_iface);
-                    self.next_iface += 1;
-                    self.names.insert(link.device.clone(), id);
-                    id
-                }
-            };
-            match self.lans.get_mut(&id) {
-                Some(l) if l.link == link => continue,
-                Some(l)
-                    if self.platform.pins_by_address()
-                        && os::sockets::Pin::from(&l.link) != os::sockets::Pin::from(&link) =>
-                {
-                    // Its sockets are bound to the address it no longer has. They close once
-                    // their reader tasks are gone (after this scan returns): a scan 100 ms
-                    // later opens new ones. The node keeps what it knows of the LAN meanwhile.
-                    info!(iface = %link.name, "the address of {} changed: reopening its sockets", link.name);
-                    self.lans.remove(&id);
-                    self.rescan_soon = true;
-                    continue;
-                }
-                Some(l) => {
-                    info!(iface = %link.name, "addresses of {} changed", link.name);
-                    l.link = link.clone();
-                }
-                None => match self.open(id, &link) {
-                    Ok(lan) => {
-                        info!(iface = %link.name, mac = %link.mac, "managing {}", link.name);
-                        self.lans.insert(id, lan);
-                    }
-                    Err(e) => {
-                        failed.get_or_insert(e);
-                        continue;
-                    }
-                },
-            }
-            let cfg = IfaceConfig {
-                id,
-                name: link.name.clone(),
-                mac: link.mac,
-                ipv4: link.ipv4.clone(),
-                ipv6: link.ipv6.clone(),
-            };
-            self.node.add_iface(now, cfg);
-        }
-        failed.map_or(Ok(()), Err)
-    }
-
-    fn open(&self, id: IfaceId, link: &Link) -> Result<LanIo, DaemonError> {
-        let port = self.opts.peer_port;
-        let sock_err = |what, port, source| DaemonError::Socket {
-            what,
-            iface: link.name.clone(),
-            port,
-            source,
-        };
-        let p = &self.platform;
-        let sink = self.intake.peer_sink(id, self.opts.node.id);
-        let peer = p
-            .open_udp(link, port, SocketKind::Peer, Some(sink))
-            .map_err(|e| sock_err("the peer socket", port, e))?;
-        let wol = p
-            .open_udp(link, 0, SocketKind::Plain, None)
-            .map_err(|e| sock_err("the magic-packet socket", 0, e))?;
-        let (prober, no_icmp) = p.open_prober(link);
-        if let Some(e) = no_icmp {
-            warn!(iface = %link.name, "cannot send ICMP probes on {}: {e}; probes try only the TCP ports peers announced, so a silent peer that announced none is taken for asleep even if it is up ({})", link.name, crate::os::words::HERE.raw_sockets);
-        }
-        // Hearing other nodes' magic packets on the WoL port avoids sending duplicates. The port
-        // is privileged and may be taken: without it the node still works.
-        let wol_port = self.opts.node.wol_port;
-        let wol_listener =
-            match p.open_udp(link, wol_port, SocketKind::Plain, Some(self.intake.wol_sink(id))) {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    debug!(iface = %link.name, "not listening on UDP {wol_port}: {e}");
-                    None
-                }
-            };
-        let capture = self.open_capture(id, link);
-        Ok(LanIo { link: link.clone(), peer, wol, _wol_listener: wol_listener, prober, capture })
-    }
-
-    /// Opens the layer-2 backend on `iface`, its frames flowing into the node's channel; `None`
-    /// (with a warning) if it cannot be had: this node then announces that it cannot answer for
-    /// sleepers.
-    fn open_capture(&self, id: IfaceId, link: &Link) -> Option<Box<dyn FrameLink>> {
-        if !self.opts.node.can_proxy {
-            return None;
-        }
-        let iface = link.name.as_str();
-        let takeover = self.opts.node.proxy_mode == crate::core::node::ProxyMode::MacTakeover;
-        let sink = self.intake.frame_sink(id);
-        match self.platform.open_frames(link, self.opts.node.wol_port, takeover, sink) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                warn!(
-                    iface,
-                    "cannot open the layer-2 capture on {iface}: {e}; this node will not answer for sleepers"
-                );
-                None
-            }
-        }
-    }
-
     /// Hands one input to the node.
     pub fn handle_input(&mut self, input: Input) {
         let now = self.sync_wall_clock();
@@ -494,122 +334,6 @@ impl Daemon {
         self.node.poll_timeout().map(|t| self.start + t.since_origin())
     }
 
-    /// Carries out everything the node asked for, and saves the sleeper registry if it may
-    /// have changed.
-    pub fn execute(&mut self) {
-        let mut registry_changed = false;
-        while let Some(action) = self.node.poll_action() {
-            if let Action::Event(
-                Event::PeerChanged { .. } | Event::ProxyStarted { .. } | Event::ProxyStopped { .. },
-            ) = &action
-            {
-                registry_changed = true;
-            }
-            match action {
-                Action::SendDatagram { iface, dst, bytes } => {
-                    self.send_datagram(iface, dst, &bytes)
-                }
-                Action::SendMagicPacket { iface, packet, unicast } => {
-                    let Some(lan) = self.lans.get(&iface) else { continue };
-                    let (payload, n) = packet.payload();
-                    let port = self.opts.node.wol_port;
-                    // The subnet-directed broadcast of the interface the target lives on, never
-                    // only 255.255.255.255 (Windows sends that out of a single interface).
-                    let bcast = lan.link.broadcast_v4().unwrap_or(std::net::Ipv4Addr::BROADCAST);
-                    let mut targets = vec![SocketAddr::V4(SocketAddrV4::new(bcast, port))];
-                    if let (true, Some(ip)) = (self.opts.wake_unicast, unicast) {
-                        targets.push(SocketAddr::V4(SocketAddrV4::new(ip, port)));
-                    }
-                    for t in targets {
-                        if let Err(e) = lan.wol.send_to(&payload[..n], t) {
-                            warn!(iface = %lan.link.name, "cannot send the magic packet for {} to {t}: {e}", packet.target);
-                        }
-                    }
-                }
-                Action::Probe { iface, ip, timeout, tcp_ports } => {
-                    let results = self.intake.probe_result();
-                    let Some(lan) = self.lans.get(&iface) else {
-                        // The interface is gone: no answer, so the peer is judged by silence.
-                        results.send(Input::Probe { iface, ip, rtt: None });
-                        continue;
-                    };
-                    self.probe_ident = self.probe_ident.wrapping_add(1);
-                    let probe = Probe { ip, timeout, tcp_ports, ident: self.probe_ident };
-                    let answer = lan.prober.probe(probe, lan.link.local_addr(ip));
-                    tokio::spawn(async move {
-                        let rtt = answer.await;
-                        results.send(Input::Probe { iface, ip, rtt });
-                    });
-                }
-                Action::SendFrame { iface, frame } => {
-                    let Some(lan) = self.lans.get(&iface) else { continue };
-                    match &lan.capture {
-                        Some(c) => {
-                            if let Err(e) = c.send(frame.as_slice()) {
-                                debug!(iface = %lan.link.name, "cannot send a frame: {e}");
-                            }
-                        }
-                        None => {
-                            debug!(iface = %lan.link.name, "no layer-2 backend: frame not sent")
-                        }
-                    }
-                }
-                Action::InhibitSleep(on) => {
-                    info!(
-                        inhibit = on,
-                        "{} the system's sleep (guardian role)",
-                        if on { "holding" } else { "releasing" }
-                    );
-                    self.guardian.send_replace(on);
-                }
-                Action::Event(e) => self.record(e),
-            }
-        }
-        if registry_changed {
-            self.save_state_now();
-        }
-    }
-
-    fn send_datagram(&self, iface: IfaceId, dst: Destination, bytes: &[u8]) {
-        let port = self.opts.peer_port;
-        let (sock, to, name) = match dst {
-            Destination::Routed(to) => match &self.routed {
-                Some(s) => (&**s, to, "routed"),
-                None => return,
-            },
-            Destination::Broadcast | Destination::Unicast(_) => {
-                let Some(lan) = self.lans.get(&iface) else { return };
-                let to = match dst {
-                    Destination::Unicast(ip) => SocketAddr::new(ip, port),
-                    _ => SocketAddr::V4(SocketAddrV4::new(
-                        lan.link.broadcast_v4().unwrap_or(std::net::Ipv4Addr::BROADCAST),
-                        port,
-                    )),
-                };
-                (&*lan.peer, to, lan.link.name.as_str())
-            }
-        };
-        if let Err(e) = sock.send_to(bytes, to) {
-            debug!(iface = name, "cannot send to {to}: {e}");
-        }
-    }
-
-    /// Logs an event, keeps it for `wakeproxy events` and hands it to followers.
-    fn record(&mut self, e: Event) {
-        log_event(&e, self);
-        let mut v = serde_json::to_value(&e).unwrap_or(serde_json::Value::Null);
-        self.event_seq += 1;
-        if let serde_json::Value::Object(m) = &mut v {
-            m.insert("unix_ms".into(), self.platform.unix_ms().into());
-            m.insert("seq".into(), self.event_seq.into());
-        }
-        if self.events.len() == EVENT_HISTORY {
-            self.events.pop_front();
-        }
-        self.events.push_back(v.clone());
-        let _ = self.event_tx.send(v);
-    }
-
     /// What the kernel dropped on the layer-2 captures still open; `None` if none can tell.
     fn capture_drops(&self) -> Option<u64> {
         let drops = self.lans.values().filter_map(|l| l.capture.as_ref()?.kernel_drops());
@@ -623,253 +347,5 @@ impl Daemon {
     /// The sender of the event channel (for the control socket's followers).
     pub fn event_sender(&self) -> broadcast::Sender<serde_json::Value> {
         self.event_tx.clone()
-    }
-
-    /// Runs until `shutdown` completes, then tells peers this node leaves. `power` brings the
-    /// power manager's sleep and resume and takes the guardian role to it.
-    pub async fn run(
-        mut self,
-        mut inputs: Inputs,
-        mut control: mpsc::Receiver<crate::ctl::CtlCall>,
-        mut power: PowerLink,
-        notifier: &dyn crate::os::host::Notifier,
-        shutdown: impl std::future::Future<Output = ()>,
-    ) {
-        // The role the power manager follows is the node's, from the first action on.
-        power.guardian.send_replace(*self.guardian.borrow());
-        self.guardian = power.guardian.clone();
-        // Interfaces are read again when the OS says they changed; where it cannot say, and
-        // after a scan that could not open an interface's sockets, every RESCAN_EVERY.
-        let mut link_changes = self.platform.link_changes();
-        let polls_links = link_changes.is_none();
-        let mut rescan = Retimer::new(
-            &*self.platform,
-            polls_links.then(|| tokio::time::Instant::now() + RESCAN_EVERY),
-        );
-        let mut rescan_error: Option<String> = None;
-        // One answer in flight at most: a scan that finds the last one unread is dropped.
-        let (links_tx, mut links_rx) = mpsc::channel::<Vec<Link>>(1);
-        let (ports_tx, mut ports_rx) = mpsc::channel::<Vec<u16>>(1);
-        let mut ports_wait = PORTS_FIRST;
-        let mut ports =
-            Retimer::new(&*self.platform, Some(tokio::time::Instant::now() + ports_wait));
-        // Pinged from this loop, so a loop that hangs is restarted by the service manager.
-        let watchdog_period = notifier.watchdog_period();
-        let mut watchdog =
-            Retimer::new(&*self.platform, watchdog_period.map(|_| tokio::time::Instant::now()));
-        let mut hangup = reload::Hangup::new();
-        // The node's next timeout and the next reconciliation: one timer each, moved only
-        // when the deadline changes (not a new timer per turn).
-        let mut node_timer = Retimer::new(&*self.platform, self.next_deadline());
-        let mut reconcile_timer = Retimer::new(&*self.platform, self.next_reconcile);
-        tokio::pin!(shutdown);
-        self.execute();
-        loop {
-            node_timer.set(self.next_deadline());
-            reconcile_timer.set(self.next_reconcile);
-            // In priority order (`biased`): a flood of frames or junk datagrams, which only the
-            // last branch serves, never delays a heartbeat, a probe result, a timer or a status
-            // request. What is bounded comes first: probe results (one per probe), authentic
-            // peer datagrams (as many as peers send), the node's own timers.
-            tokio::select! {
-                biased;
-                () = &mut shutdown => break,
-                event = power.next() => self.power_event(event),
-                Some(input) = inputs.high.recv() => self.handle_input(input),
-                () = node_timer.wait() => self.handle_timeout(),
-                Some(call) = control.recv() => self.answer(call),
-                () = watchdog.wait() => {
-                    watchdog.set(watchdog_period.map(|p| tokio::time::Instant::now() + p));
-                    notifier.watchdog();
-                }
-                Some(()) = recv_or_pending(&mut link_changes) => self.scan_links(&links_tx),
-                () = rescan.wait() => {
-                    rescan.set(None);
-                    self.scan_links(&links_tx);
-                }
-                Some(links) = links_rx.recv() => {
-                    // Said once, not at every scan, until it changes or stops.
-                    let failed = self.apply_links(&links).err().map(|e| e.to_string());
-                    if let Some(e) = failed.as_ref().filter(|e| Some(*e) != rescan_error.as_ref()) {
-                        warn!("{e}");
-                    }
-                    let again = if std::mem::take(&mut self.rescan_soon) {
-                        Some(Duration::from_millis(100))
-                    } else {
-                        (polls_links || failed.is_some()).then_some(RESCAN_EVERY)
-                    };
-                    rescan_error = failed;
-                    rescan.set(again.map(|d| tokio::time::Instant::now() + d));
-                }
-                () = ports.wait() => {
-                    ports_wait = (ports_wait * 2).min(PORTS_EVERY);
-                    ports.set(Some(tokio::time::Instant::now() + ports_wait));
-                    let (tx, scan) = (ports_tx.clone(), self.platform.listening_tcp_ports());
-                    tokio::spawn(async move { drop(tx.try_send(scan.await)) });
-                }
-                Some(listening) = ports_rx.recv() => self.node.set_tcp_ports(listening),
-                () = hangup.recv() => self.reload_on_signal(),
-                () = reconcile_timer.wait() => self.reconcile(),
-                Some(input) = inputs.low.recv() => self.handle_input(input),
-            }
-            self.execute();
-        }
-        notifier.stopping();
-        info!(target: crate::os::host::LIFECYCLE, "stopping: telling peers this node leaves");
-        self.guardian.send_replace(false);
-        let now = self.now();
-        self.node.leave(now);
-        self.execute();
-        if let Some(writer) = self.state.take() {
-            writer.finish().await;
-        }
-    }
-
-    /// Asks the platform for the interfaces; the answer comes back through `tx`.
-    fn scan_links(&self, tx: &mpsc::Sender<Vec<Link>>) {
-        let (tx, scan) = (tx.clone(), self.platform.links());
-        tokio::spawn(async move { drop(tx.try_send(scan.await)) });
-    }
-}
-
-/// One timer whose deadline moves: reset only when the deadline changes, never when it is
-/// already right, so a turn of the loop costs no timer of its own. The timer is the platform's
-/// (on Linux a timerfd: one wake-up at the deadline).
-struct Retimer {
-    timer: Box<dyn Timer>,
-    deadline: Option<tokio::time::Instant>,
-}
-
-impl Retimer {
-    fn new(platform: &dyn Platform, deadline: Option<tokio::time::Instant>) -> Self {
-        let mut timer = platform.timer();
-        timer.set(deadline);
-        Self { timer, deadline }
-    }
-
-    /// Moves the timer to `deadline` (`None`: never), if it is not there already.
-    fn set(&mut self, deadline: Option<tokio::time::Instant>) {
-        if deadline != self.deadline {
-            self.deadline = deadline;
-            self.timer.set(deadline);
-        }
-    }
-
-    /// Completes at the deadline (and at once after it, until it is moved); never, without one.
-    async fn wait(&mut self) {
-        std::future::poll_fn(|cx| self.timer.poll_expired(cx)).await;
-    }
-}
-
-async fn recv_or_pending(rx: &mut Option<mpsc::Receiver<()>>) -> Option<()> {
-    match rx {
-        Some(r) => r.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-impl Daemon {
-    /// Starts the daily reconciliation (only the manager of a LAN schedules wakes).
-    fn reconcile(&mut self) {
-        let Some(((h, m), window)) = self.opts.reconciliation else { return };
-        let now = self.now();
-        let n = self.node.reconcile(now, window);
-        if n > 0 {
-            info!(
-                "daily reconciliation: waking {n} sleepers, spread over {}",
-                humantime::format_duration(window)
-            );
-        }
-        self.next_reconcile = Some(next_local_time(h, m));
-    }
-}
-
-/// The next time the local clock reads `hour:minute`, on tokio's clock.
-fn next_local_time(hour: u8, minute: u8) -> tokio::time::Instant {
-    use chrono::{Duration as Days, Local};
-    let now = Local::now();
-    let at = |date: chrono::NaiveDate| {
-        date.and_hms_opt(u32::from(hour), u32::from(minute), 0)
-            .and_then(|t| t.and_local_timezone(Local).earliest())
-    };
-    let today = at(now.date_naive());
-    let next = match today {
-        Some(t) if t > now => Some(t),
-        _ => at(now.date_naive() + Days::days(1)),
-    };
-    let wait = next.and_then(|t| (t - now).to_std().ok()).unwrap_or(Duration::from_secs(86_400));
-    tokio::time::Instant::now() + wait
-}
-
-/// One log line per event, with its reason.
-fn log_event(e: &Event, d: &Daemon) {
-    match e {
-        Event::PeerChanged { iface, transition: t } => {
-            let from = t.from.map_or("new".to_owned(), |s| s.to_string());
-            info!(iface = d.iface_name(*iface), peer = %t.peer, mac = %t.mac, "peer {:?} {from} -> {} ({:?})", t.peer, t.to, t.reason);
-        }
-        Event::ElectionChanged { iface, role, manager, term, guardians } => {
-            let m = manager.map_or("none".to_owned(), |m| format!("{m:?}"));
-            info!(target: crate::os::host::LIFECYCLE, iface = d.iface_name(*iface), %role, term, "election: this node is {role}, manager {m}, term {term}, {} guardians", guardians.len());
-        }
-        Event::ProxyStarted { iface, sleeper, mac } => {
-            info!(iface = d.iface_name(*iface), %mac, "answering for sleeper {sleeper:?} ({mac})")
-        }
-        Event::ProxyStopped { iface, sleeper, mac, reason } => {
-            info!(iface = d.iface_name(*iface), %mac, "stopped answering for {sleeper:?} ({mac}): {reason:?}")
-        }
-        Event::WakeSent { iface, mac, cause, attempt } => {
-            info!(iface = d.iface_name(*iface), %mac, attempt, "magic packet for {mac} ({cause:?}), attempt {attempt}")
-        }
-        Event::WakeRequested { mac, to } => info!(%mac, "asked {to} to wake {mac}"),
-        Event::WakeConfirmed { mac, to_packet, to_awake } => {
-            info!(%mac, "{mac} is awake: packet after {to_packet:?}, awake after {to_awake:?}")
-        }
-        Event::WakeGaveUp { mac, attempts } => {
-            warn!(%mac, "{mac} did not wake after {attempts} magic packets")
-        }
-        Event::ClaimBlocked { iface, sleeper, mac, why } => {
-            info!(iface = d.iface_name(*iface), %mac, "not answering for {sleeper:?} ({mac}) now: {why:?}")
-        }
-        Event::ClaimMissing { iface, sleeper, by } => warn!(
-            iface = d.iface_name(*iface),
-            "{by:?} was given sleeper {sleeper:?} but did not claim it in time: passing it over for that sleeper"
-        ),
-        Event::HearingChanged { iface, deaf: Some(why) } => warn!(
-            iface = d.iface_name(*iface),
-            "this node cannot hear its peers on {}: {}; it takes no role and answers for no sleeper there",
-            d.iface_name(*iface),
-            why.explain(d.opts.peer_port)
-        ),
-        Event::HearingChanged { iface, deaf: None } => {
-            info!(
-                iface = d.iface_name(*iface),
-                "this node hears its peers on {} again",
-                d.iface_name(*iface)
-            )
-        }
-        Event::Impersonated { iface, from } => warn!(
-            iface = d.iface_name(*iface),
-            "a message signed with the site key claims to come from this node (sent from {from}): someone holding the key is impersonating it"
-        ),
-    }
-}
-
-#[cfg(test)]
-mod socket_hint_tests {
-    use std::io::{Error, ErrorKind};
-
-    use super::socket_hint;
-
-    #[test]
-    fn a_taken_port_points_at_a_second_daemon_and_a_refusal_at_privileges() {
-        let w = crate::os::words::HERE;
-        let taken = socket_hint(&Error::from(ErrorKind::AddrInUse), 25536);
-        assert!(taken.contains("UDP port 25536") && taken.contains("running already"), "{taken}");
-        assert!(taken.contains(w.service_status), "{taken}");
-        let denied = socket_hint(&Error::from(ErrorKind::PermissionDenied), 25536);
-        assert_eq!(denied, w.raw_sockets);
-        let other = socket_hint(&Error::from(ErrorKind::Other), 9);
-        assert!(other.contains("UDP port 9") && other.contains(w.raw_sockets), "{other}");
     }
 }
