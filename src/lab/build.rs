@@ -24,6 +24,7 @@ fn host_ip6(k: usize, index: usize) -> String {
 pub(super) fn add_ip6(ns: &str, ip6: &str) -> Result<(), LabError> {
     netns::run(&["ip", "-n", ns, "-6", "addr", "add", &format!("{ip6}/64"), "dev", "eth0", "nodad"])
         .map(drop)
+        .map_err(LabError::from)
 }
 
 impl Lab {

@@ -17,7 +17,6 @@ mod faults;
 pub mod flood;
 mod hosts;
 pub mod measure;
-pub mod netns;
 mod nic;
 mod service;
 mod status;
@@ -29,6 +28,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::core::node::ProxyMode;
+use crate::os::netns;
+use crate::os::netns::NetnsError;
 
 pub use nic::{Carrier, DEFAULT_RESUME_DELAY, Heard, WireTap, wait_for_magic};
 pub use service::{connect, serve_tcp};
@@ -87,6 +88,12 @@ pub enum LabError {
         /// What went wrong.
         message: String,
     },
+}
+
+impl From<NetnsError> for LabError {
+    fn from(e: NetnsError) -> Self {
+        Self::Command { command: e.command, message: e.message }
+    }
 }
 
 /// What `lab up` builds.

@@ -6,6 +6,7 @@
 //! - [`firewall`]: the firewall exceptions wakeproxy needs (nftables, ufw, firewalld, Windows).
 //! - [`service`]: systemd and logind on Linux, the service control manager and the Event Log on
 //!   Windows.
+//! - `netns` (Linux): network namespaces, veth pairs and bridges, for the lab and the tests.
 //! - [`host`]: what the daemon exchanges with its service manager (power events, readiness), so
 //!   that the daemon never calls [`service`].
 //! - [`words`]: the platform's vocabulary for what messages tell a user to do (how to get
@@ -14,6 +15,8 @@
 pub mod capture;
 pub mod firewall;
 pub mod host;
+#[cfg(target_os = "linux")]
+pub mod netns;
 pub mod service;
 pub mod sys;
 pub mod words;

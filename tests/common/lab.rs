@@ -5,7 +5,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use wakeproxy::lab::netns::{self, Namespace};
+use wakeproxy::os::netns::{self, Namespace};
 
 use super::can_run_netns;
 

@@ -1,5 +1,5 @@
 //! What the integration tests share: a small network of namespaces (`NetLab`, built with the
-//! lab's own `wakeproxy::lab::netns`), a `wakeproxy lab` that is taken down when a test ends
+//! lab's own `wakeproxy::os::netns`), a `wakeproxy lab` that is taken down when a test ends
 //! (`lab`), and the Wine harness for the Windows build (`wine`).
 //!
 //! These tests need root and `ip`. Under `CI=true` a missing precondition fails the test; on a
@@ -17,7 +17,7 @@ mod netlab;
 #[cfg(target_os = "linux")]
 pub use netlab::{Host, NetLab, Sniffer};
 #[cfg(target_os = "linux")]
-pub use wakeproxy::lab::netns::wait_for;
+pub use wakeproxy::os::netns::wait_for;
 
 /// Returns false (and says why) if this machine cannot run namespace tests; panics under CI.
 pub fn can_run_netns() -> bool {

@@ -1,6 +1,6 @@
 //! A small network of Linux network namespaces for tests that need real sockets: one namespace
 //! per host, joined by a bridge in a namespace of its own, so the machine's own network is never
-//! touched. It is built with the lab's own `wakeproxy::lab::netns`; everything it makes carries
+//! touched. It is built with the lab's own `wakeproxy::os::netns`; everything it makes carries
 //! a unique prefix and is removed on drop, even when the test panics.
 
 use std::path::{Path, PathBuf};
@@ -8,8 +8,8 @@ use std::process::{Child, Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use wakeproxy::lab::netns::{self, Namespace};
 use wakeproxy::lab::{Carrier, WireTap};
+use wakeproxy::os::netns::{self, Namespace};
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 

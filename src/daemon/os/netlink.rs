@@ -76,7 +76,7 @@ mod tests {
             eprintln!("SKIPPED: the netlink test needs root (a network namespace of its own)");
             return;
         }
-        let ns = crate::lab::netns::Namespace::add(&format!("wpu{}nl", std::process::id()))
+        let ns = crate::os::netns::Namespace::add(&format!("wpu{}nl", std::process::id()))
             .unwrap_or_else(|e| panic!("{e}"));
         let ip = |args: &[&str]| Command::new("ip").args(args).status().unwrap().success();
         // A link that is down (the namespace's loopback is already up).

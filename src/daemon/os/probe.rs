@@ -315,7 +315,7 @@ mod tests {
 
     /// A network namespace of its own (the lab's) with an nft table dropping TCP to `port`;
     /// removed on drop.
-    struct DroppingNamespace(crate::lab::netns::Namespace);
+    struct DroppingNamespace(crate::os::netns::Namespace);
 
     impl DroppingNamespace {
         fn new(port: u16) -> Option<Self> {
@@ -328,7 +328,7 @@ mod tests {
                 return None;
             }
             let name = format!("wpu{}probe", std::process::id());
-            let ns = crate::lab::netns::Namespace::add(&name).unwrap_or_else(|e| panic!("{e}"));
+            let ns = crate::os::netns::Namespace::add(&name).unwrap_or_else(|e| panic!("{e}"));
             let rules = format!(
                 "add table inet wptest\nadd chain inet wptest input {{ type filter hook input priority 0; }}\nadd rule inet wptest input tcp dport {port} drop\n"
             );

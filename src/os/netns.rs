@@ -1,21 +1,30 @@
-//! Shelling out to `ip` (and friends) for the lab: namespaces, veth pairs, bridges, addresses.
-//! The lab and every test that needs a network of its own build it with these (one harness).
+//! Linux network namespaces, by shelling out to `ip` (and friends): namespaces, veth pairs,
+//! bridges, addresses, entering one. The lab and every test that needs a network of its own
+//! build it with these (one harness).
 
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use super::LabError;
+/// A command failed: what ran and what it said.
+#[derive(Debug, thiserror::Error)]
+#[error("`{command}` failed: {message}")]
+pub struct NetnsError {
+    /// The command line.
+    pub command: String,
+    /// Its error output (or why it could not run).
+    pub message: String,
+}
 
 /// Runs a command; an error carries its stderr.
-pub fn run(args: &[&str]) -> Result<Output, LabError> {
+pub fn run(args: &[&str]) -> Result<Output, NetnsError> {
     let out = Command::new(args[0])
         .args(&args[1..])
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| LabError::Command { command: args.join(" "), message: e.to_string() })?;
+        .map_err(|e| NetnsError { command: args.join(" "), message: e.to_string() })?;
     if !out.status.success() {
         let message = String::from_utf8_lossy(&out.stderr).trim().to_owned();
-        return Err(LabError::Command { command: args.join(" "), message });
+        return Err(NetnsError { command: args.join(" "), message });
     }
     Ok(out)
 }
@@ -74,7 +83,7 @@ pub fn kill_and_wait(pid: u32) {
 }
 
 /// A veth pair: `a` into namespace `ns_a` renamed `name_a`, `b` into `ns_b`.
-pub fn veth(a: &str, ns_a: &str, name_a: &str, b: &str, ns_b: &str) -> Result<(), LabError> {
+pub fn veth(a: &str, ns_a: &str, name_a: &str, b: &str, ns_b: &str) -> Result<(), NetnsError> {
     run(&["ip", "link", "add", a, "type", "veth", "peer", "name", b])?;
     run(&["ip", "link", "set", a, "netns", ns_a])?;
     run(&["ip", "link", "set", b, "netns", ns_b])?;
@@ -85,7 +94,7 @@ pub fn veth(a: &str, ns_a: &str, name_a: &str, b: &str, ns_b: &str) -> Result<()
 }
 
 /// Sets a kernel parameter inside namespace `ns` (`net.ipv4.ip_forward=1`).
-pub fn sysctl(ns: &str, setting: &str) -> Result<(), LabError> {
+pub fn sysctl(ns: &str, setting: &str) -> Result<(), NetnsError> {
     run(&["ip", "netns", "exec", ns, "sysctl", "-qw", setting]).map(|_| ())
 }
 
@@ -98,7 +107,7 @@ pub struct Namespace {
 
 impl Namespace {
     /// Adds namespace `name`.
-    pub fn add(name: &str) -> Result<Self, LabError> {
+    pub fn add(name: &str) -> Result<Self, NetnsError> {
         run(&["ip", "netns", "add", name])?;
         let ns = Self { name: name.to_owned() };
         run(&["ip", "-n", name, "link", "set", "lo", "up"])?;
@@ -146,7 +155,7 @@ pub fn plug(
     cidr: &str,
     (switch_ns, bridge): (&str, &str),
     cable: &str,
-) -> Result<(), LabError> {
+) -> Result<(), NetnsError> {
     let (a, b) = (format!("{cable}a"), format!("{cable}b"));
     veth(&a, host_ns, iface, &b, switch_ns)?;
     if let Some(mac) = mac {
@@ -161,7 +170,7 @@ pub fn plug(
 }
 
 /// Adds bridge `bridge` in namespace `ns`, up.
-pub fn add_bridge(ns: &str, bridge: &str) -> Result<(), LabError> {
+pub fn add_bridge(ns: &str, bridge: &str) -> Result<(), NetnsError> {
     run(&["ip", "-n", ns, "link", "add", bridge, "type", "bridge"])?;
     run(&["ip", "-n", ns, "link", "set", bridge, "up"])?;
     Ok(())
