@@ -51,7 +51,7 @@ pub enum ConfigError {
     #[error(
         "{}: unknown key `{key}` (line {line}) in {}{}; valid keys there: {}",
         path.display(),
-        table.map_or_else(|| "the top level".to_owned(), |t| format!("[{t}]")),
+        table.as_deref().map_or_else(|| "the top level".to_owned(), |t| format!("[{t}]")),
         hint.as_deref().map(|h| format!("; {h}")).unwrap_or_default(),
         valid.join(", ")
     )]
@@ -62,8 +62,9 @@ pub enum ConfigError {
         key: String,
         /// 1-based line of the key.
         line: usize,
-        /// The table it is in (`None`: the top level).
-        table: Option<&'static str>,
+        /// The table it is in, dotted if nested (`None`: the top level). A `Box<str>` keeps the
+        /// error within clippy's size for an `Err` on Windows, whose paths are larger.
+        table: Option<Box<str>>,
         /// The keys that table accepts.
         valid: &'static [&'static str],
         /// A likely fix ("did you mean ...").

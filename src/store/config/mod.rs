@@ -18,7 +18,8 @@
 //!
 //! One idea a file: `schema` the keys and their defaults, `values` how times, addresses,
 //! ports and durations are written, `validate` the ranges, `check` how a problem is traced to
-//! its key and line, `errors` what is reported, `paths` the default paths per OS.
+//! its key and line, `known` the keys each table accepts (read from the schema's serde impls),
+//! `errors` what is reported, `paths` the default paths per OS.
 
 use std::io;
 use std::net::SocketAddr;
@@ -29,6 +30,7 @@ use crate::core::node::NodeConfig;
 
 mod check;
 mod errors;
+mod known;
 mod paths;
 mod schema;
 mod validate;
@@ -82,7 +84,7 @@ impl Config {
     /// to resolve relative paths.
     pub fn parse(text: &str, origin: &Path) -> Result<Self, ConfigError> {
         let doc = Document::new(text, origin)?;
-        let mut config: Self = toml::from_str(text).map_err(|e| doc.serde_error(&e))?;
+        let mut config: Self = doc.deserialize()?;
         if let Some(dir) = origin.parent() {
             for path in [&mut config.key_file, &mut config.state_dir, &mut config.control_socket] {
                 if path.is_relative() && !path.as_os_str().is_empty() {

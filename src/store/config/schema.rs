@@ -22,10 +22,13 @@ pub const MIN_RECONCILIATION_WINDOW: Duration = Duration::from_secs(60);
 /// Longest reconciliation window: one day.
 pub const MAX_RECONCILIATION_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
+// No `deny_unknown_fields`: the loader collects unknown keys itself (check.rs), to name each
+// with its line and a likely fix.
+
 /// The whole configuration. [`Config::default`] is what a node runs with when there is no
 /// file; [`Config::load`] reads and checks a file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct Config {
     /// UDP port of the peer protocol (heartbeats, claims, wake requests). Default 25536.
     #[serde(deserialize_with = "port")]
@@ -85,7 +88,7 @@ pub struct Config {
 
 /// `[wake_ports]`: which TCP SYNs wake a sleeper besides the ports it listened on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct WakePorts {
     /// Ports whose SYN always wakes. Default none.
     #[serde(deserialize_with = "port_list")]
@@ -98,7 +101,7 @@ pub struct WakePorts {
 /// `[reconciliation]`: a daily wake of sleepers, spread over a window, to learn which still
 /// exist. Off by default.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct Reconciliation {
     /// Run it. Default false.
     pub enabled: bool,
@@ -111,7 +114,7 @@ pub struct Reconciliation {
 
 /// `[log]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct LogConfig {
     /// Least severe level written. Default `info`.
     pub level: LogLevel,

@@ -2,7 +2,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use super::check::{TABLES, TOP_KEYS, line_column};
+use super::check::line_column;
+use super::known::Known;
 use super::*;
 use crate::core::addr::NodeId;
 use crate::core::node::{DEFAULT_WAKE_DENY, NodeConfig, ProxyMode};
@@ -117,18 +118,25 @@ fn to_toml_round_trips_the_default_and_shows_every_key() {
     let text = c.to_toml();
     assert_eq!(parse(&text).unwrap(), c, "{text}");
     let table: toml::Table = toml::from_str(&text).unwrap();
+    // The keys errors offer (read from the serde impls) are the keys the struct writes.
+    let known = Known::of::<Config>();
     let keys: Vec<&str> = table.keys().map(String::as_str).collect();
-    let mut want = TOP_KEYS.to_vec();
-    want.sort_unstable();
-    assert_eq!(keys, want, "TOP_KEYS matches the struct");
-    for (t, sub) in TABLES {
+    assert_eq!(sorted(keys), sorted(known.keys.to_vec()), "the known keys match the struct");
+    let tables: Vec<&str> =
+        table.iter().filter(|(_, v)| v.is_table()).map(|(k, _)| k.as_str()).collect();
+    let known_tables: Vec<&str> = known.tables.iter().map(|(t, _)| *t).collect();
+    assert_eq!(sorted(tables), sorted(known_tables), "the known tables match the struct");
+    for (t, sub) in &known.tables {
         let got: Vec<&str> = table[*t].as_table().unwrap().keys().map(String::as_str).collect();
-        let mut want = sub.to_vec();
-        want.sort_unstable();
-        assert_eq!(got, want, "TABLES matches [{t}]");
+        assert_eq!(sorted(got), sorted(sub.keys.to_vec()), "the known keys match [{t}]");
     }
     assert!(text.contains("heartbeat_interval = \"5s\""), "{text}");
     assert!(text.contains("at = \"14:00\""), "{text}");
+}
+
+fn sorted(mut v: Vec<&str>) -> Vec<&str> {
+    v.sort_unstable();
+    v
 }
 
 #[test]
@@ -322,11 +330,12 @@ fn the_example_file_documents_every_key_with_its_default() {
 
     let active = uncomment(text);
     let table: toml::Table = toml::from_str(&active).unwrap();
-    for key in TOP_KEYS {
+    let known = Known::of::<Config>();
+    for key in known.keys {
         assert!(table.contains_key(*key), "wakeproxy.example.toml does not show `{key}`");
     }
-    for (t, keys) in TABLES {
-        for key in *keys {
+    for (t, sub) in &known.tables {
+        for key in sub.keys {
             assert!(table[*t].get(*key).is_some(), "the example does not show `{t}.{key}`");
         }
     }
