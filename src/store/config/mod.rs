@@ -37,6 +37,8 @@ mod validate;
 mod values;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 pub use errors::{ConfigError, InvalidValue};

@@ -369,3 +369,102 @@ fn line_column_counts_characters() {
     assert_eq!(line_column("ab\ncdé\nx", 7), (2, 4));
     assert_eq!(line_column("ab", 99), (1, 3));
 }
+
+/// A schema three tables deep, to show the checks do not depend on the shape of [`Config`].
+#[derive(Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default)]
+struct Deep {
+    alpha: u8,
+    outer: Outer,
+}
+
+#[derive(Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default)]
+struct Outer {
+    bravo: u8,
+    inner: Option<Inner>,
+}
+
+#[derive(Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default)]
+struct Inner {
+    charlie: u8,
+}
+
+fn deep(text: &str) -> Result<Deep, ConfigError> {
+    check::Document::new(text, Path::new(ORIGIN))?.deserialize()
+}
+
+#[test]
+fn known_keys_are_read_from_the_schema() {
+    let inner = Known { keys: &["charlie"], tables: Vec::new() };
+    let outer = Known { keys: &["bravo", "inner"], tables: vec![("inner", inner)] };
+    assert_eq!(
+        Known::of::<Deep>(),
+        Known { keys: &["alpha", "outer"], tables: vec![("outer", outer)] }
+    );
+    assert_eq!(Known::of::<u8>(), Known { keys: &[], tables: Vec::new() }, "not a struct");
+    let config = Known::of::<Config>();
+    assert_eq!(config.table(["log"]).map(|t| t.keys), Some(&["level", "format"][..]));
+    assert!(config.table(["peer_port"]).is_none(), "a plain key is no table");
+}
+
+#[test]
+fn unknown_keys_at_every_level_name_their_line() {
+    for (text, key, line, table) in [
+        ("peer_port = 1\n\nzz = 1\n", "zz", 3, None),
+        ("peer_port = 1\n\n[zz]\nx = 1\n", "zz", 3, None),
+        ("[log]\nlevel = \"info\"\n\nzz = 1\n", "log.zz", 4, Some("log")),
+        ("peer_port = 1\nlog.zz = 1\n", "log.zz", 2, Some("log")),
+        ("peer_port = 1\nlog = { level = \"info\", zz = 1 }\n", "log.zz", 2, Some("log")),
+        (
+            "[wake_ports]\nallow = [1]\n[reconciliation]\nzz = 1\n",
+            "reconciliation.zz",
+            4,
+            Some("reconciliation"),
+        ),
+    ] {
+        let (e, msg) = err(text);
+        let ConfigError::UnknownKey { key: k, line: l, table: t, .. } = &e else {
+            panic!("{text}: {e:?}");
+        };
+        assert_eq!((k.as_str(), *l, t.as_deref()), (key, line, table), "{text}: {msg}");
+    }
+
+    let msg = deep("alpha = 1\n[outer.inner]\ncharlie = 1\ncolour = 2\n").unwrap_err().to_string();
+    assert!(
+        msg.contains(
+            "unknown key `outer.inner.colour` (line 4) in [outer.inner]; valid keys there: charlie"
+        ),
+        "{msg}"
+    );
+    let msg = deep("[outer]\nbravo = 1\ncharlie = 2\n").unwrap_err().to_string();
+    assert!(
+        msg.contains(
+            "`outer.charlie` (line 3) in [outer]; `charlie` belongs in the [outer.inner] table"
+        ),
+        "{msg}"
+    );
+    let msg = deep("[outer.inner]\nxyz = 1\nalpha = 1\n").unwrap_err().to_string();
+    assert!(msg.contains("`outer.inner.xyz` (line 2)"), "the first in the file: {msg}");
+    let msg = deep("[outer.inner]\nalpha = 1\n").unwrap_err().to_string();
+    assert!(msg.contains("`alpha` is a top-level key: move it above"), "{msg}");
+    let msg = deep("[outer]\ninner = 5\n").unwrap_err().to_string();
+    assert!(
+        msg.contains("outer.inner (line 2) must be a table: write a [outer.inner] header"),
+        "{msg}"
+    );
+    assert_eq!(deep("outer.inner.charlie = 7\n").unwrap().outer.inner, Some(Inner { charlie: 7 }));
+}
+
+#[test]
+fn the_first_problem_in_the_file_is_reported() {
+    let (e, _) = err("guardians = \"x\"\nzz = 1\n");
+    assert!(matches!(e, ConfigError::BadValue { line: Some(1), .. }), "{e:?}");
+    let (e, _) = err("zz = 1\nguardians = \"x\"\n");
+    assert!(matches!(e, ConfigError::UnknownKey { line: 1, .. }), "{e:?}");
+    let (e, _) = err("[log]\nlevel = \"loud\"\n[wake_ports]\nzz = 1\n");
+    assert!(matches!(e, ConfigError::BadValue { line: Some(2), .. }), "{e:?}");
+    let (e, _) = err("[wake_ports]\nzz = 1\n[log]\nlevel = \"loud\"\n");
+    assert!(matches!(e, ConfigError::UnknownKey { line: 2, .. }), "{e:?}");
+}
