@@ -164,7 +164,7 @@ impl Sim {
         else {
             return;
         };
-        let f = crate::core::frame::synth::tcp_syn_v4(
+        let f = crate::core::frame::tcp_syn(
             self.hosts[caller].mac,
             MacAddr::BROADCAST,
             self.hosts[caller].ip,
@@ -172,7 +172,7 @@ impl Sim {
             50_000,
             port,
         );
-        self.broadcast_frame(caller, f.into());
+        self.broadcast_frame(caller, f.as_slice().into());
     }
 
     /// Puts a raw frame on subnet `s` as if a station there had sent it (tests: a hostile or
