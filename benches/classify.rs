@@ -67,11 +67,11 @@ fn table() -> SleeperTable {
         .collect()
 }
 
-use wakeproxy::core::frame::synth::{ACK, PSH, SYN, arp, ethernet, ipv6, tcp, udp};
+use wakeproxy::testkit::frames::{ACK, PSH, SYN, arp, ethernet, ipv6, tcp, udp};
 
 /// An IPv4 packet without options, don't-fragment.
 fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, l4: &[u8]) -> Vec<u8> {
-    wakeproxy::core::frame::synth::ipv4(src, dst, proto, 0x4000, &[], l4)
+    wakeproxy::testkit::frames::ipv4(src, dst, proto, 0x4000, &[], l4)
 }
 
 fn mixed_frames(rng: &mut Lcg) -> Vec<Vec<u8>> {

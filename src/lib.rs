@@ -20,6 +20,8 @@
 //!   `unsafe`), layer-2 capture, the firewall, the service managers, and the words a message uses
 //!   on each platform.
 //! - The command line (`src/main.rs` and `src/cli/`) is the binary's, not the library's.
+//! - `testkit` (the `testkit` feature, on only for this crate's integration tests and benches):
+//!   hand-built test frames; not an API.
 //!
 //! `docs/ARCHITECTURE.md` says who may call whom.
 
@@ -34,3 +36,5 @@ pub mod lab;
 pub mod os;
 pub mod sim;
 pub mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;

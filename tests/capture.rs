@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use common::{NetLab, can_run_netns};
 use wakeproxy::core::addr::MacAddr;
-use wakeproxy::core::frame::synth::{self, ACK};
 use wakeproxy::core::wol::MagicPacket;
+use wakeproxy::testkit::frames::{self as synth, ACK};
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -60,7 +60,7 @@ fn the_kernel_filter_passes_arp_ns_syn_and_magic_packets_only() {
             0x0800,
             &synth::ipv4(a4, z4, 6, 0x4000, &[], &synth::tcp(4000, 80, ACK, 0)),
         ),
-        synth::tcp_syn_v4(me, b, a4, z4, 4001, 3389),
+        wakeproxy::core::frame::tcp_syn(me, b, a4, z4, 4001, 3389).as_slice().to_vec(),
         synth::ethernet(
             b,
             me,

@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use super::{HostState, Sim, SimConfig, Violation, addressing};
 use crate::core::addr::{MacAddr, NodeId};
-use crate::core::frame::synth;
 use crate::core::proto::{
     self, Capabilities, Header, Heartbeat, HostInfo, Ipv4Prefix, Message, ProxyClaim, ProxyRelease,
     ReleaseReason, Role, WakePassword, WakeReason, WakeRequest,
@@ -351,7 +350,9 @@ fn hostile_frame(sim: &Sim, f: &HostileFrame) -> Option<Vec<u8>> {
         HostileFrame::FromOwner { host: n } => {
             let target =
                 sim.hosts().iter().find(|x| x.subnet == h(*n).subnet && x.ip != h(*n).ip)?;
-            synth::tcp_syn_v4(h(*n).mac, target.mac, h(*n).ip, target.ip, 40_000, 22)
+            crate::core::frame::tcp_syn(h(*n).mac, target.mac, h(*n).ip, target.ip, 40_000, 22)
+                .as_slice()
+                .to_vec()
         }
         HostileFrame::ArpRequest { host: n } => {
             let ip = h(*n).ip;
@@ -360,7 +361,16 @@ fn hostile_frame(sim: &Sim, f: &HostileFrame) -> Option<Vec<u8>> {
         }
         HostileFrame::Syn { host: n, port } => {
             let asker = addressing::host_ip(h(*n).subnet, 200);
-            synth::tcp_syn_v4(stranger, MacAddr::BROADCAST, asker, h(*n).ip, 40_001, *port)
+            crate::core::frame::tcp_syn(
+                stranger,
+                MacAddr::BROADCAST,
+                asker,
+                h(*n).ip,
+                40_001,
+                *port,
+            )
+            .as_slice()
+            .to_vec()
         }
         HostileFrame::Junk(bytes) => bytes.clone(),
     })

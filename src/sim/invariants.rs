@@ -162,7 +162,7 @@ impl Sim {
     fn owner_of(&self, ip: IpAddr) -> Option<usize> {
         match ip {
             IpAddr::V4(v4) => self.by_ip.get(&v4).copied(),
-            IpAddr::V6(v6) => self.hosts.iter().position(|h| super::link_local(h.mac) == v6),
+            IpAddr::V6(v6) => self.hosts.iter().position(|h| super::host::link_local(h.mac) == v6),
         }
     }
 

@@ -1,6 +1,6 @@
 //! The frames a proxy (or a host handing its addresses back) sends: ARP replies, announcements
 //! and probes (RFC 826, RFC 5227), neighbour advertisements and duplicate address detection
-//! probes (RFC 4861, RFC 4862).
+//! probes (RFC 4861, RFC 4862); and the TCP SYN of a caller a driver plays (the simulator's).
 //!
 //! Each builder returns a complete Ethernet II frame without FCS in an inline [`FrameBuf`],
 //! padded to Ethernet's 60-byte minimum, with the ICMPv6 checksum filled in. No allocation.
@@ -175,6 +175,49 @@ pub fn arp_probe(sender_mac: MacAddr, target_ip: Ipv4Addr) -> FrameBuf {
         MacAddr::ZERO,
         target_ip,
     )
+}
+
+/// A TCP SYN over IPv4 from `src_ip`:`src_port` to `dst_ip`:`dst_port`, as a station opening a
+/// connection sends it: no options, don't fragment, TTL 64, both checksums filled in.
+///
+/// The proxy never opens a connection (it replays a caller's SYN: [`super::replayable_syn`]);
+/// this is the SYN of the callers a driver plays itself: the simulator's, which wake its
+/// sleepers.
+pub fn tcp_syn(
+    src_mac: MacAddr,
+    dst_mac: MacAddr,
+    src_ip: Ipv4Addr,
+    dst_ip: Ipv4Addr,
+    src_port: u16,
+    dst_port: u16,
+) -> FrameBuf {
+    let mut tcp = [0u8; TCP_MIN_HEADER_LEN];
+    tcp[0..2].copy_from_slice(&src_port.to_be_bytes());
+    tcp[2..4].copy_from_slice(&dst_port.to_be_bytes());
+    // Data offset 5 words (no options); sequence, acknowledgement and window zero.
+    tcp[12] = ((TCP_MIN_HEADER_LEN / 4) as u8) << 4;
+    tcp[13] = TCP_SYN;
+    let mut addrs = [0u8; 8];
+    addrs[..4].copy_from_slice(&src_ip.octets());
+    addrs[4..].copy_from_slice(&dst_ip.octets());
+    let sum = checksum::ipv4_upper_layer(addrs, IP_PROTO_TCP, &tcp);
+    tcp[16..18].copy_from_slice(&sum.to_be_bytes());
+
+    let mut ip = [0u8; IPV4_MIN_HEADER_LEN];
+    ip[0] = 0x40 | (IPV4_MIN_HEADER_LEN / 4) as u8;
+    ip[2..4].copy_from_slice(&((IPV4_MIN_HEADER_LEN + TCP_MIN_HEADER_LEN) as u16).to_be_bytes());
+    // Flags: don't fragment; time to live 64.
+    ip[6] = 0x40;
+    ip[8] = 64;
+    ip[9] = IP_PROTO_TCP;
+    ip[12..20].copy_from_slice(&addrs);
+    let sum = checksum::ones_complement(&ip);
+    ip[10..12].copy_from_slice(&sum.to_be_bytes());
+
+    let mut f = FrameBuf::ethernet(dst_mac, src_mac, ETHERTYPE_IPV4);
+    f.put(&ip);
+    f.put(&tcp);
+    f.padded()
 }
 
 /// Flags of a neighbour advertisement (RFC 4861 §4.4). The router flag is always clear.

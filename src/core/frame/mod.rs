@@ -20,7 +20,9 @@ mod checksum;
 mod classify;
 mod sleepers;
 mod syn_replay;
-pub mod synth;
+/// Hand-built frames of any layout, for tests and benches only (`synth.rs` says why).
+#[cfg(any(test, feature = "testkit"))]
+pub(crate) mod synth;
 mod wire;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -30,7 +32,7 @@ use crate::core::wol::SecureOn;
 
 pub use build::{
     FrameBuf, NaFlags, arp_probe, arp_reply, arp_request, dad_probe, gratuitous_arp,
-    gratuitous_arp_for, neighbor_advertisement, unsolicited_na, unsolicited_na_for,
+    gratuitous_arp_for, neighbor_advertisement, tcp_syn, unsolicited_na, unsolicited_na_for,
 };
 pub use classify::{MAX_FRAME_LEN, classify};
 pub use sleepers::{Sleeper, SleeperTable};

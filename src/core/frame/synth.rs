@@ -1,7 +1,13 @@
-//! Raw frames as a capture shows them, built by hand for tests, benches, the simulator and the
-//! fuzz seeds: one place for the byte layouts, so they cannot drift apart. IPv4 header checksums
-//! are correct (a Linux bridge with `br_netfilter` drops packets whose header checksum is wrong);
-//! TCP and UDP checksums are left zero (the classifier never checks them: NICs offload them).
+//! Raw frames as a capture shows them, built by hand, layer by layer, for the tests, the benches
+//! and the fuzz seeds: one place for the byte layouts of test frames, so they cannot drift apart.
+//! IPv4 header checksums are correct (a Linux bridge with `br_netfilter` drops packets whose
+//! header checksum is wrong); TCP and UDP checksums are left zero (the classifier never checks
+//! them: NICs offload them).
+//!
+//! Test support, not the core's API: the frames that go on a wire come from `build.rs`, the one
+//! frame builder (a simulated caller's SYN too: `tcp_syn`). This module is compiled for the
+//! crate's own tests and, with the `testkit` feature (which the integration tests and benches
+//! turn on), re-exported as `wakeproxy::testkit::frames`.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -92,18 +98,4 @@ pub fn udp(src_port: u16, dst_port: u16, payload: &[u8]) -> Vec<u8> {
 pub fn arp(op: u16, sha: MacAddr, spa: Ipv4Addr, tha: MacAddr, tpa: Ipv4Addr) -> Vec<u8> {
     [&[0, 1, 8, 0, 6, 4][..], &op.to_be_bytes(), &sha.0, &spa.octets(), &tha.0, &tpa.octets()]
         .concat()
-}
-
-/// A complete TCP SYN frame from `src` to `dst:port`, with a correct IPv4 header checksum, as
-/// a caller opening a connection sends it.
-pub fn tcp_syn_v4(
-    src_mac: MacAddr,
-    dst_mac: MacAddr,
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    src_port: u16,
-    port: u16,
-) -> Vec<u8> {
-    let ip = ipv4(src, dst, 6, 0x4000, &[], &tcp(src_port, port, SYN, 0));
-    ethernet(dst_mac, src_mac, 0x0800, &ip)
 }

@@ -776,6 +776,37 @@ fn dad_probe_layout() {
 }
 
 #[test]
+fn tcp_syn_layout_checksums_and_class() {
+    use pnet_packet::ipv4::{self, Ipv4Flags, Ipv4Packet};
+    use pnet_packet::tcp::{self, TcpFlags, TcpPacket};
+    let f = tcp_syn(C_MAC, A_MAC, C_V4, A_V4, 50000, 3389);
+    assert_eq!(f.len(), 60);
+    let eth = EthernetPacket::new(f.as_slice()).unwrap();
+    assert_eq!((eth.get_source().octets(), eth.get_destination().octets()), (C_MAC.0, A_MAC.0));
+    assert_eq!(eth.get_ethertype(), EtherTypes::Ipv4);
+    let ip = Ipv4Packet::new(eth.payload()).unwrap();
+    assert_eq!((ip.get_version(), ip.get_header_length(), ip.get_total_length()), (4, 5, 40));
+    assert_eq!((ip.get_flags(), ip.get_ttl()), (Ipv4Flags::DontFragment, 64));
+    assert_eq!((ip.get_source(), ip.get_destination()), (C_V4, A_V4));
+    assert_eq!(ip.get_checksum(), ipv4::checksum(&ip), "IPv4 header checksum");
+    let seg = TcpPacket::new(&ip.payload()[..20]).unwrap();
+    assert_eq!((seg.get_source(), seg.get_destination()), (50000, 3389));
+    assert_eq!((seg.get_flags(), seg.get_data_offset()), (TcpFlags::SYN, 5));
+    assert_eq!(seg.get_checksum(), tcp::ipv4_checksum(&seg, &C_V4, &A_V4), "TCP checksum");
+    assert_eq!(
+        classify(f.as_slice()),
+        Classified::TcpSyn {
+            sleeper: A_ID,
+            src: IpAddr::V4(C_V4),
+            src_port: 50000,
+            dst: IpAddr::V4(A_V4),
+            dst_port: 3389,
+            wake: true,
+        }
+    );
+}
+
+#[test]
 fn frame_buf_basics() {
     let f = arp_probe(C_MAC, C_V4);
     assert!(!f.is_empty());

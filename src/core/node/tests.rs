@@ -196,7 +196,7 @@ fn an_announced_sleeper_is_proxied_and_a_syn_wakes_it() {
     );
 
     // A SYN to a port it did not listen on wakes nothing; one to 3389 wakes it, once.
-    let syn_other = crate::core::frame::synth::tcp_syn_v4(
+    let syn_other = crate::core::frame::tcp_syn(
         mac(9),
         mac(p as u8 + 1),
         Ipv4Addr::new(10, 0, 0, 9),
@@ -204,10 +204,10 @@ fn an_announced_sleeper_is_proxied_and_a_syn_wakes_it() {
         40000,
         8443,
     );
-    lan.nodes[p].handle_frame(now, IfaceId(1), &syn_other);
+    lan.nodes[p].handle_frame(now, IfaceId(1), syn_other.as_slice());
     lan.drain();
     assert!(lan.magic.is_empty());
-    let syn = crate::core::frame::synth::tcp_syn_v4(
+    let syn = crate::core::frame::tcp_syn(
         mac(9),
         mac(p as u8 + 1),
         Ipv4Addr::new(10, 0, 0, 9),
@@ -216,7 +216,7 @@ fn an_announced_sleeper_is_proxied_and_a_syn_wakes_it() {
         3389,
     );
     for _ in 0..50 {
-        lan.nodes[p].handle_frame(now, IfaceId(1), &syn);
+        lan.nodes[p].handle_frame(now, IfaceId(1), syn.as_slice());
     }
     lan.drain();
     assert_eq!(lan.magic, vec![(p, mac(3))], "a SYN flood sends one wake");
@@ -515,7 +515,7 @@ fn while_probing_nothing_is_answered_and_no_syn_wakes() {
     while lan.nodes[p].poll_action().is_some() {}
     let arp = crate::core::frame::arp_request(mac(9), Ipv4Addr::new(10, 0, 0, 9), ip(3));
     lan.nodes[p].handle_frame(now, IfaceId(1), arp.as_slice());
-    let syn = crate::core::frame::synth::tcp_syn_v4(
+    let syn = crate::core::frame::tcp_syn(
         mac(9),
         mac(p as u8 + 1),
         Ipv4Addr::new(10, 0, 0, 9),
@@ -523,7 +523,7 @@ fn while_probing_nothing_is_answered_and_no_syn_wakes() {
         40000,
         3389,
     );
-    lan.nodes[p].handle_frame(now, IfaceId(1), &syn);
+    lan.nodes[p].handle_frame(now, IfaceId(1), syn.as_slice());
     assert!(lan.nodes[p].poll_action().is_none(), "no ARP answer, no magic packet");
 }
 
@@ -686,7 +686,7 @@ fn a_proxy_that_sees_its_sleepers_address_taken_by_a_stranger_stands_down() {
 
 /// A SYN from `caller`:`port` to the third node's 3389, as captured by proxy `p`.
 fn syn_from(p: usize, caller: u8, port: u16) -> Vec<u8> {
-    crate::core::frame::synth::tcp_syn_v4(
+    crate::core::frame::tcp_syn(
         mac(caller),
         mac(p as u8 + 1),
         Ipv4Addr::new(10, 0, 0, caller),
@@ -694,6 +694,8 @@ fn syn_from(p: usize, caller: u8, port: u16) -> Vec<u8> {
         port,
         3389,
     )
+    .as_slice()
+    .to_vec()
 }
 
 /// A SYN from 10.0.0.9:40000 to the sleeping third node's port 3389, handed to its proxy `p`.

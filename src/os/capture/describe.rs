@@ -73,12 +73,11 @@ pub fn describe(f: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::frame::synth;
 
     #[test]
     fn frames_are_described_and_nothing_panics() {
         let a = MacAddr([2, 0, 0, 0, 0, 1]);
-        let syn = synth::tcp_syn_v4(
+        let syn = crate::core::frame::tcp_syn(
             a,
             MacAddr::BROADCAST,
             Ipv4Addr::new(10, 0, 0, 1),
@@ -86,7 +85,8 @@ mod tests {
             4000,
             3389,
         );
-        assert_eq!(describe(&syn), "tcp syn 10.0.0.1:4000 -> 10.0.0.2:3389");
+        let syn = syn.as_slice();
+        assert_eq!(describe(syn), "tcp syn 10.0.0.1:4000 -> 10.0.0.2:3389");
         let arp = crate::core::frame::arp_request(
             a,
             Ipv4Addr::new(10, 0, 0, 1),
