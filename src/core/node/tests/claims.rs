@@ -1,0 +1,251 @@
+//! Claiming a sleeper: probe before claim, the owner's frames, IPv6-only sleepers, a
+//! stranger taking the address, MAC takeover.
+
+use super::*;
+
+#[test]
+fn mac_takeover_answers_with_the_sleepers_mac_and_refreshes_it_every_heartbeat() {
+    let mut lan = Lan::new(3);
+    for n in &mut lan.nodes {
+        n.cfg.proxy_mode = ProxyMode::MacTakeover;
+    }
+    lan.run(H * 2);
+    let now = lan.now;
+    lan.nodes[2].going_to_sleep(now);
+    lan.asleep[2] = true;
+    lan.drain();
+    lan.run(Duration::from_secs(1));
+    let now = lan.now;
+    let sleeper = NodeId::from_u128(3);
+    let p = (0..2).find(|&i| lan.nodes[i].proxied(IfaceId(1)) == vec![sleeper]).expect("a proxy");
+
+    // The ARP answer carries the sleeper's own MAC, as Ethernet source and sender address.
+    while lan.nodes[p].poll_action().is_some() {}
+    let arp = crate::core::frame::arp_request(mac(9), Ipv4Addr::new(10, 0, 0, 9), ip(3));
+    lan.nodes[p].handle_frame(now, IfaceId(1), arp.as_slice());
+    let Some(Action::SendFrame { frame, .. }) = lan.nodes[p].poll_action() else {
+        panic!("no ARP reply")
+    };
+    assert_eq!(&frame.as_slice()[6..12], &mac(3).octets());
+    assert_eq!(&frame.as_slice()[22..28], &mac(3).octets());
+
+    // Every heartbeat, an announcement from the sleeper's MAC keeps the switch and the caches.
+    lan.frames.clear();
+    lan.run(H * 3);
+    let refreshes = lan
+        .frames
+        .iter()
+        .filter(|(from, f)| {
+            *from == p
+                && f[6..12] == mac(3).octets()
+                && f[12..14] == [0x08, 0x06]
+                && f[28..32] == ip(3).octets()
+                && f[38..42] == ip(3).octets()
+        })
+        .count();
+    assert!((2..=4).contains(&refreshes), "{refreshes} announcements in 3 heartbeats");
+    let na = lan
+        .frames
+        .iter()
+        .any(|(from, f)| *from == p && f[6..12] == mac(3).octets() && f[12..14] == [0x86, 0xdd]);
+    assert!(na, "an unsolicited NA for the sleeper's IPv6 address too");
+}
+
+#[test]
+fn a_claim_probes_the_sleepers_addresses_and_waits_one_quiet_window() {
+    let mut lan = Lan::new(3);
+    let p = sleeping_third(&mut lan);
+    let sleeper = NodeId::from_u128(3);
+    assert!(lan.nodes[p].proxied(IfaceId(1)).is_empty(), "not answered for while probing");
+    let probe = lan.frames.iter().any(|(from, f)| {
+        *from == p
+            && f[12..14] == [0x08, 0x06]
+            && f[28..32] == [0; 4]
+            && f[38..42] == ip(3).octets()
+    });
+    assert!(probe, "an RFC 5227 ARP probe for the sleeper's address");
+    let dad = lan
+        .frames
+        .iter()
+        .any(|(from, f)| *from == p && f[12..14] == [0x86, 0xdd] && f[22..38] == [0; 16]);
+    assert!(dad, "a DAD probe (from ::) for its IPv6 address");
+    lan.run(Duration::from_secs(1));
+    assert_eq!(lan.nodes[p].proxied(IfaceId(1)), vec![sleeper]);
+}
+
+#[test]
+fn while_probing_nothing_is_answered_and_no_syn_wakes() {
+    let mut lan = Lan::new(3);
+    let p = sleeping_third(&mut lan);
+    let now = lan.now;
+    while lan.nodes[p].poll_action().is_some() {}
+    let arp = crate::core::frame::arp_request(mac(9), Ipv4Addr::new(10, 0, 0, 9), ip(3));
+    lan.nodes[p].handle_frame(now, IfaceId(1), arp.as_slice());
+    let syn = crate::core::frame::tcp_syn(
+        mac(9),
+        mac(p as u8 + 1),
+        Ipv4Addr::new(10, 0, 0, 9),
+        ip(3),
+        40000,
+        3389,
+    );
+    lan.nodes[p].handle_frame(now, IfaceId(1), syn.as_slice());
+    assert!(lan.nodes[p].poll_action().is_none(), "no ARP answer, no magic packet");
+}
+
+#[test]
+fn an_answer_to_the_probe_from_another_station_defers_the_claim_until_it_is_quiet() {
+    let mut lan = Lan::new(3);
+    let p = sleeping_third(&mut lan);
+    let now = lan.now;
+    // DHCP gave 10.0.0.3 to someone else, who answers the probe.
+    let other = MacAddr([0x02, 0x99, 0, 0, 0, 1]);
+    lan.nodes[p].handle_frame(now, IfaceId(1), &arp_reply_from(other, ip(3)));
+    lan.drain();
+    lan.run(Duration::from_secs(2));
+    assert!(lan.nodes[p].proxied(IfaceId(1)).is_empty());
+    assert_eq!(lan.nodes[p].counters().claims_blocked, 1);
+    // One heartbeat later it probes again; nobody answers this time: claimed.
+    lan.run(H + Duration::from_secs(1));
+    assert_eq!(lan.nodes[p].proxied(IfaceId(1)), vec![NodeId::from_u128(3)]);
+}
+
+#[test]
+fn a_sleeper_that_still_answers_pings_is_never_answered_for() {
+    let mut lan = Lan::new(3);
+    lan.run(H * 2);
+    // The "sleeper" still answers pings: its host is up (still suspending, or its daemon hung).
+    lan.probes_fail = false;
+    let now = lan.now;
+    lan.nodes[2].going_to_sleep(now);
+    lan.asleep[2] = true;
+    lan.drain();
+    // Probed again every heartbeat, never answered for while it answers.
+    for _ in 0..30 {
+        lan.run(Duration::from_millis(500));
+        for i in 0..2 {
+            assert!(lan.nodes[i].proxied(IfaceId(1)).is_empty(), "node {} answers for it", i + 1);
+        }
+    }
+    // A probe per heartbeat by its proxy, each blocked; once the proxy has not claimed it for
+    // two heartbeats, the other node passes it over and tries too, and is blocked the same way.
+    let blocked: u64 = (0..2).map(|i| lan.nodes[i].counters().claims_blocked).sum();
+    assert!((3..=6).contains(&blocked), "a probe per heartbeat, each blocked: {blocked}");
+    let tried_by_both = (0..2).all(|i| lan.nodes[i].counters().claims_blocked > 0);
+    assert!(tried_by_both, "the node passed over tries as well");
+    let now = lan.now;
+    for i in 0..2 {
+        while lan.nodes[i].poll_action().is_some() {}
+        let arp = crate::core::frame::arp_request(mac(9), Ipv4Addr::new(10, 0, 0, 9), ip(3));
+        lan.nodes[i].handle_frame(now, IfaceId(1), arp.as_slice());
+        assert!(lan.nodes[i].poll_action().is_none(), "node {} answered ARP", i + 1);
+    }
+}
+
+#[test]
+fn a_frame_from_the_owner_while_probing_stops_the_claim_until_it_is_quiet() {
+    let mut lan = Lan::new(3);
+    let p = sleeping_third(&mut lan);
+    // Half a probe window after its notice, the owner asks for its gateway: it is awake,
+    // whatever its notice said.
+    let now = lan.now + Duration::from_millis(500);
+    let own = crate::core::frame::arp_request(mac(3), ip(3), Ipv4Addr::new(10, 0, 0, 254));
+    lan.nodes[p].handle_frame(now, IfaceId(1), own.as_slice());
+    lan.drain();
+    lan.run(Duration::from_secs(2));
+    assert!(lan.nodes[p].proxied(IfaceId(1)).is_empty());
+    // It was on its way to sleep: 2.5 heartbeats later its ping fails, and it is answered for.
+    lan.run(H * 3);
+    assert_eq!(lan.nodes[p].proxied(IfaceId(1)), vec![NodeId::from_u128(3)]);
+}
+
+#[test]
+fn a_frame_the_owner_sent_before_its_notice_and_handled_just_after_it_changes_nothing() {
+    let mut lan = Lan::new(3);
+    let p = sleeping_third(&mut lan);
+    // Captured frames and peer datagrams come through separate queues: a frame sent just
+    // before the SleepNotice can be handled just after it.
+    let now = lan.now + Duration::from_millis(1);
+    let own = crate::core::frame::arp_request(mac(3), ip(3), Ipv4Addr::new(10, 0, 0, 254));
+    lan.nodes[p].handle_frame(now, IfaceId(1), own.as_slice());
+    lan.drain();
+    lan.run(Duration::from_secs(1));
+    assert_eq!(lan.nodes[p].proxied(IfaceId(1)), vec![NodeId::from_u128(3)]);
+}
+
+#[test]
+fn a_sleeper_answered_for_only_by_ipv6_is_probed_over_ipv6_before_the_claim() {
+    let mut lan = Lan::new(3);
+    lan.run(H * 2);
+    // Another peer announces the sleeper's IPv4 address as its own (a forgery, or DHCP
+    // reuse): only its IPv6 address is left to answer for, and that is what the probe asks.
+    let hb = crate::core::proto::Heartbeat {
+        host: crate::core::proto::HostInfo {
+            mac: mac(9),
+            ipv4: vec![Ipv4Prefix { addr: ip(3), len: 24 }],
+            ..Default::default()
+        },
+        peers_heard: Some(2),
+        ..Default::default()
+    };
+    let header = crate::core::proto::Header {
+        sender: NodeId::from_u128(9),
+        seq: (UNIX0 + lan.now.as_micros() / 1000) * 1000,
+        timestamp_ms: UNIX0 + lan.now.as_micros() / 1000,
+    };
+    let mut bytes = Vec::new();
+    crate::core::proto::encode(&key(), &header, &Message::Heartbeat(hb), &mut bytes).unwrap();
+    let now = lan.now;
+    for i in 0..2 {
+        lan.nodes[i].handle_datagram(now, IfaceId(1), Lan::from(2), &bytes);
+    }
+    lan.nodes[2].going_to_sleep(now);
+    lan.asleep[2] = true;
+    let mut probed = Vec::new();
+    let mut progress = true;
+    while progress {
+        progress = false;
+        for i in 0..2 {
+            while let Some(a) = lan.nodes[i].poll_action() {
+                progress = true;
+                if let Action::Probe { ip, .. } = a {
+                    probed.push(ip);
+                }
+            }
+        }
+        let notices: Vec<_> = std::iter::from_fn(|| lan.nodes[2].poll_action()).collect();
+        for a in notices {
+            if let Action::SendDatagram { bytes, .. } = a {
+                for i in 0..2 {
+                    lan.nodes[i].handle_datagram(now, IfaceId(1), Lan::from(2), &bytes);
+                }
+                progress = true;
+            }
+        }
+    }
+    let v6: IpAddr = "fd00::3".parse().unwrap();
+    assert!(probed.contains(&v6), "the claim probes fd00::3: {probed:?}");
+}
+
+#[test]
+fn a_proxy_that_sees_its_sleepers_address_taken_by_a_stranger_stands_down() {
+    let mut lan = Lan::new(3);
+    let p = sleeping_third(&mut lan);
+    lan.run(Duration::from_secs(1));
+    assert_eq!(lan.nodes[p].proxied(IfaceId(1)), vec![NodeId::from_u128(3)]);
+    let now = lan.now;
+    let stranger = MacAddr([0x02, 0x99, 0, 0, 0, 2]);
+    let garp = crate::core::frame::gratuitous_arp(stranger, ip(3));
+    lan.nodes[p].handle_frame(now, IfaceId(1), garp.as_slice());
+    lan.drain();
+    assert!(lan.nodes[p].proxied(IfaceId(1)).is_empty());
+    // A peer's own MAC answering (another proxy that has not let go) is not a stranger.
+    let mut lan = Lan::new(3);
+    let p = sleeping_third(&mut lan);
+    lan.run(Duration::from_secs(1));
+    let now = lan.now;
+    let q = 1 - p;
+    lan.nodes[p].handle_frame(now, IfaceId(1), &arp_reply_from(mac(q as u8 + 1), ip(3)));
+    lan.drain();
+    assert_eq!(lan.nodes[p].proxied(IfaceId(1)), vec![NodeId::from_u128(3)]);
+}
