@@ -26,6 +26,14 @@ fn simulate_prints_a_report() {
 }
 
 #[test]
+fn simulate_shows_no_progress_in_a_pipe() {
+    // Progress is for a terminal; in a pipe (here) stderr stays empty and stdout is the report.
+    let out = wakeproxy(&["simulate", "--nodes", "10", "--duration", "1m"]);
+    assert!(out.status.success());
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
 fn simulate_json_is_json() {
     let out = wakeproxy(&["simulate", "--nodes", "10", "--duration", "1m", "--json"]);
     assert!(out.status.success());

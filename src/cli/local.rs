@@ -7,7 +7,7 @@ use std::time::Duration;
 
 #[cfg(target_os = "linux")]
 use wakeproxy::os::words;
-use wakeproxy::sim::{ScenarioConfig, SimConfig, run_scenario};
+use wakeproxy::sim::{ScenarioConfig, SimConfig, run_scenario_with};
 use wakeproxy::store::config::Config;
 use wakeproxy::store::keys::{self, KeyError};
 
@@ -117,7 +117,20 @@ pub(crate) fn simulate(a: SimulateArgs) -> ExitCode {
         fault_every: a.fault_every,
         asleep_fraction: a.asleep,
     };
-    match run_scenario(&cfg) {
+    // Progress in simulated time, on a terminal only (indicatif draws nothing into a pipe).
+    let bar = indicatif::ProgressBar::new(cfg.duration.as_millis() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("simulating {bar:40} {msg} ({elapsed} so far)")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let total = humantime::format_duration(cfg.duration).to_string();
+    let outcome = run_scenario_with(&cfg, &mut |done| {
+        let secs = std::time::Duration::from_secs(done.as_secs());
+        bar.set_message(format!("{} of {total}", humantime::format_duration(secs)));
+        bar.set_position(done.as_millis() as u64);
+    });
+    bar.finish_and_clear();
+    match outcome {
         Ok(report) => {
             if a.json {
                 match serde_json::to_string_pretty(&report) {

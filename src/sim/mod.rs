@@ -46,7 +46,7 @@ use events::{Ev, Queued};
 pub use host::{Host, HostState};
 pub use invariants::{DUAL_GRACE, Violation};
 pub use report::{FaultRecord, Report};
-pub use scenario::{ScenarioConfig, run_scenario};
+pub use scenario::{ScenarioConfig, run_scenario, run_scenario_with};
 
 use crate::core::addr::NodeId;
 use crate::core::node::{IfaceId, NodeConfig};

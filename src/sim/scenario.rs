@@ -40,6 +40,15 @@ enum Later {
 
 /// Runs a scenario and returns its report.
 pub fn run_scenario(cfg: &ScenarioConfig) -> Result<Report, SimError> {
+    run_scenario_with(cfg, &mut |_| {})
+}
+
+/// [`run_scenario`], telling `progress` how much simulated time has passed after each step (a
+/// fault, a restart, the end), for a progress bar.
+pub fn run_scenario_with(
+    cfg: &ScenarioConfig,
+    progress: &mut dyn FnMut(std::time::Duration),
+) -> Result<Report, SimError> {
     cfg.validate()?;
     let mut sim = Sim::new(cfg.sim.clone())?;
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.sim.seed ^ 0x5eed);
@@ -68,6 +77,7 @@ pub fn run_scenario(cfg: &ScenarioConfig) -> Result<Report, SimError> {
             [Some(next_fault), next_later, Some(end)].into_iter().flatten().min().expect("end");
         sim.run_until(step_to);
         let now = sim.now();
+        progress(cfg.duration.saturating_sub(end.saturating_since(now)));
         let (due, rest): (Vec<_>, Vec<_>) = later.into_iter().partition(|(t, _)| *t <= now);
         later = rest;
         for (_, l) in due {
