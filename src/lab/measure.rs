@@ -92,7 +92,7 @@ pub fn wake_latency(spec: &LabSpec, exe: &Path, count: usize) -> Result<LatencyR
 
 /// The source ports the caller connects from, one per round (a thousand, then again).
 const CALLER_PORT_FIRST: u16 = 47_000;
-const CALLER_PORTS: &str = "47000-47999";
+const CALLER_PORT_COUNT: u16 = 1_000;
 
 fn failed(what: String) -> LabError {
     LabError::Command { command: "wake-latency".into(), message: what }
@@ -125,7 +125,8 @@ fn measure(lab: &mut Lab, exe: &Path, count: usize) -> Result<LatencyReport, Lab
         .args(["netns", "exec", &super::switch_ns(&lab.name), "tcpdump", "-i", "any", "-Q", "in"])
         .args(["-nn", "-l", "-tt", "--time-stamp-precision=nano"])
         .arg(format!(
-            "(tcp dst port 8080 and tcp src portrange {CALLER_PORTS} and tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn) or udp dst port 9"
+            "(tcp dst port 8080 and tcp src portrange {CALLER_PORT_FIRST}-{} and tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn) or udp dst port 9",
+            CALLER_PORT_FIRST + CALLER_PORT_COUNT - 1
         ))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -155,7 +156,7 @@ fn measure(lab: &mut Lab, exe: &Path, count: usize) -> Result<LatencyReport, Lab
             })?;
         let syn = format!(
             "import socket; s=socket.socket(); s.bind(('', {})); s.settimeout(0.2); s.connect_ex(('{}', 8080))",
-            CALLER_PORT_FIRST + (i % 1000) as u16,
+            CALLER_PORT_FIRST + (i % usize::from(CALLER_PORT_COUNT)) as u16,
             lab.hosts[sleeper].ip
         );
         Command::new("ip")
