@@ -316,7 +316,11 @@ impl Node {
             return;
         }
         let lan = &mut self.lans[li];
-        lan.stats.remove(&id);
+        if let Some(stats) = lan.stats.remove(&id) {
+            let slept = now.saturating_since(stats.since).as_micros();
+            let slept = u64::try_from(slept).unwrap_or(u64::MAX);
+            self.counters.sleep_enabled_us = self.counters.sleep_enabled_us.saturating_add(slept);
+        }
         lan.reclaimed.remove(&id);
         if lan.claims.get(&id) == Some(&self.cfg.id) {
             lan.claims.remove(&id);

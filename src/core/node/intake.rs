@@ -78,6 +78,7 @@ impl Node {
                             .is_some_and(|p| host_has_addr(&p.host, from.ip()));
                         if from_it {
                             lan.peers.on_sign_of_life(now, header.sender);
+                            lan.peers.note_clock(header.sender, header.timestamp_ms, now_ms);
                         }
                     }
                 }
@@ -121,6 +122,7 @@ impl Node {
         }
         let notice = matches!(msg, Message::SleepNotice(_) | Message::ResumeNotice(_));
         self.apply(now, li, &header, msg);
+        self.lans[li].peers.note_clock(header.sender, header.timestamp_ms, now_ms);
         if notice {
             self.lans[li].peers.noticed(&header.sender, header.seq);
         }

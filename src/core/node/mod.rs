@@ -18,6 +18,7 @@ mod frames;
 mod hearing;
 mod intake;
 mod lan;
+mod latency;
 mod registry;
 mod sent;
 mod status;
@@ -35,6 +36,7 @@ pub use claim::ClaimBlocked;
 pub use config::{DEFAULT_WAKE_DENY, IfaceConfig, IfaceId, NodeConfig, ProxyMode};
 pub use hearing::{DEAF_AFTER, Deafness, Refusal};
 pub use lan::ProxyStats;
+pub use latency::{LATENCY_BOUNDS_MS, LatencyHistogram, WakeLatencies};
 pub use registry::KnownSleeper;
 pub use status::{Counters, IfaceStatus, PeerStatus, ProxiedStatus, Status, WakeRecord};
 pub use wake::{MAX_WAKES, WakeError, WakeTarget};
@@ -87,6 +89,7 @@ pub struct Node {
     grace_done: bool,
     wakes: Vec<WakeJob>,
     wake_log: VecDeque<WakeRecord>,
+    latency: WakeLatencies,
     inhibiting: bool,
     next_prune: Instant,
     buf: Vec<u8>,
@@ -124,6 +127,7 @@ impl Node {
             grace_done: false,
             wakes: Vec::new(),
             wake_log: VecDeque::new(),
+            latency: WakeLatencies::default(),
             inhibiting: false,
             next_prune: now + PRUNE_EVERY,
             buf: Vec::with_capacity(proto::MAX_DATAGRAM),

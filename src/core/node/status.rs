@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::wake::WakeJob;
-use super::{Deafness, Node, ProxyMode, WakeCause};
+use super::{Deafness, Node, ProxyMode, WakeCause, WakeLatencies};
 use crate::core::addr::{MacAddr, NodeId};
 use crate::core::node::config::IfaceId;
 use crate::core::node::lan::ProxyStats;
@@ -106,6 +106,16 @@ pub struct Counters {
     /// with: during a key rollover, peers still one phase behind or ahead.
     #[serde(default)]
     pub accepted_other_key: u64,
+    /// Wakes whose target answered (it sent a signed message).
+    #[serde(default)]
+    pub wakes_confirmed: u64,
+    /// Wakes given up: every attempt sent, the target never answered.
+    #[serde(default)]
+    pub wakes_given_up: u64,
+    /// Sleep time this node enabled: microseconds its sleepers slept while it answered for
+    /// them, summed over sleepers (in a status, the periods still running count too).
+    #[serde(default)]
+    pub sleep_enabled_us: u64,
 }
 
 /// One peer, as `status` shows it.
@@ -135,6 +145,10 @@ pub struct PeerStatus {
     pub proxied_by: Option<NodeId>,
     /// The TCP ports it listens on.
     pub tcp_ports: Vec<u16>,
+    /// How far its clock is ahead of this node's (negative: behind), in milliseconds, as of
+    /// its last signed message (network delay included).
+    #[serde(default)]
+    pub clock_offset_ms: Option<i64>,
 }
 
 /// One sleeper this node answers for.
@@ -254,6 +268,9 @@ pub struct Status {
     pub wakes_in_flight: Vec<(MacAddr, u32)>,
     /// The last wakes, oldest first.
     pub recent_wakes: Vec<WakeRecord>,
+    /// Every wake's latencies since the node started.
+    #[serde(default)]
+    pub wake_latency: WakeLatencies,
 }
 
 impl Node {
@@ -279,6 +296,7 @@ impl Node {
                         role: p.role,
                         proxied_by: lan.outcome.proxy_of(&p.id),
                         tcp_ports: p.host.tcp_ports.clone(),
+                        clock_offset_ms: p.clock_offset_ms,
                     })
                     .collect();
                 peers.sort_by_key(|p| p.id);
@@ -322,10 +340,23 @@ impl Node {
             proxy_mode: self.cfg.proxy_mode,
             can_proxy: self.cfg.can_proxy,
             ifaces,
-            counters: self.counters,
+            counters: Counters {
+                sleep_enabled_us: self
+                    .counters
+                    .sleep_enabled_us
+                    .saturating_add(self.sleep_enabled_running(now)),
+                ..self.counters
+            },
             wakes_in_flight: self.wakes.iter().map(|w| (w.mac, w.attempts)).collect(),
             recent_wakes: self.wake_log.iter().copied().collect(),
+            wake_latency: self.latency,
         }
+    }
+
+    /// Microseconds of sleep enabled by the proxy periods still running.
+    fn sleep_enabled_running(&self, now: Instant) -> u64 {
+        let running = self.lans.iter().flat_map(|lan| lan.stats.values());
+        running.fold(0u64, |sum, s| sum.saturating_add(micros(now.saturating_since(s.since))))
     }
 
     /// This node's role on `iface`.
@@ -375,4 +406,8 @@ impl Node {
     pub fn counters(&self) -> Counters {
         self.counters
     }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }

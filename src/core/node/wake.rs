@@ -417,6 +417,16 @@ impl Node {
     }
 
     fn log_wake(&mut self, rec: WakeRecord) {
+        if let Some(d) = rec.to_packet {
+            self.latency.to_packet.observe(d);
+        }
+        match rec.to_awake {
+            Some(d) => {
+                self.latency.to_awake.observe(d);
+                self.counters.wakes_confirmed += 1;
+            }
+            None => self.counters.wakes_given_up += 1,
+        }
         if self.wake_log.len() == WAKE_LOG_LEN {
             self.wake_log.pop_front();
         }

@@ -162,6 +162,16 @@ impl PeerTable {
         }
     }
 
+    /// A signed message from `id` said its clock read `sent_ms` when this node's read `now_ms`.
+    pub fn note_clock(&mut self, id: NodeId, sent_ms: u64, now_ms: u64) {
+        if let Some(p) = self.peers.get_mut(&id) {
+            let offset = i128::from(sent_ms) - i128::from(now_ms);
+            // Saturates: a forged timestamp of any value is still just "very far off".
+            p.clock_offset_ms =
+                Some(i64::try_from(offset).unwrap_or(if offset < 0 { i64::MIN } else { i64::MAX }));
+        }
+    }
+
     /// A signed Leave arrived.
     pub fn on_leave(&mut self, now: Instant, id: NodeId) -> Option<Transition> {
         let p = self.peers.get_mut(&id)?;

@@ -138,6 +138,10 @@ pub struct Peer {
     /// When a datagram signed in its name last arrived from its own address but had to be
     /// refused (stale: its clock is off): a sign that it is up, though not heard.
     pub sign_of_life: Option<Instant>,
+    /// How far its clock was ahead of this node's (negative: behind) when its last signed
+    /// message arrived, in milliseconds, network delay included; `None` before one did. Also
+    /// kept from messages refused as stale, which is when it matters.
+    pub clock_offset_ms: Option<i64>,
     /// The sequence number of its last sleep or resume notice accepted: messages numbered
     /// below it were sent before it and arrive late.
     pub notice_seq: Option<u64>,
@@ -189,6 +193,7 @@ impl Peer {
             calibrated_at: None,
             unanswered: None,
             sign_of_life: None,
+            clock_offset_ms: None,
             notice_seq: None,
             heartbeat_ports: Vec::new(),
         }
