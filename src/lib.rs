@@ -33,6 +33,7 @@ pub mod daemon;
 pub mod direct_wake;
 #[cfg(target_os = "linux")]
 pub mod lab;
+pub mod metrics;
 pub mod os;
 pub mod sim;
 pub mod store;

@@ -222,6 +222,137 @@ fn wakeonlan_options_send_from_here_without_direct() {
 }
 
 #[test]
+fn a_metrics_port_in_use_leaves_the_daemon_running_and_the_other_endpoint_serves() {
+    if !can_run_netns() {
+        return;
+    }
+    let mut lab = NetLab::new(2);
+    let key = lab.dir.join("site.key");
+    keygen(&key);
+    // Host 0's metrics port is held by another program; host 1's is free.
+    let holder = std::process::Command::new("ip")
+        .args(["netns", "exec", &lab.hosts[0].ns, "python3", "-c"])
+        .arg("import socket,time; s=socket.socket(); s.bind(('127.0.0.1', 9725)); s.listen(); print('bound', flush=True); time.sleep(60)")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut holder = holder;
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "bound");
+    let listen = ["127.0.0.1:9725".to_owned(), format!("{}:9725", lab.hosts[1].ip)];
+    for (i, addr) in listen.iter().enumerate() {
+        let cfg = configure(&lab, i, &key);
+        let mut text = std::fs::read_to_string(&cfg).unwrap();
+        text.push_str(&format!("metrics_listen = \"{addr}\"\n"));
+        std::fs::write(&cfg, text).unwrap();
+        lab.start(i, &cfg);
+    }
+    let manager = agreed_manager(&lab, &[0, 1], Duration::from_secs(10));
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert!(manager.is_some(), "the daemons still elect a manager: {}", lab.log(0));
+    let log = lab.log(0);
+    assert!(
+        log.contains("cannot serve metrics on 127.0.0.1:9725 (metrics_listen)")
+            && log.contains("another program listens on that port")
+            && log.contains("running without the metrics endpoint"),
+        "{log}"
+    );
+    let v = status(&lab, 0).expect("host 0's daemon runs");
+    assert!(v["metrics"]["error"].as_str().is_some_and(|e| e.contains("9725")), "{}", v["metrics"]);
+    let text = wakeproxy()
+        .args(["status", "--config"])
+        .arg(lab.hosts[0].dir.join("wakeproxy.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains("metrics: NOT served: cannot serve metrics")
+    );
+    // Host 1 serves: a scrape from host 0 reads its role.
+    let url = format!("http://{}/metrics", listen[1]);
+    let out = lab.exec(0, &["curl", "-sf", "--max-time", "5", &url]);
+    assert!(out.status.success(), "{url}: {}", String::from_utf8_lossy(&out.stderr));
+    let body = String::from_utf8_lossy(&out.stdout);
+    assert!(body.contains("# TYPE wakeproxy_role gauge"), "{body}");
+    assert!(body.contains("wakeproxy_build_info{version="), "{body}");
+    assert!(v["metrics"]["listen"] == "127.0.0.1:9725", "{}", v["metrics"]);
+}
+
+/// A stand-in for journald: receives the native protocol's datagrams on the journal's socket
+/// path (in a mount namespace of its own) and appends each to a file, for 30 s at most.
+const JOURNAL_SINK: &str = "import socket,struct,sys,time
+def fields(d):
+    i=0
+    while i<len(d):
+        nl=d.index(b'\\n',i); line=d[i:nl]
+        if b'=' in line: yield line; i=nl+1
+        else:
+            n=struct.unpack('<Q',d[nl+1:nl+9])[0]; v=d[nl+9:nl+9+n]
+            yield line+b'='+v.replace(b'\\n',b' '); i=nl+9+n+1
+s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind('/run/systemd/journal/socket'); s.settimeout(1)
+out=open(sys.argv[1], 'ab'); end=time.time()+30
+while time.time()<end:
+    try: out.write(b'\\n'.join(fields(s.recv(65536)))+b'\\n--\\n'); out.flush()
+    except socket.timeout: pass
+";
+
+#[test]
+fn under_systemd_the_daemon_logs_to_the_journal_with_node_interface_peer_and_reason() {
+    let Some((mut lab, cfgs)) = start_lab(2) else { return };
+    agreed_manager(&lab, &[0, 1], Duration::from_secs(10)).expect("agreement");
+    lab.kill9(0);
+    let records = lab.hosts[0].dir.join("journal.records");
+    // Host 0's daemon restarts as systemd would start it: stderr is "the journal"
+    // ($JOURNAL_STREAM names it), and the journal's socket is the sink's.
+    let script = format!(
+        "mount -t tmpfs none /run && mkdir -p /run/systemd/journal && \\
+         (timeout 40 python3 -c \"$SINK\" {records} &) && \\
+         while [ ! -S /run/systemd/journal/socket ]; do sleep 0.05; done && \\
+         export JOURNAL_STREAM=$(stat -L -c '%d:%i' /proc/self/fd/2) && \\
+         exec {bin} run --config {cfg}",
+        records = records.display(),
+        bin = env!("CARGO_BIN_EXE_wakeproxy"),
+        cfg = cfgs[0].display(),
+    );
+    let log = std::fs::File::create(lab.hosts[0].dir.join("daemon.log")).unwrap();
+    let child = Command::new("ip")
+        .args(["netns", "exec", &lab.hosts[0].ns, "unshare", "-m", "--propagation", "private"])
+        .args(["sh", "-c", &script])
+        .env("SINK", JOURNAL_SINK)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    lab.hosts[0].daemon = Some(child);
+    let peer_record = lab.wait_for(Duration::from_secs(15), || {
+        let all = std::fs::read_to_string(&records).ok()?;
+        all.split("\n--\n")
+            .find(|r| r.contains("\nPEER=") && r.contains("\nREASON="))
+            .map(str::to_owned)
+    });
+    lab.kill9(0);
+    let record = peer_record.unwrap_or_else(|| {
+        panic!(
+            "no record with PEER and REASON: {:?}\n{}",
+            std::fs::read_to_string(&records),
+            lab.log(0)
+        )
+    });
+    for field in
+        ["MESSAGE=peer ", "\nNODE=", "\nIFACE=eth0\n", "\nPEER=", "\nREASON=", "\nPRIORITY="]
+    {
+        assert!(record.contains(field), "{field:?} missing in\n{record}");
+    }
+    // Nothing went to stderr meanwhile: the journal has it all.
+    assert!(!lab.log(0).contains("peer "), "{}", lab.log(0));
+}
+
+#[test]
 fn a_daemon_restarted_after_kill_9_still_knows_its_sleepers() {
     let Some((mut lab, cfgs)) = start_lab(3) else { return };
     agreed_manager(&lab, &[0, 1, 2], Duration::from_secs(10)).expect("agreement");

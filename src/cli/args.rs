@@ -167,8 +167,9 @@ pub(crate) struct RunArgs {
     /// %ProgramData%\wakeproxy\wakeproxy.toml]. A missing default file means: all defaults.
     #[arg(long)]
     pub(crate) config: Option<PathBuf>,
-    /// Log format, overriding the configuration's `[log] format`.
-    #[arg(long, value_parser = ["text", "json"])]
+    /// Log format, overriding the configuration's `[log] format` (`journal`: structured
+    /// records to the systemd journal).
+    #[arg(long, value_parser = ["text", "json", "journal"])]
     pub(crate) log_format: Option<String>,
 }
 

@@ -13,9 +13,13 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
-    let json =
-        args.log_format.as_deref().map_or(config.log.format == LogFormat::Json, |f| f == "json");
-    init_logging(config.log.level.as_str(), json);
+    let format = match args.log_format.as_deref() {
+        Some("json") => LogFormat::Json,
+        Some("journal") => LogFormat::Journal,
+        Some(_) => LogFormat::Text,
+        None => config.log.format,
+    };
+    init_logging(config.log.level.as_str(), format);
     let runtime = match wakeproxy::daemon::runtime() {
         Ok(r) => r,
         Err(e) => return fail(&e, 1),
@@ -37,14 +41,39 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
     }
 }
 
-/// Logs to stderr: human lines on a terminal or under systemd (which adds its own timestamps),
-/// JSON lines with `--log-format json`. `RUST_LOG` overrides the configured level.
-pub(crate) fn init_logging(level: &str, json: bool) {
+/// Logs to stderr: human lines on a terminal, JSON lines with `--log-format json`; to the
+/// journal, with its fields, with `journal` or when systemd connected stderr to the journal.
+/// `RUST_LOG` overrides the configured level.
+pub(crate) fn init_logging(level: &str, format: LogFormat) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("wakeproxy={level}")));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if json {
+    let filter = || {
+        EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| EnvFilter::new(format!("wakeproxy={level}")))
+    };
+    #[cfg(target_os = "linux")]
+    {
+        let under_journal = format == LogFormat::Text
+            && std::env::var("JOURNAL_STREAM")
+                .is_ok_and(|v| wakeproxy::os::host::stderr_is_journal_stream(&v));
+        if format == LogFormat::Journal || under_journal {
+            use tracing_subscriber::layer::SubscriberExt as _;
+            use tracing_subscriber::util::SubscriberInitExt as _;
+            // Fields keep their own names (NODE, IFACE, PEER…): none collides with the
+            // journal's (MESSAGE, PRIORITY, CODE_*, and the trusted _* ones).
+            match tracing_journald::layer() {
+                Ok(journal) => {
+                    let journal = journal.with_field_prefix(None);
+                    tracing_subscriber::registry().with(filter()).with(journal).init();
+                    return;
+                }
+                Err(e) => eprintln!(
+                    "wakeproxy: cannot write to the journal ({e}): logging to stderr instead"
+                ),
+            }
+        }
+    }
+    let builder = tracing_subscriber::fmt().with_env_filter(filter()).with_writer(std::io::stderr);
+    if format == LogFormat::Json {
         builder.json().flatten_event(true).init();
     } else {
         builder

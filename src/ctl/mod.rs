@@ -46,7 +46,7 @@ mod tests;
 pub use client::{EventStream, call, follow_events, status};
 pub use protocol::{
     CTL_VERSION, DaemonStatus, IntakeStatus, KernelDrops, KeyStatus, MAX_REQUEST_LINE,
-    ProtocolError, QueueStatus, RefusedStatus, ReloadReply, Request,
+    MetricsEndpoint, ProtocolError, QueueStatus, RefusedStatus, ReloadReply, Request,
 };
 pub use render::{render_event, render_peers, render_reload, render_status};
 pub use server::{Caller, ControlListener, CtlCall, ServeConfig, authorize, serve, serve_with};

@@ -344,6 +344,18 @@ pub struct DaemonStatus {
     /// How its inputs fared on their way to the node: queued, dropped, refused.
     #[serde(default)]
     pub intake: IntakeStatus,
+    /// Its metrics endpoint, if `metrics_listen` asks for one.
+    #[serde(default)]
+    pub metrics: Option<MetricsEndpoint>,
+}
+
+/// The metrics endpoint a daemon was asked to serve, and whether it does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetricsEndpoint {
+    /// `metrics_listen`.
+    pub listen: SocketAddr,
+    /// Why it could not be opened (the daemon runs without it); `None` while it serves.
+    pub error: Option<String>,
 }
 
 /// The daemon's intake (`daemon::intake`): per kind of input what was queued for the node and

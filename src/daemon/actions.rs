@@ -131,20 +131,20 @@ pub(super) fn log_event(e: &Event, d: &Daemon) {
     match e {
         Event::PeerChanged { iface, transition: t } => {
             let from = t.from.map_or("new".to_owned(), |s| s.to_string());
-            info!(iface = d.iface_name(*iface), peer = %t.peer, mac = %t.mac, "peer {:?} {from} -> {} ({:?})", t.peer, t.to, t.reason);
+            info!(iface = d.iface_name(*iface), peer = %t.peer, mac = %t.mac, state = %t.to, reason = ?t.reason, "peer {:?} {from} -> {} ({:?})", t.peer, t.to, t.reason);
         }
         Event::ElectionChanged { iface, role, manager, term, guardians } => {
             let m = manager.map_or("none".to_owned(), |m| format!("{m:?}"));
             info!(target: crate::os::host::LIFECYCLE, iface = d.iface_name(*iface), %role, term, "election: this node is {role}, manager {m}, term {term}, {} guardians", guardians.len());
         }
         Event::ProxyStarted { iface, sleeper, mac } => {
-            info!(iface = d.iface_name(*iface), %mac, "answering for sleeper {sleeper:?} ({mac})")
+            info!(iface = d.iface_name(*iface), peer = %sleeper, %mac, "answering for sleeper {sleeper:?} ({mac})")
         }
         Event::ProxyStopped { iface, sleeper, mac, reason } => {
-            info!(iface = d.iface_name(*iface), %mac, "stopped answering for {sleeper:?} ({mac}): {reason:?}")
+            info!(iface = d.iface_name(*iface), peer = %sleeper, %mac, reason = ?reason, "stopped answering for {sleeper:?} ({mac}): {reason:?}")
         }
         Event::WakeSent { iface, mac, cause, attempt } => {
-            info!(iface = d.iface_name(*iface), %mac, attempt, "magic packet for {mac} ({cause:?}), attempt {attempt}")
+            info!(iface = d.iface_name(*iface), %mac, attempt, reason = ?cause, "magic packet for {mac} ({cause:?}), attempt {attempt}")
         }
         Event::WakeRequested { mac, to } => info!(%mac, "asked {to} to wake {mac}"),
         Event::WakeConfirmed { mac, to_packet, to_awake } => {
@@ -154,14 +154,16 @@ pub(super) fn log_event(e: &Event, d: &Daemon) {
             warn!(%mac, "{mac} did not wake after {attempts} magic packets")
         }
         Event::ClaimBlocked { iface, sleeper, mac, why } => {
-            info!(iface = d.iface_name(*iface), %mac, "not answering for {sleeper:?} ({mac}) now: {why:?}")
+            info!(iface = d.iface_name(*iface), peer = %sleeper, %mac, reason = ?why, "not answering for {sleeper:?} ({mac}) now: {why:?}")
         }
         Event::ClaimMissing { iface, sleeper, by } => warn!(
             iface = d.iface_name(*iface),
+            peer = %sleeper,
             "{by:?} was given sleeper {sleeper:?} but did not claim it in time: passing it over for that sleeper"
         ),
         Event::HearingChanged { iface, deaf: Some(why) } => warn!(
             iface = d.iface_name(*iface),
+            reason = ?why,
             "this node cannot hear its peers on {}: {}; it takes no role and answers for no sleeper there",
             d.iface_name(*iface),
             why.explain(d.opts.peer_port)

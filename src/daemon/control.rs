@@ -45,6 +45,7 @@ impl Daemon {
             uptime_s: self.start.elapsed().as_secs(),
             node: self.node.status(self.now()),
             intake: self.intake.status(self.capture_drops()),
+            metrics: self.opts.metrics.clone(),
         };
         serde_json::to_value(&s).unwrap_or(Value::Null)
     }

@@ -33,7 +33,7 @@ mod reload;
 mod run_loop;
 mod start;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 pub mod virtual_lan;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -89,6 +89,8 @@ pub struct Options {
     /// The daily reconciliation wake: local time of day (hour, minute) and the window its
     /// wakes are spread over; `None` when off (the default).
     pub reconciliation: Option<((u8, u8), Duration)>,
+    /// The metrics endpoint, as opened by [`run`] (`status` shows it); `None` when off.
+    pub metrics: Option<crate::ctl::MetricsEndpoint>,
 }
 
 /// Why the daemon could not start or had to stop.

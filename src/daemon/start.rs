@@ -4,12 +4,12 @@
 use std::future::Future;
 use std::path::Path;
 
-use tracing::{info, warn};
+use tracing::{Instrument as _, error, info, warn};
 
 use super::{Daemon, DaemonError, Options, PowerLink};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::ctl::{self, ControlListener};
+use crate::ctl::{self, ControlListener, MetricsEndpoint};
 use crate::store::config::Config;
 use crate::store::keys;
 use crate::store::state::StateDir;
@@ -69,6 +69,7 @@ pub fn options(config: &Config, config_path: &Path) -> Result<Options, DaemonErr
                 config.reconciliation.window,
             )
         }),
+        metrics: None,
     })
 }
 
@@ -84,7 +85,20 @@ pub async fn run(
 ) -> Result<(), DaemonError> {
     // The control socket first: it refuses to start a second daemon on the same socket.
     let listener = ControlListener::bind(&config.control_socket, config.control_group.as_deref())?;
-    let opts = options(config, config_path)?;
+    let mut opts = options(config, config_path)?;
+    // The metrics endpoint is optional: if its port cannot be had, say why and run without it.
+    let metrics = config.metrics_listen.map(|addr| match crate::metrics::bind(addr) {
+        Ok(listener) => (Some(listener), MetricsEndpoint { listen: addr, error: None }),
+        Err(e) => {
+            error!("{e}; running without the metrics endpoint");
+            (None, MetricsEndpoint { listen: addr, error: Some(e.to_string()) })
+        }
+    });
+    let (metrics_listener, endpoint) = match metrics {
+        Some((l, e)) => (l, Some(e)),
+        None => (None, None),
+    };
+    opts.metrics = endpoint;
     let id = opts.node.id;
     let (daemon, inputs) = Daemon::new(opts, std::sync::Arc::new(super::os::OsPlatform)).await?;
     let names: Vec<String> = daemon.links().map(|l| l.name.clone()).collect();
@@ -92,11 +106,24 @@ pub async fn run(
     notifier.ready(&format!("node {id}, managing {}", names.join(", ")));
     let (calls, control) = mpsc::channel(64);
     let (stop_ctl, ctl_stopped) = oneshot::channel::<()>();
+    let (stop_metrics, metrics_stopped) = oneshot::channel::<()>();
+    if let Some(l) = metrics_listener {
+        info!(
+            "serving metrics at http://{}/metrics",
+            l.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string())
+        );
+        tokio::spawn(crate::metrics::serve(l, calls.clone(), async move {
+            let _ = metrics_stopped.await;
+        }));
+    }
     let server = tokio::spawn(ctl::serve(listener, calls, daemon.event_sender(), async move {
         let _ = ctl_stopped.await;
     }));
-    daemon.run(inputs, control, power, notifier, shutdown).await;
+    // Every record of the node's task carries its id (the journal's NODE field).
+    let span = tracing::info_span!("daemon", node = %id);
+    daemon.run(inputs, control, power, notifier, shutdown).instrument(span).await;
     let _ = stop_ctl.send(());
+    let _ = stop_metrics.send(());
     if let Ok(Err(e)) = server.await {
         warn!("control socket: {e}");
     }

@@ -16,11 +16,11 @@ use crate::ctl::Request;
 use crate::store::config::Config;
 
 /// The default heartbeat interval.
-const H: Duration = Duration::from_secs(5);
+pub(crate) const H: Duration = Duration::from_secs(5);
 const PEER_PORT: u16 = 25536;
 
 /// Options for node `n` (its id is `n`; lower ids booted earlier).
-fn options(n: u8) -> Options {
+pub(crate) fn options(n: u8) -> Options {
     let config = Config::default();
     let id = NodeId::from_u128(u128::from(n));
     let node = config.node_config(id, 1_799_000_000 + u64::from(n), u64::from(n), true);
@@ -36,11 +36,12 @@ fn options(n: u8) -> Options {
         config_path: "test".into(),
         state: None,
         reconciliation: None,
+        metrics: None,
     }
 }
 
 /// A LAN of `n` hosts `h1`…, each running a daemon.
-async fn lan_of(n: u8) -> (VirtualLan, Vec<VirtualHost>, Vec<RunningDaemon>) {
+pub(crate) async fn lan_of(n: u8) -> (VirtualLan, Vec<VirtualHost>, Vec<RunningDaemon>) {
     let lan = VirtualLan::new("10.0.1.0".parse().unwrap(), 24);
     let hosts: Vec<VirtualHost> = (1..=n).map(|i| lan.add_host(&format!("h{i}"))).collect();
     let mut daemons = Vec::new();
@@ -60,7 +61,7 @@ async fn statuses(daemons: &[&RunningDaemon]) -> Vec<Value> {
 
 /// Waits, in virtual time, until `check` holds over the daemons' statuses; panics after
 /// `limit`. Returns the statuses that passed.
-async fn until(
+pub(crate) async fn until(
     daemons: &[&RunningDaemon],
     limit: Duration,
     what: &str,
@@ -81,12 +82,12 @@ fn iface(v: &Value) -> &Value {
     &v["node"]["ifaces"][0]
 }
 
-fn id(v: &Value) -> &str {
+pub(crate) fn id(v: &Value) -> &str {
     v["node"]["id"].as_str().unwrap_or_default()
 }
 
 /// Exactly one of them is manager, and all name it.
-fn one_manager(all: &[Value]) -> bool {
+pub(crate) fn one_manager(all: &[Value]) -> bool {
     let managers: Vec<&Value> = all.iter().filter(|v| iface(v)["role"] == "manager").collect();
     managers.len() == 1 && all.iter().all(|v| iface(v)["manager"].as_str() == Some(id(managers[0])))
 }
@@ -103,7 +104,7 @@ fn peer_state<'a>(v: &'a Value, of: &str) -> Option<&'a str> {
 }
 
 /// Who answers for the sleeper `of`, as `v` sees it.
-fn proxy_of(v: &Value, of: &str) -> Option<String> {
+pub(crate) fn proxy_of(v: &Value, of: &str) -> Option<String> {
     iface(v)["peers"].as_array()?.iter().find(|p| p["id"] == of)?["proxied_by"]
         .as_str()
         .map(str::to_owned)

@@ -147,7 +147,7 @@ impl Lab {
             let probe = (spec.heartbeat / 4).min(Duration::from_secs(1));
             let config = format!(
                 "# lab {name}, host {host}\ninterfaces = [\"eth0\"]\nheartbeat_interval = \"{}ms\"\nprobe_timeout = \"{}ms\"\n\
-                 proxy_mode = \"{}\"\nsyn_replay = {}\nsleep_hooks = false\nkey_file = \"{}\"\nstate_dir = \"{}\"\ncontrol_socket = \"{}\"\nwake_relays = [{}]\n",
+                 proxy_mode = \"{}\"\nsyn_replay = {}\nsleep_hooks = false\nkey_file = \"{}\"\nstate_dir = \"{}\"\ncontrol_socket = \"{}\"\nwake_relays = [{}]\nmetrics_listen = \"{}:{}\"\n",
                 spec.heartbeat.as_millis(),
                 probe.as_millis(),
                 spec.proxy_mode.as_str(),
@@ -156,6 +156,8 @@ impl Lab {
                 h.dir.join("state").display(),
                 h.socket().display(),
                 relays.join(", "),
+                h.ip,
+                super::METRICS_PORT,
                 host = h.name,
             );
             std::fs::write(h.config(), config).map_err(|e| file_err(&h.config(), e))?;

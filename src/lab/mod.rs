@@ -35,6 +35,10 @@ pub use nic::{Carrier, DEFAULT_RESUME_DELAY, Heard, WireTap, wait_for_magic};
 pub use service::{connect, serve_tcp};
 pub use status::{HostRow, render as render_status, rows as status_rows};
 
+/// The port of every lab daemon's metrics endpoint, on the host's address
+/// (`http://10.0.1.10:9725/metrics`): Prometheus in the router's namespace reaches them all.
+pub const METRICS_PORT: u16 = 9725;
+
 /// The TCP ports every lab host serves (RDP's and a web port: something to connect to).
 pub const SERVICE_PORTS: [u16; 2] = [3389, 8080];
 

@@ -93,8 +93,39 @@ impl Notifier for Silent {
     }
 }
 
+/// Whether `journal_stream` (systemd's `$JOURNAL_STREAM`, `DEVICE:INODE`) names this
+/// process's stderr: then systemd connected stderr to the journal, and records with fields
+/// are better sent to the journal's own socket. (A child that inherited the variable but not
+/// the stream, like a shell's, does not match.)
+#[cfg(unix)]
+pub fn stderr_is_journal_stream(journal_stream: &str) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata("/proc/self/fd/2")
+        .is_ok_and(|m| journal_stream_is(journal_stream, m.dev(), m.ino()))
+}
+
+/// `DEVICE:INODE`, both decimal, names this device and inode.
+pub fn journal_stream_is(journal_stream: &str, dev: u64, ino: u64) -> bool {
+    let parse = |s: &str| s.parse::<u64>().ok();
+    match journal_stream.split_once(':') {
+        Some((d, i)) => parse(d) == Some(dev) && parse(i) == Some(ino),
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_journal_stream_names_one_device_and_inode() {
+        use super::journal_stream_is;
+        assert!(journal_stream_is("8:12345", 8, 12345));
+        assert!(!journal_stream_is("8:12345", 8, 12346));
+        assert!(!journal_stream_is("9:12345", 8, 12345));
+        for bad in ["", "8", "8:", ":1", "8:1:2", "-8:1", "8:0x10", "99999999999999999999:1"] {
+            assert!(!journal_stream_is(bad, 8, 1), "{bad}");
+        }
+    }
+
     use super::*;
 
     #[tokio::test]

@@ -39,6 +39,8 @@ pub struct Words {
     pub reload: &'static str,
     /// How the files wakeproxy writes (the site key) are protected.
     pub file_protection: &'static str,
+    /// How to find the program that listens on a TCP port.
+    pub tcp_listeners: &'static str,
 }
 
 /// The Windows way to get an administrator's rights, which stands for several ideas there.
@@ -58,6 +60,7 @@ pub const LINUX: Words = Words {
     service_restart: "systemctl restart wakeproxy",
     reload: "sudo wakeproxy reload",
     file_protection: "mode 0600",
+    tcp_listeners: "ss -ltnp",
 };
 
 /// Windows, run by the service control manager.
@@ -76,6 +79,7 @@ pub const WINDOWS: Words = Words {
                       Services (services.msc)",
     reload: "wakeproxy reload (from an elevated prompt)",
     file_protection: "readable by SYSTEM and Administrators only",
+    tcp_listeners: "netstat -ano -p tcp (from an elevated prompt: netstat -abno -p tcp)",
 };
 
 /// The words of the platform this wakeproxy was built for.
@@ -87,7 +91,7 @@ pub const HERE: Words = LINUX;
 
 impl Words {
     /// Every phrase, named, for tests and for anyone who wants to see the table.
-    pub fn phrases(&self) -> [(&'static str, &'static str); 12] {
+    pub fn phrases(&self) -> [(&'static str, &'static str); 13] {
         [
             ("os", self.os),
             ("superuser", self.superuser),
@@ -101,6 +105,7 @@ impl Words {
             ("service_restart", self.service_restart),
             ("reload", self.reload),
             ("file_protection", self.file_protection),
+            ("tcp_listeners", self.tcp_listeners),
         ]
     }
 }

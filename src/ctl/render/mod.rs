@@ -64,6 +64,12 @@ pub fn render_status(s: &DaemonStatus) -> String {
     if let Some(key) = &s.key {
         out.push(key_line(key));
     }
+    if let Some(m) = &s.metrics {
+        out.push(match &m.error {
+            None => format!("metrics: http://{}/metrics", m.listen),
+            Some(e) => format!("metrics: NOT served: {}", clean(e)),
+        });
+    }
 
     for iface in &node.ifaces {
         out.blank();

@@ -126,6 +126,20 @@ fn insecure_banner_is_the_second_line() {
 }
 
 #[test]
+fn the_metrics_line_shows_the_endpoint_or_why_it_is_not_served() {
+    let mut s = sample(false);
+    assert!(!render_status(&s).contains("metrics:"), "off: no line");
+    let listen = "127.0.0.1:9725".parse().unwrap();
+    s.metrics = Some(crate::ctl::MetricsEndpoint { listen, error: None });
+    assert!(render_status(&s).contains("\nmetrics: http://127.0.0.1:9725/metrics\n"));
+    let why = "cannot serve metrics on 127.0.0.1:9725 (metrics_listen): address in use".to_owned();
+    s.metrics = Some(crate::ctl::MetricsEndpoint { listen, error: Some(why) });
+    assert!(
+        render_status(&s).contains("\nmetrics: NOT served: cannot serve metrics on 127.0.0.1:9725")
+    );
+}
+
+#[test]
 fn the_key_line_shows_one_or_two_ids_and_an_older_daemon_none() {
     let mut s = sample(false);
     let key = s.key.as_mut().unwrap();

@@ -52,6 +52,7 @@ pub(super) fn sample(insecure: bool) -> DaemonStatus {
         role,
         proxied_by: None,
         tcp_ports: ports,
+        clock_offset_ms: Some(12),
     };
     let mut sleeper = peer(0x5566_7788 << 96 | 3, PeerState::Asleep, Role::Member, vec![22, 3389]);
     sleeper.proxied_by = Some(me);
@@ -119,6 +120,7 @@ pub(super) fn sample(insecure: bool) -> DaemonStatus {
                 file: Some("/etc/wakeproxy/site.key".into()),
             }
         }),
+        metrics: None,
         uptime_s: 3 * 3600 + 12 * 60 + 5,
         node: Status {
             id: me,
@@ -139,6 +141,7 @@ pub(super) fn sample(insecure: bool) -> DaemonStatus {
                 wakes_sent: 4,
                 ..Counters::default()
             },
+            wake_latency: Default::default(),
             wakes_in_flight: vec![(mac(7), 2)],
             recent_wakes: vec![
                 WakeRecord {

@@ -103,7 +103,7 @@ impl Config {
         Ok(config)
     }
 
-    /// The effective configuration as TOML: every key (`control_group` only when set), which
+    /// The effective configuration as TOML: every key (`control_group` and `metrics_listen` only when set), which
     /// [`parse`](Self::parse) reads back to an equal `Config`.
     pub fn to_toml(&self) -> String {
         // Only a path that is not UTF-8 can fail to serialise; say so rather than panic.

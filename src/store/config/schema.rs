@@ -6,7 +6,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::paths;
-use super::values::{TimeOfDay, WakeRelay, duration_text, guardian_count, port, port_list};
+use super::values::{
+    TimeOfDay, WakeRelay, duration_text, guardian_count, listen_addr, port, port_list,
+};
 use crate::core::node::{DEFAULT_WAKE_DENY, ProxyMode};
 
 /// Shortest accepted heartbeat interval.
@@ -63,6 +65,10 @@ pub struct Config {
     /// Default: none, only root (Administrators) may use the control socket.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub control_group: Option<String>,
+    /// Serve Prometheus metrics over HTTP on this address (`IP:port`, e.g. `127.0.0.1:9725`).
+    /// Default: none, no endpoint. The firewall exceptions do not open it.
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "listen_addr")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// This node prefers to be a guardian (stays awake). Default false.
     pub prefer_guardian: bool,
     /// How a proxy answers for sleepers: `arp-redirect` (default) or `mac-takeover`.
@@ -118,7 +124,7 @@ pub struct Reconciliation {
 pub struct LogConfig {
     /// Least severe level written. Default `info`.
     pub level: LogLevel,
-    /// Line format. Default `text`.
+    /// Line format. Default `text` (which becomes `journal` under systemd).
     pub format: LogFormat,
 }
 
@@ -161,6 +167,10 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
+    /// Records with fields (`NODE`, `IFACE`, `PEER`, `MAC`, `REASON`…) sent to the systemd
+    /// journal's socket (Linux). `text` switches to it by itself when systemd connects stderr to
+    /// the journal (`$JOURNAL_STREAM`).
+    Journal,
 }
 
 impl Default for Config {
@@ -177,6 +187,7 @@ impl Default for Config {
             state_dir: paths::state_dir(),
             control_socket: paths::control_socket(),
             control_group: None,
+            metrics_listen: None,
             prefer_guardian: false,
             proxy_mode: ProxyMode::ArpRedirect,
             wake_unicast: true,

@@ -114,7 +114,11 @@ format = "json"
 
 #[test]
 fn to_toml_round_trips_the_default_and_shows_every_key() {
-    let c = Config { control_group: Some("wakeproxy".into()), ..Config::default() };
+    let c = Config {
+        control_group: Some("wakeproxy".into()),
+        metrics_listen: Some("127.0.0.1:9725".parse().unwrap()),
+        ..Config::default()
+    };
     let text = c.to_toml();
     assert_eq!(parse(&text).unwrap(), c, "{text}");
     let table: toml::Table = toml::from_str(&text).unwrap();
@@ -231,6 +235,14 @@ fn bad_values_name_key_line_value_and_what_is_allowed() {
         ("interfaces = [\"eth0\", \"\"]\n", "interfaces (line 1) has an empty name"),
         ("interfaces = [\"eth0\", \"eth0\"]\n", "interfaces (line 1) lists \"eth0\" twice"),
         ("control_group = \"\"\n", "control_group (line 1) must not be empty"),
+        (
+            "metrics_listen = \"9725\"\n",
+            "metrics_listen (line 1) `9725` is not an IP address and port: write e.g. \"127.0.0.1:9725\"",
+        ),
+        (
+            "metrics_listen = \"localhost:9725\"\n",
+            "metrics_listen (line 1) `localhost:9725` is not an IP address and port",
+        ),
         ("key_file = \"\"\n", "key_file (line 1) must not be empty"),
         (
             "wake_relays = [\n  \"10.0.0.1\",\n  \"host.example\",\n]\n",
@@ -339,11 +351,15 @@ fn the_example_file_documents_every_key_with_its_default() {
             assert!(table[*t].get(*key).is_some(), "the example does not show `{t}.{key}`");
         }
     }
-    // Uncommented, every line is the default (control_group, which has none, shows an
-    // example). The shown paths are the Linux ones.
+    // Uncommented, every line is the default (control_group and metrics_listen, which have
+    // none, show an example). The shown paths are the Linux ones.
     #[cfg(not(windows))]
     {
-        let want = Config { control_group: Some("wakeproxy".into()), ..Config::default() };
+        let want = Config {
+            control_group: Some("wakeproxy".into()),
+            metrics_listen: Some("127.0.0.1:9725".parse().unwrap()),
+            ..Config::default()
+        };
         assert_eq!(Config::parse(&active, origin).unwrap(), want, "{active}");
     }
 }

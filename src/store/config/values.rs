@@ -198,6 +198,19 @@ pub(super) fn port_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u16>, D::
     Ok(Vec::<Port>::deserialize(d)?.into_iter().map(|p| p.0).collect())
 }
 
+/// An `IP:port` to listen on (`metrics_listen`); host names are not accepted.
+pub(super) fn listen_addr<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<std::net::SocketAddr>, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse().map(Some).map_err(|_| {
+        serde::de::Error::custom(format!(
+            "`{s}` is not an IP address and port: write e.g. \"127.0.0.1:9725\", \"0.0.0.0:9725\" \
+             or \"[::]:9725\" (host names are not accepted)"
+        ))
+    })
+}
+
 /// Guardians: any count that fits; [`Config::validate`](super::Config::validate) checks `1..=16` with a clear message.
 pub(super) fn guardian_count<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
     let int = Int { min: 0, max: i64::from(u32::MAX), expecting: "a number from 1 to 16" };
