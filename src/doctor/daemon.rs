@@ -229,7 +229,7 @@ fn peers(iface: &IfaceStatus, peer_port: u16) -> Check {
             Topic::Peers,
             name,
             Verdict::Fail,
-            format!("this node is deaf on {name}: {}", deaf.explain(peer_port)),
+            format!("this node is deaf here: {}", deaf.explain(peer_port)),
         )
         .fix(fix)
         .details(details);
@@ -240,11 +240,8 @@ fn peers(iface: &IfaceStatus, peer_port: u16) -> Check {
             Topic::Peers,
             name,
             Verdict::Warn,
-            format!(
-                "no peer heard on {name}: this is the only wakeproxy node of its subnet (or the \
-                 others cannot be heard), so when this host sleeps nobody answers for it or \
-                 wakes it"
-            ),
+            "no peer heard: this is the only wakeproxy node of its subnet (or the others cannot \
+             be heard), so when this host sleeps nobody answers for it or wakes it",
         )
         .fix("run wakeproxy on at least one other host of this subnet that stays awake")
         .details(details);
@@ -264,7 +261,7 @@ fn peers(iface: &IfaceStatus, peer_port: u16) -> Check {
         name,
         Verdict::Ok,
         format!(
-            "{heard} peer{} heard on {name} ({}){manager}",
+            "{heard} peer{} heard ({}){manager}",
             if heard == 1 { "" } else { "s" },
             states.join(", ")
         ),

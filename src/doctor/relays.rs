@@ -53,9 +53,9 @@ pub(super) fn check(config: &Config, managed: &[Link], sys: &dyn System) -> Vec<
                         &subject,
                         Verdict::Ok,
                         format!(
-                            "routed, from {from}{via}; whether a node listens there cannot be \
-                             seen from here (WakeRequests are not answered): `wakeproxy status` \
-                             on a node of that subnet counts the wake_requests it got"
+                            "routed from {from}{via} (a route is all that can be seen from \
+                             here: WakeRequests get no answer; `wakeproxy status` on a node \
+                             there counts its wake_requests)"
                         ),
                     )
                     .details(serde_json::json!({ "to": to, "from": from }))

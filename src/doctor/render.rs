@@ -8,8 +8,9 @@ use super::{Report, Verdict};
 
 /// Where text wraps.
 const WIDTH: usize = 100;
-/// The indent of a check's continuation lines and of its fix.
-const INDENT: usize = 6;
+/// Where a check's text starts (after its verdict and topic), and its fix, and their
+/// continuation lines.
+const INDENT: usize = 18;
 
 /// The report as text.
 pub fn render(report: &Report) -> String {
@@ -19,6 +20,7 @@ pub fn render(report: &Report) -> String {
         let subject =
             if c.subject.is_empty() { String::new() } else { format!("{}: ", clean(&c.subject)) };
         let prefix = format!("{:<4}  {:<11} ", c.verdict.label(), c.check.label());
+        debug_assert_eq!(prefix.len(), INDENT);
         wrap(&mut out, &prefix, &format!("{subject}{}", clean(&c.summary)), INDENT);
         if let Some(fix) = c.fix.as_ref().filter(|_| c.verdict != Verdict::Ok) {
             wrap(&mut out, &format!("{}fix: ", " ".repeat(INDENT)), &clean(fix), INDENT + 5);
