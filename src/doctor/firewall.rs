@@ -11,7 +11,10 @@
 //! - so, the rest of the ruleset (`nft -j list ruleset`): a base chain of another table hooked
 //!   at input with `policy drop` and no rule accepting the peer port drops the peers'
 //!   heartbeats: a warning naming the chain (doctor cannot evaluate every rule an administrator
-//!   may write; whether the daemon hears its peers, the `peers` check, is the proof);
+//!   may write; whether the daemon hears its peers, the `peers` check, is the proof). The chains
+//!   iptables-nft makes (`INPUT`, ufw's `ufw-…`) and firewalld's table are skipped: their
+//!   matches are xtables extensions that nft's JSON does not spell out, and ufw and firewalld
+//!   are asked themselves;
 //! - ufw (`ufw status`) and firewalld (`firewall-cmd --state`, `--query-port`), when active:
 //!   both drop unsolicited inbound traffic by default, so a peer port they do not allow is a
 //!   failure, with their own command to fix it.
