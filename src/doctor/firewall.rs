@@ -229,42 +229,40 @@ fn linux(config: &Config, rules: &[Rule], sys: &dyn System) -> Vec<Check> {
     checks
 }
 
-/// What running `nft` said, when it did not list anything.
-fn nft_trouble(result: &io::Result<super::ToolOutput>) -> Option<Check> {
+/// `nft`'s output, or the check that says why there is none to read (not installed, not
+/// permitted).
+fn nft_output(result: io::Result<super::ToolOutput>) -> Result<super::ToolOutput, Check> {
     let unchecked = |summary: String, fix: String| {
-        Some(Check::new(Topic::Firewall, TABLE, Verdict::Unchecked, summary).fix(fix))
+        Err(Check::new(Topic::Firewall, TABLE, Verdict::Unchecked, summary).fix(fix))
     };
     match result {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Some(
-            Check::new(
-                Topic::Firewall,
-                TABLE,
-                Verdict::Warn,
-                "`nft` is not installed, so the table is not there",
-            )
-            .fix(
-                "install nftables (apt-get install nftables; dnf install nftables) and run \
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Check::new(
+            Topic::Firewall,
+            TABLE,
+            Verdict::Warn,
+            "`nft` is not installed, so the table is not there",
+        )
+        .fix(
+            "install nftables (apt-get install nftables; dnf install nftables) and run \
                  `wakeproxy firewall apply`, or allow the ports in your firewall (`wakeproxy \
                  firewall show --format ufw|firewalld`)",
-            ),
-        ),
+        )),
         Err(e) => {
             unchecked(format!("could not run `nft`: {e}"), "run `nft list ruleset` by hand".into())
         }
         Ok(out) if !out.success && out.stderr.contains("Operation not permitted") => unchecked(
-            "listing the nftables ruleset needs root or CAP_NET_ADMIN".into(),
+            "listing the nftables ruleset needs more rights than this process has".into(),
             HERE.nic_settings.into(),
         ),
-        Ok(_) => None,
+        Ok(out) => Ok(out),
     }
 }
 
 fn nft_table(rules: &[Rule], sys: &dyn System) -> Check {
-    let result = sys.run("nft", &["-j", "list", "table", "inet", "wakeproxy"]);
-    if let Some(c) = nft_trouble(&result) {
-        return c;
-    }
-    let Ok(out) = result else { unreachable!("nft_trouble took every error") };
+    let out = match nft_output(sys.run("nft", &["-j", "list", "table", "inet", "wakeproxy"])) {
+        Ok(out) => out,
+        Err(check) => return check,
+    };
     let apply = "run `wakeproxy firewall apply` (as root)";
     if !out.success {
         if out.stderr.contains("No such file or directory") {

@@ -376,6 +376,17 @@ fn the_firewall_table_missing_is_a_warning_that_names_apply() {
         assert!(c.summary.starts_with("missing"), "{c:?}");
         assert!(c.fix.as_deref().unwrap().contains("wakeproxy firewall apply"), "{c:?}");
     }
+    // Without the rights to list it.
+    sys.tools.insert(
+        "nft -j list table inet wakeproxy".into(),
+        err("Error: Could not process rule: Operation not permitted\n"),
+    );
+    let r = report(&sys);
+    if cfg!(target_os = "linux") {
+        let c = the(&r, Topic::Firewall, None);
+        assert_eq!(c.verdict, Verdict::Unchecked);
+        assert_eq!(c.fix.as_deref(), Some(crate::os::words::HERE.nic_settings));
+    }
     // Without nft at all.
     sys.tools.clear();
     let r = report(&sys);
