@@ -13,7 +13,8 @@
 //! - The **drivers** run the core: [`daemon`] (the tokio daemon, on a [`daemon::Platform`]),
 //!   [`sim`] (many nodes on a virtual clock, `wakeproxy simulate`), [`ctl`] (the control
 //!   socket: protocol, server, client, `status` text), `lab` (Linux: many hosts in network
-//!   namespaces), [`direct_wake`] (`wakeproxy wake --direct`).
+//!   namespaces), [`direct_wake`] (`wakeproxy wake --direct`), [`doctor`] (`wakeproxy doctor`:
+//!   what breaks wakes on this host, and the fixes).
 //! - [`store`]: what lives in files: the configuration, the site key, the state directory, and
 //!   crash-safe file replacement.
 //! - [`os`]: the operating-system glue: system calls ([`os::sys`], the only module allowed
@@ -31,6 +32,7 @@ pub mod core;
 pub mod ctl;
 pub mod daemon;
 pub mod direct_wake;
+pub mod doctor;
 #[cfg(target_os = "linux")]
 pub mod lab;
 pub mod metrics;

@@ -9,7 +9,7 @@ use clap::Parser;
 use wakeproxy::ctl::Request;
 
 use cli::args::{Cli, Command, ConfigCommand};
-use cli::{control, firewall, local, run};
+use cli::{control, doctor, firewall, local, run};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -32,6 +32,7 @@ fn main() -> ExitCode {
         Command::Keygen(args) => local::keygen(args),
         Command::Reload(args) => control::reload(args),
         Command::Firewall(cmd) => firewall::firewall(cmd),
+        Command::Doctor(args) => doctor::doctor(args),
         #[cfg(windows)]
         Command::Service(cmd) => cli::service::service(cmd),
         Command::Completions { shell } => cli::manual::completions(shell),

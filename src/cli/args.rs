@@ -71,6 +71,11 @@ pub(crate) enum Command {
     #[cfg(windows)]
     #[command(subcommand)]
     Service(ServiceCommand),
+    /// Check what breaks wakes on this host, per managed interface: the NIC's Wake-on-LAN
+    /// setting, the firewall exceptions, the key file, the daemon, its peers, clocks and
+    /// wake_relays; each problem with its fix. Exits 0 if healthy, 1 if a check failed, 2 if
+    /// some could not run (run it as root).
+    Doctor(DoctorArgs),
     /// Print a shell completion script (bash: `source <(wakeproxy completions bash)`).
     Completions {
         /// The shell: bash, zsh, fish, powershell or elvish.
@@ -392,6 +397,19 @@ pub(crate) struct ShowArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct DoctorArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigArg,
+    /// Print the report as JSON (every check: check, subject, verdict, summary, fix, details).
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Turn on waking by magic packet where a NIC supports it but has it off (until the next
+    /// reboot; the report says how to make it last).
+    #[arg(long)]
+    pub(crate) fix: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -4,6 +4,7 @@
 pub(crate) mod args;
 pub(crate) mod common;
 pub(crate) mod control;
+pub(crate) mod doctor;
 pub(crate) mod firewall;
 #[cfg(target_os = "linux")]
 pub(crate) mod lab;

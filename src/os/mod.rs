@@ -9,6 +9,8 @@
 //! - `netns` (Linux): network namespaces, veth pairs and bridges, for the lab and the tests.
 //! - [`host`]: what the daemon exchanges with its service manager (power events, readiness), so
 //!   that the daemon never calls [`service`].
+//! - [`wol_setting`]: the NIC's own Wake-on-LAN setting (Linux: the ethtool query; Windows: the
+//!   adapter's power management), read and switched on for `wakeproxy doctor`.
 //! - [`words`]: the platform's vocabulary for what messages tell a user to do (how to get
 //!   privileges, where the log is, how to restart the service), chosen by `cfg(windows)`.
 
@@ -19,4 +21,5 @@ pub mod host;
 pub mod netns;
 pub mod service;
 pub mod sys;
+pub mod wol_setting;
 pub mod words;

@@ -25,6 +25,9 @@ pub struct Words {
     pub raw_sockets: &'static str,
     /// What the layer-2 capture (answering for sleepers) needs: a noun phrase.
     pub capture: &'static str,
+    /// How to get the rights that reading and changing a NIC's settings (its Wake-on-LAN
+    /// setting) need.
+    pub nic_settings: &'static str,
     /// How to get into the control socket (or pipe) when it refuses the caller.
     pub control_access: &'static str,
     /// Where the service's log is read.
@@ -41,6 +44,8 @@ pub struct Words {
     pub file_protection: &'static str,
     /// How to find the program that listens on a TCP port.
     pub tcp_listeners: &'static str,
+    /// How to set the clock right and keep it so.
+    pub time_sync: &'static str,
 }
 
 /// The Windows way to get an administrator's rights, which stands for several ideas there.
@@ -53,6 +58,7 @@ pub const LINUX: Words = Words {
     elevate: "run it with sudo",
     raw_sockets: "run it as root or with CAP_NET_RAW",
     capture: "root or CAP_NET_RAW",
+    nic_settings: "run it as root or with CAP_NET_ADMIN",
     control_access: "run it as root or join the group that owns the socket",
     logs: "journalctl -u wakeproxy",
     service_status: "systemctl status wakeproxy",
@@ -61,6 +67,7 @@ pub const LINUX: Words = Words {
     reload: "sudo wakeproxy reload",
     file_protection: "mode 0600",
     tcp_listeners: "ss -ltnp",
+    time_sync: "turn on NTP (timedatectl set-ntp true) and check `timedatectl status`",
 };
 
 /// Windows, run by the service control manager.
@@ -70,6 +77,7 @@ pub const WINDOWS: Words = Words {
     elevate: ELEVATED,
     raw_sockets: ELEVATED,
     capture: "Npcap (https://npcap.com) and administrator rights",
+    nic_settings: ELEVATED,
     // The pipe's DACL admits SYSTEM and Administrators only (`sys::windows::CONTROL_PIPE_SDDL`).
     control_access: ELEVATED,
     logs: "Event Viewer → Windows Logs → Application, source wakeproxy",
@@ -80,6 +88,8 @@ pub const WINDOWS: Words = Words {
     reload: "wakeproxy reload (from an elevated prompt)",
     file_protection: "readable by SYSTEM and Administrators only",
     tcp_listeners: "netstat -ano -p tcp (from an elevated prompt: netstat -abno -p tcp)",
+    time_sync: "resynchronise the clock (w32tm /resync, from an elevated prompt) and check \
+                `w32tm /query /status`",
 };
 
 /// The words of the platform this wakeproxy was built for.
@@ -91,13 +101,14 @@ pub const HERE: Words = LINUX;
 
 impl Words {
     /// Every phrase, named, for tests and for anyone who wants to see the table.
-    pub fn phrases(&self) -> [(&'static str, &'static str); 13] {
+    pub fn phrases(&self) -> [(&'static str, &'static str); 15] {
         [
             ("os", self.os),
             ("superuser", self.superuser),
             ("elevate", self.elevate),
             ("raw_sockets", self.raw_sockets),
             ("capture", self.capture),
+            ("nic_settings", self.nic_settings),
             ("control_access", self.control_access),
             ("logs", self.logs),
             ("service_status", self.service_status),
@@ -106,6 +117,7 @@ impl Words {
             ("reload", self.reload),
             ("file_protection", self.file_protection),
             ("tcp_listeners", self.tcp_listeners),
+            ("time_sync", self.time_sync),
         ]
     }
 }

@@ -1,5 +1,8 @@
-//! Linux: raw Ethernet frames through an `AF_PACKET` socket.
+//! Linux: raw Ethernet frames through an `AF_PACKET` socket; the NIC's Wake-on-LAN setting
+//! ([`ethtool`]).
 #![allow(unsafe_code)]
+
+pub mod ethtool;
 
 use std::ffi::CString;
 use std::io;
