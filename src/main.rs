@@ -37,5 +37,6 @@ fn main() -> ExitCode {
         Command::Service(cmd) => cli::service::service(cmd),
         Command::Completions { shell } => cli::manual::completions(shell),
         Command::Man { out } => cli::manual::man(&out),
+        Command::Monitoring { out } => cli::manual::monitoring(&out),
     }
 }

@@ -215,6 +215,28 @@ fn man_writes_a_page_per_command() {
 }
 
 #[test]
+fn monitoring_writes_the_alerts_and_the_dashboard_of_this_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = wakeproxy(&["monitoring", "--out", dir.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let root = env!("CARGO_MANIFEST_DIR");
+    for (name, source) in [
+        ("wakeproxy-alerts.yml", "contrib/prometheus/wakeproxy-alerts.yml"),
+        ("wakeproxy-dashboard.json", "contrib/grafana/wakeproxy-dashboard.json"),
+    ] {
+        let written = std::fs::read_to_string(dir.path().join(name)).unwrap();
+        assert_eq!(written, std::fs::read_to_string(format!("{root}/{source}")).unwrap());
+        assert!(String::from_utf8_lossy(&out.stdout).contains(name));
+    }
+    // A path it cannot write (under a regular file): the error names it and what to do.
+    let file = dir.path().join("wakeproxy-alerts.yml");
+    let out = wakeproxy(&["monitoring", "--out", file.join("sub").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot write the monitoring files to") && err.contains("--out"), "{err}");
+}
+
+#[test]
 fn firewall_show_json_lists_the_exceptions() {
     let out = wakeproxy(&["firewall", "show", "--json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

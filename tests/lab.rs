@@ -136,6 +136,28 @@ fn wakeproxy_wake_from_the_other_subnet_wakes_a_sleeper_through_a_wake_request()
     assert!(woke.is_some(), "{:#?}", lab.status());
 }
 
+/// The README's lab examples, as a new user types them: a plain `curl` to a lab host, and a
+/// wakeonlan-style `wakeproxy wake MAC --broadcast ADDR --port 9` (no daemon needed).
+#[test]
+fn the_readme_lab_examples_work_as_written() {
+    let Some(lab) = TestLab::up("rdm", 4, 2) else { return };
+    lab.converged(Duration::from_secs(10)).expect("converged");
+    let greeted = lab.wait(Duration::from_secs(5), || {
+        let out = lab.exec("h1", &["curl", "10.0.2.10:8080"]);
+        out.status.success()
+            && String::from_utf8_lossy(&out.stdout).contains("hello from h2 port 8080")
+    });
+    assert!(greeted.is_some(), "{:?}", lab.exec("h1", &["curl", "10.0.2.10:8080"]));
+    // h3 (10.0.1.11, the second host of subnet 0) sleeps; h1 wakes it the wakeonlan way.
+    lab.ok(&["sleep", "h3", "--resume-delay", "500ms"]);
+    let bin = env!("CARGO_BIN_EXE_wakeproxy");
+    let wake = [bin, "wake", "02:57:50:00:00:01", "--broadcast", "10.0.1.255", "--port", "9"];
+    let out = lab.exec("h1", &wake);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let woke = lab.wait(Duration::from_secs(5), || lab.row("h3")["state"] == "up");
+    assert!(woke.is_some(), "{:#?}", lab.status());
+}
+
 #[test]
 fn a_magic_packet_from_debian_s_wakeonlan_wakes_a_simulated_nic() {
     let Some(lab) = TestLab::up("twl", 2, 1) else { return };

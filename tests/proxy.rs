@@ -115,7 +115,7 @@ fn connect_to_h2(lab: &TestLab, host: &str, target: &str) -> Duration {
     took
 }
 
-/// `curl` from `host` (the lab's service greets in HTTP/0.9), waiting up to 10 s.
+/// `curl` from `host` (the lab's service answers HTTP with its greeting), waiting up to 10 s.
 fn curl(lab: &TestLab, host: &str, url: &str) -> std::process::Output {
     assert!(
         Command::new("curl").arg("--version").output().is_ok(),

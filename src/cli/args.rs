@@ -87,6 +87,13 @@ pub(crate) enum Command {
         #[arg(long, default_value = ".")]
         out: PathBuf,
     },
+    /// Write the Prometheus alerting rules and the Grafana dashboard of this version
+    /// (wakeproxy-alerts.yml, wakeproxy-dashboard.json; docs/metrics.md says what they show).
+    Monitoring {
+        /// The directory to write them to (made if missing).
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
 }
 
 #[cfg(windows)]

@@ -1,5 +1,7 @@
 //! `wakeproxy completions SHELL` and `wakeproxy man`: shell completions and man pages, generated
-//! from the same clap command the binary parses, so they never disagree with it.
+//! from the same clap command the binary parses, so they never disagree with it. And
+//! `wakeproxy monitoring`: the alerting rules and the dashboard of `contrib/`, built into the
+//! binary, so a host without the sources (a Windows PC) has the ones that match its metrics.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -42,16 +44,44 @@ pub(crate) fn man(out: &Path) -> ExitCode {
                 pages.iter().map(|p| format!("{}\n", out.join(p).display())).collect();
             print_all(list.as_bytes())
         }
-        Err(e) => fail(&ManError { out: out.display().to_string(), source: e }, 1),
+        Err(e) => {
+            let what = "the man pages";
+            fail(&WriteError { what, out: out.display().to_string(), source: e }, 1)
+        }
     }
 }
 
-/// The man pages could not be written.
+/// The monitoring files, as `contrib/` holds them.
+const MONITORING: [(&str, &str); 2] = [
+    ("wakeproxy-alerts.yml", include_str!("../../contrib/prometheus/wakeproxy-alerts.yml")),
+    ("wakeproxy-dashboard.json", include_str!("../../contrib/grafana/wakeproxy-dashboard.json")),
+];
+
+/// Writes the alerting rules and the dashboard into `out`, and names each file written.
+pub(crate) fn monitoring(out: &Path) -> ExitCode {
+    let mut list = String::new();
+    for (name, text) in MONITORING {
+        let path = out.join(name);
+        let written = std::fs::create_dir_all(out)
+            .and_then(|()| wakeproxy::store::fsutil::atomic_write(&path, text.as_bytes(), 0o644));
+        if let Err(source) = written {
+            let what = WriteError {
+                what: "the monitoring files",
+                out: path.display().to_string(),
+                source,
+            };
+            return fail(&what, 1);
+        }
+        list.push_str(&format!("{}\n", path.display()));
+    }
+    print_all(list.as_bytes())
+}
+
+/// Files could not be written.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "cannot write the man pages to {out}: {source}; name a directory you may write to with --out"
-)]
-struct ManError {
+#[error("cannot write {what} to {out}: {source}; name a directory you may write to with --out")]
+struct WriteError {
+    what: &'static str,
     out: String,
     source: std::io::Error,
 }

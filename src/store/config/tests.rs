@@ -276,7 +276,7 @@ fn bad_values_name_key_line_value_and_what_is_allowed() {
         ),
         (
             "[log]\nformat = \"xml\"\n",
-            "log.format (line 2) unknown variant `xml`, expected `text` or `json`",
+            "log.format (line 2) unknown variant `xml`, expected one of `text`, `json`, `journal`",
         ),
         ("log.format = \"xml\"\n", "log.format (line 1) unknown variant `xml`"),
     ] {
