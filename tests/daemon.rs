@@ -86,6 +86,25 @@ fn agreed_manager(lab: &NetLab, alive: &[usize], limit: Duration) -> Option<Stri
     })
 }
 
+/// Another program holding a port in host `i`'s namespace: Python runs `bind` (which binds
+/// `s`), and the port is held once this returns, for 60 s at most (kill the child sooner).
+fn hold_port(lab: &NetLab, i: usize, bind: &str) -> std::process::Child {
+    let script = format!("import socket,time; {bind}; print('bound', flush=True); time.sleep(60)");
+    let mut holder = Command::new("ip")
+        .args(["netns", "exec", &lab.hosts[i].ns, "python3", "-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "bound");
+    holder
+}
+
 #[test]
 fn three_daemons_elect_one_manager_and_every_status_agrees() {
     let Some((lab, _)) = start_lab(3) else { return };
@@ -230,20 +249,8 @@ fn a_metrics_port_in_use_leaves_the_daemon_running_and_the_other_endpoint_serves
     let key = lab.dir.join("site.key");
     keygen(&key);
     // Host 0's metrics port is held by another program; host 1's is free.
-    let holder = std::process::Command::new("ip")
-        .args(["netns", "exec", &lab.hosts[0].ns, "python3", "-c"])
-        .arg("import socket,time; s=socket.socket(); s.bind(('127.0.0.1', 9725)); s.listen(); print('bound', flush=True); time.sleep(60)")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut holder = holder;
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line.trim(), "bound");
+    let mut holder =
+        hold_port(&lab, 0, "s=socket.socket(); s.bind(('127.0.0.1', 9725)); s.listen()");
     let listen = ["127.0.0.1:9725".to_owned(), format!("{}:9725", lab.hosts[1].ip)];
     for (i, addr) in listen.iter().enumerate() {
         let cfg = configure(&lab, i, &key);
@@ -427,20 +434,11 @@ fn a_port_in_use_is_a_clear_error_and_an_interface_that_vanishes_is_let_go() {
 
     // A second daemon on host 0's port: refused with a message that names the port.
     lab.kill9(0);
-    let holder = std::process::Command::new("ip")
-        .args(["netns", "exec", &lab.hosts[0].ns, "python3", "-c"])
-        .arg("import socket,time; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', 25536)); print('bound', flush=True); time.sleep(30)")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut holder = holder;
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line.trim(), "bound");
+    let mut holder = hold_port(
+        &lab,
+        0,
+        "s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', 25536))",
+    );
     let out = lab
         .exec(0, &[env!("CARGO_BIN_EXE_wakeproxy"), "run", "--config", cfgs[0].to_str().unwrap()]);
     let _ = holder.kill();

@@ -470,11 +470,8 @@ fn gauge<V: EncodeGaugeValue + Copy + std::fmt::Debug + Send + Sync + 'static>(
 where
     ConstGauge<V>: EncodeMetric,
 {
-    let mut family = enc.encode_descriptor(name, help, unit, MetricType::Gauge)?;
-    for (labels, v) in series {
-        ConstGauge::new(v).encode(family.encode_family(&labels)?)?;
-    }
-    Ok(())
+    let series = series.into_iter().map(|(l, v)| (l, ConstGauge::new(v)));
+    family(enc, name, help, unit, MetricType::Gauge, series)
 }
 
 fn gauge1<V: EncodeGaugeValue + Copy + std::fmt::Debug + Send + Sync + 'static>(
@@ -490,6 +487,20 @@ where
     ConstGauge::new(v).encode(enc.encode_descriptor(name, help, unit, MetricType::Gauge)?)
 }
 
+fn counter<V: EncodeCounterValue + Copy + std::fmt::Debug + Send + Sync + 'static>(
+    enc: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    series: impl IntoIterator<Item = (Labels, V)>,
+) -> std::fmt::Result
+where
+    ConstCounter<V>: EncodeMetric,
+{
+    let series = series.into_iter().map(|(l, v)| (l, ConstCounter::new(v)));
+    family(enc, name, help, unit, MetricType::Counter, series)
+}
+
 fn counter1<V: EncodeCounterValue + Copy + std::fmt::Debug + Send + Sync + 'static>(
     enc: &mut DescriptorEncoder<'_>,
     name: &str,
@@ -503,19 +514,18 @@ where
     ConstCounter::new(v).encode(enc.encode_descriptor(name, help, unit, MetricType::Counter)?)
 }
 
-fn counter<V: EncodeCounterValue + Copy + std::fmt::Debug + Send + Sync + 'static>(
+/// One metric family with a series per label set (its HELP and TYPE even when it has none).
+fn family<M: EncodeMetric>(
     enc: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
     unit: Option<&Unit>,
-    series: impl IntoIterator<Item = (Labels, V)>,
-) -> std::fmt::Result
-where
-    ConstCounter<V>: EncodeMetric,
-{
-    let mut family = enc.encode_descriptor(name, help, unit, MetricType::Counter)?;
-    for (labels, v) in series {
-        ConstCounter::new(v).encode(family.encode_family(&labels)?)?;
+    kind: MetricType,
+    series: impl IntoIterator<Item = (Labels, M)>,
+) -> std::fmt::Result {
+    let mut family = enc.encode_descriptor(name, help, unit, kind)?;
+    for (labels, m) in series {
+        m.encode(family.encode_family(&labels)?)?;
     }
     Ok(())
 }
