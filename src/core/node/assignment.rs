@@ -263,10 +263,19 @@ impl Node {
         let lan = &self.lans[li];
         let host = &lan.peers.get(id)?.host;
         let within = self.cfg.liveness.suspect_after;
+        // A gone peer with the sleeper's own MAC is the sleeper's host under an older node id
+        // (its daemon lost its state and came back with a new one): its addresses are the
+        // sleeper's, not another host's (found by `lab chaos`, docs/reliability.md).
+        let same_host = |p: &crate::core::peers::Peer| {
+            p.state == crate::core::peers::PeerState::Gone && p.host.mac == host.mac
+        };
         let owned_elsewhere = |ip: IpAddr| {
             lan.on_own_addr(ip)
                 || lan.peers.iter().any(|p| {
-                    p.id != *id && p.may_be_awake(now, within) && host_has_addr(&p.host, ip)
+                    p.id != *id
+                        && p.may_be_awake(now, within)
+                        && !same_host(p)
+                        && host_has_addr(&p.host, ip)
                 })
         };
         let mut wake_ports: Vec<u16> = host

@@ -249,3 +249,59 @@ fn a_proxy_that_sees_its_sleepers_address_taken_by_a_stranger_stands_down() {
     lan.drain();
     assert_eq!(lan.nodes[p].proxied(IfaceId(1)), vec![NodeId::from_u128(3)]);
 }
+
+/// Found by `lab chaos` (docs/reliability.md): a host whose daemon lost its state directory
+/// comes back under a new node id, while peers keep its old id as gone-but-awake (its host
+/// answered their probes). When it then slept, its proxy claimed it but answered for none of
+/// its addresses — they counted as the old id's, an awake peer's — so it was unreachable.
+#[test]
+fn a_host_that_came_back_under_a_new_node_id_is_answered_for_when_it_sleeps() {
+    let mut lan = Lan::new(3);
+    lan.run(H * 2);
+    // Its daemon is killed; its host stays up and answers probes.
+    lan.asleep[2] = true;
+    lan.probes_fail = false;
+    lan.run(H * 6);
+    let old = NodeId::from_u128(3);
+    let state_of = |lan: &Lan, id: NodeId| {
+        lan.nodes[0].status(lan.now).ifaces[0].peers.iter().find(|p| p.id == id).map(|p| p.state)
+    };
+    assert_eq!(state_of(&lan, old), Some(PeerState::Gone));
+    // It starts again without its state: a new id, the same MAC and addresses.
+    let now = lan.now;
+    let mut reborn = node(3, now);
+    let mut cfg = reborn.cfg.clone();
+    cfg.id = NodeId::from_u128(33);
+    reborn = Node::new(cfg, key(), now, UNIX0 + now.as_micros() / 1000);
+    reborn.add_iface(
+        now,
+        IfaceConfig {
+            id: IfaceId(1),
+            name: "eth0".into(),
+            mac: mac(3),
+            ipv4: vec![Ipv4Prefix { addr: ip(3), len: 24 }],
+            ipv6: vec![Ipv6Prefix { addr: "fd00::3".parse().unwrap(), len: 64 }],
+        },
+    );
+    reborn.set_tcp_ports(vec![22, 3389]);
+    lan.nodes[2] = reborn;
+    lan.asleep[2] = false;
+    lan.run(H * 2);
+    // Now it sleeps, announced; the old id is still remembered as gone.
+    lan.probes_fail = true;
+    let now = lan.now;
+    lan.nodes[2].going_to_sleep(now);
+    lan.asleep[2] = true;
+    lan.drain();
+    lan.run(Duration::from_secs(1));
+    assert_eq!(state_of(&lan, old), Some(PeerState::Gone));
+    let sleeper = NodeId::from_u128(33);
+    let p = (0..2).find(|&i| lan.nodes[i].proxied(IfaceId(1)) == vec![sleeper]).expect("a proxy");
+    let now = lan.now;
+    while lan.nodes[p].poll_action().is_some() {}
+    let arp = crate::core::frame::arp_request(mac(9), Ipv4Addr::new(10, 0, 0, 9), ip(3));
+    lan.nodes[p].handle_frame(now, IfaceId(1), arp.as_slice());
+    let replied = std::iter::from_fn(|| lan.nodes[p].poll_action())
+        .any(|a| matches!(a, Action::SendFrame { ref frame, .. } if frame.as_slice()[21] == 2));
+    assert!(replied, "the proxy answers ARP for the sleeper's address");
+}
