@@ -220,6 +220,29 @@ pub(crate) enum LabCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Inject a seeded schedule of faults into a lab and judge it with an independent
+    /// monitor (packet capture on the switch, the lab's own record of who sleeps): sleeps,
+    /// wakes, kill -9 and restarts, partitions, loss, clock steps, a keyless relay, floods.
+    /// Brings its own lab up and down; exits 1 on any violation.
+    Chaos {
+        #[command(flatten)]
+        shape: LabShape,
+        /// How long faults are injected, e.g. 3m, 30m.
+        #[arg(long, default_value = "3m", value_parser = humantime::parse_duration)]
+        duration: Duration,
+        /// The schedule's seed: the same seed gives the same faults.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// How long a woken host takes to resume.
+        #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+        resume_delay: Duration,
+        /// The lab's name.
+        #[arg(long, default_value = "chaos")]
+        name: String,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove everything a lab made (idempotent; also after a lab whose process died).
     Down {
         #[command(flatten)]
@@ -378,7 +401,15 @@ impl LabShape {
     pub(crate) fn spec(self, name: String) -> wakeproxy::lab::LabSpec {
         let Self { hosts, subnets, heartbeat, proxy_mode, no_syn_replay } = self;
         let syn_replay = !no_syn_replay;
-        wakeproxy::lab::LabSpec { name, hosts, subnets, heartbeat, proxy_mode, syn_replay }
+        wakeproxy::lab::LabSpec {
+            name,
+            hosts,
+            subnets,
+            heartbeat,
+            proxy_mode,
+            syn_replay,
+            steppable_clocks: false,
+        }
     }
 }
 

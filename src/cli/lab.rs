@@ -68,6 +68,19 @@ pub(crate) fn lab(cmd: LabCommand) -> ExitCode {
             );
             Ok(code)
         }
+        LabCommand::Chaos { shape, duration, seed, resume_delay, name, json } => {
+            let spec =
+                lab::chaos::ChaosSpec { lab: shape.spec(name), duration, seed, resume_delay };
+            let exe = exe()?;
+            // Faults as they happen go to stderr, so that --json output stays one document.
+            let report = lab::chaos::run(&spec, &exe, &|line| eprintln!("{line}"))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            } else {
+                print!("{}", report.render());
+            }
+            Ok(if report.violations.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
         LabCommand::Down { name } => {
             lab::preconditions()?;
             let n = lab::down(&name.name);
@@ -97,27 +110,26 @@ pub(crate) fn lab(cmd: LabCommand) -> ExitCode {
                 p.parse::<wakeproxy::core::wol::SecureOn>()
                     .map_err(|e| LabError::BadArgs(e.to_string()))?;
             }
-            let mut lab = Lab::load(&name.name)?;
-            let i = lab.host(&host)?;
-            lab.sleep(i, &exe()?, !no_notice, resume_delay, password.as_deref())?;
+            let exe = exe()?;
+            let mac = Lab::locked(&name.name, |lab| {
+                let i = lab.host(&host)?;
+                lab.sleep(i, &exe, !no_notice, resume_delay, password.as_deref())?;
+                Ok(lab.hosts[i].mac.clone())
+            })?;
             println!(
-                "{host} sleeps{}; its NIC wakes it on a magic packet for {}",
+                "{host} sleeps{}; its NIC wakes it on a magic packet for {mac}",
                 if no_notice { " (unannounced)" } else { "" },
-                lab.hosts[i].mac
             );
             Ok(ExitCode::SUCCESS)
         }
         LabCommand::Crash { host, name } => {
-            let mut lab = Lab::load(&name.name)?;
-            let i = lab.host(&host)?;
-            lab.crash(i)?;
+            Lab::locked(&name.name, |lab| lab.crash(lab.host(&host)?))?;
             println!("{host}: daemon killed");
             Ok(ExitCode::SUCCESS)
         }
         LabCommand::Restart { host, name } => {
-            let mut lab = Lab::load(&name.name)?;
-            let i = lab.host(&host)?;
-            lab.restart(i, &exe()?)?;
+            let exe = exe()?;
+            Lab::locked(&name.name, |lab| lab.restart(lab.host(&host)?, &exe))?;
             println!("{host}: daemon started");
             Ok(ExitCode::SUCCESS)
         }
@@ -140,9 +152,10 @@ pub(crate) fn lab(cmd: LabCommand) -> ExitCode {
                 humantime::format_duration(resume_delay)
             );
             std::thread::sleep(resume_delay);
-            // Reload: the lab record may have changed while the host slept.
-            let mut lab = Lab::load(&name.name)?;
-            lab.resume(i, &exe()?)?;
+            // Under the record's lock: it may have changed while the host slept, and others
+            // may be changing it now.
+            let exe = exe()?;
+            Lab::locked(&name.name, |lab| lab.resume(i, &exe))?;
             println!("{host}: resumed");
             Ok(ExitCode::SUCCESS)
         }

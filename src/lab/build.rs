@@ -161,6 +161,10 @@ impl Lab {
                 host = h.name,
             );
             std::fs::write(h.config(), config).map_err(|e| file_err(&h.config(), e))?;
+            if spec.steppable_clocks {
+                let clock = super::clock_file(&h);
+                std::fs::write(&clock, "+0\n").map_err(|e| file_err(&clock, e))?;
+            }
             lab.hosts.push(h);
         }
         for i in 0..lab.hosts.len() {

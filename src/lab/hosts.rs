@@ -21,7 +21,9 @@ impl Lab {
             path: h.log().display().to_string(),
             message: e.to_string(),
         })?;
-        let child = Command::new("ip")
+        let mut cmd = Command::new("ip");
+        super::clock::apply(h, &mut cmd);
+        let child = cmd
             .args(["netns", "exec", &h.ns])
             .arg(exe)
             .arg("run")
@@ -75,6 +77,7 @@ impl Lab {
         if h.asleep {
             return Err(LabError::BadArgs(format!("{} is already asleep", h.name)));
         }
+        self.record(i, super::truth::Change::Sleeps)?;
         if announce {
             let out = Command::new(exe).args(["sleep-notice", "--config"]).arg(h.config()).output();
             match out {
@@ -165,6 +168,7 @@ impl Lab {
             let garp = crate::core::frame::gratuitous_arp(mac, ip);
             let _ = crate::os::sys::linux::send_frame("eth0", garp.as_slice());
         }
+        self.record(i, super::truth::Change::Awake)?;
         self.hosts[i].asleep = false;
         self.hosts[i].nic_pid = None;
         self.save()

@@ -12,6 +12,8 @@
 //! after the process that made it died.
 
 mod build;
+pub mod chaos;
+mod clock;
 pub mod demo;
 mod faults;
 pub mod flood;
@@ -20,6 +22,7 @@ pub mod measure;
 mod nic;
 mod service;
 mod status;
+pub mod truth;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -31,6 +34,7 @@ use crate::core::node::ProxyMode;
 use crate::os::netns;
 use crate::os::netns::NetnsError;
 
+pub use clock::{clock_file, faketime_library};
 pub use nic::{Carrier, DEFAULT_RESUME_DELAY, Heard, WireTap, wait_for_magic};
 pub use service::{connect, serve_tcp};
 pub use status::{HostRow, render as render_status, rows as status_rows};
@@ -115,6 +119,8 @@ pub struct LabSpec {
     pub proxy_mode: ProxyMode,
     /// Proxies replay the waking SYN to a woken host (`syn_replay`).
     pub syn_replay: bool,
+    /// Every daemon runs on a wall clock the lab can step (`lab chaos`; needs libfaketime).
+    pub steppable_clocks: bool,
 }
 
 impl LabSpec {
@@ -273,6 +279,34 @@ impl Lab {
                 "not a lab record ({e}): remove the lab with `wakeproxy lab down --name {name}`"
             ),
         })
+    }
+
+    /// Runs `f` on the lab's record with every other writer kept out: the record is read
+    /// under an exclusive lock on `lab.lock` and `f`'s changes are saved before it is released.
+    /// The simulated NICs resume their hosts from processes of their own while `lab chaos`
+    /// changes other hosts; without the lock one would save over the other's change.
+    pub fn locked<T>(
+        name: &str,
+        f: impl FnOnce(&mut Self) -> Result<T, LabError>,
+    ) -> Result<T, LabError> {
+        let path = lab_dir(name).join("lab.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .and_then(|f| {
+                nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+                    .map_err(|(_, errno)| std::io::Error::from(errno))
+            })
+            .map_err(|e| LabError::File {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+        let mut lab = Self::load(name)?;
+        let out = f(&mut lab);
+        drop(file);
+        out
     }
 
     /// Host `name` (`h1`…), or an error listing the hosts.
