@@ -38,7 +38,9 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::{Action, Destination, Event, MAX_PEERS_PER_LAN, Node, ProxyStats, StopReason};
+use super::{
+    Action, Destination, Event, MAX_PEERS_PER_LAN, Node, ProxyMode, ProxyStats, StopReason,
+};
 use crate::core::addr::{MacAddr, NodeId};
 use crate::core::election::proxy_distance;
 use crate::core::frame::{self, Sleeper};
@@ -294,6 +296,9 @@ impl Node {
             return;
         }
         lan.reclaimed.insert(id, now);
+        // Twice, a heartbeat apart: a cache ignores a second update within a second of the
+        // last (Linux's ARP locktime), and the rival may answer once more before it yields.
+        lan.repoint_due = 2;
         self.send_claim(now, li, id);
     }
 
@@ -372,6 +377,7 @@ impl Node {
         // still listening or gone cannot).
         let able = self.lans[li].peers.get(&claimant).is_some_and(|p| p.is_candidate());
         if able && (them, claimant) < (me, self.cfg.id) {
+            self.point_caches_at(li, &sleeper, claimant);
             let lan = &mut self.lans[li];
             lan.yielded.insert(sleeper, claimant);
             lan.dirty = true;
@@ -384,6 +390,24 @@ impl Node {
             // sleeper in our view, answering it would only start an exchange of claims.)
             self.reclaim(now, li, sleeper);
         }
+    }
+
+    /// ARP redirect: this node yields `sleeper` to `winner`, so the caches it pointed at itself
+    /// are pointed at the winner's MAC (a gratuitous ARP / unsolicited NA in the winner's name):
+    /// the winner may not know they point here (found by `lab chaos`, docs/reliability.md).
+    fn point_caches_at(&mut self, li: usize, sleeper: &NodeId, winner: NodeId) {
+        let lan = &self.lans[li];
+        let (Some(s), Some(w)) = (lan.proxied.get(sleeper), lan.peers.get(&winner)) else {
+            return;
+        };
+        if self.cfg.proxy_mode != ProxyMode::ArpRedirect || lan.pending.contains_key(sleeper) {
+            return;
+        }
+        let (iface, mac) = (lan.cfg.id, w.host.mac);
+        let v4 = s.ipv4.iter().map(|ip| frame::gratuitous_arp(mac, *ip));
+        let frames: Vec<_> =
+            v4.chain(s.ipv6.iter().map(|ip| frame::unsolicited_na(mac, *ip))).collect();
+        self.actions.extend(frames.into_iter().map(|frame| Action::SendFrame { iface, frame }));
     }
 
     /// What a claim teaches about its sleeper.

@@ -74,6 +74,10 @@ pub(crate) struct Lan {
     pub(crate) claims_due: u8,
     /// Heartbeats sent since the claims were last announced.
     pub(crate) since_refresh: u32,
+    /// Point the LAN's caches at this node again for the sleepers it answers for, with the
+    /// next this many heartbeats: another proxy answered for one of them, and the caches it
+    /// pointed at itself would keep sending there after it yields.
+    pub(crate) repoint_due: u8,
     /// When a forgery in this node's name was last answered.
     pub(crate) last_reannounce: Option<Instant>,
     /// Peers probed only to learn whether their host answers probes, and since when.
@@ -107,6 +111,7 @@ impl Lan {
             hearing: Hearing::new(now),
             claims_due: 0,
             since_refresh: 0,
+            repoint_due: 0,
             last_reannounce: None,
             calibrating: FxHashMap::default(),
             reclaimed: FxHashMap::default(),

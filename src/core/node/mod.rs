@@ -475,6 +475,29 @@ impl Node {
         self.actions.extend(frames.into_iter().map(|frame| Action::SendFrame { iface, frame }));
     }
 
+    /// ARP redirect: a gratuitous ARP / unsolicited NA with this node's MAC for every address
+    /// of every sleeper it answers for (not those still being probed), so a cache another proxy
+    /// or a stale entry points elsewhere comes back (found by `lab chaos`: a router kept sending
+    /// a sleeper's traffic to a proxy that had yielded). MAC takeover refreshes every heartbeat
+    /// on its own.
+    fn repoint_caches(&mut self, li: usize) {
+        if self.cfg.proxy_mode != ProxyMode::ArpRedirect {
+            return;
+        }
+        let lan = &self.lans[li];
+        let (iface, mac) = (lan.cfg.id, lan.cfg.mac);
+        let frames: Vec<_> = lan
+            .proxied
+            .iter()
+            .filter(|s| !lan.pending.contains_key(&s.id))
+            .flat_map(|s| {
+                let v4 = s.ipv4.iter().map(move |ip| frame::gratuitous_arp(mac, *ip));
+                v4.chain(s.ipv6.iter().map(move |ip| frame::unsolicited_na(mac, *ip)))
+            })
+            .collect();
+        self.actions.extend(frames.into_iter().map(|frame| Action::SendFrame { iface, frame }));
+    }
+
     /// Gratuitous ARP and unsolicited NA for this node's own addresses (after resume).
     fn announce_self(&mut self, li: usize) {
         let lan = &self.lans[li];

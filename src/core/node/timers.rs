@@ -110,7 +110,13 @@ impl Node {
         let lan = &mut self.lans[li];
         lan.next_heartbeat = next;
         lan.since_refresh += 1;
-        if lan.claims_due > 0 || lan.since_refresh >= REFRESH_EVERY {
+        let refresh = lan.since_refresh >= REFRESH_EVERY;
+        if lan.repoint_due > 0 || refresh {
+            lan.repoint_due = lan.repoint_due.saturating_sub(1);
+            self.repoint_caches(li);
+        }
+        let lan = &mut self.lans[li];
+        if lan.claims_due > 0 || refresh {
             lan.claims_due = lan.claims_due.saturating_sub(1);
             lan.since_refresh = 0;
             self.announce_claims(now, li);

@@ -305,3 +305,88 @@ fn a_host_that_came_back_under_a_new_node_id_is_answered_for_when_it_sleeps() {
         .any(|a| matches!(a, Action::SendFrame { ref frame, .. } if frame.as_slice()[21] == 2));
     assert!(replied, "the proxy answers ARP for the sleeper's address");
 }
+
+/// Found by `lab chaos` (docs/reliability.md): after a partition both sides answered for a
+/// sleeper and one yielded to the other, but the caches the loser had pointed at itself (a
+/// router's among them) kept pointing there: connections through them were lost until the
+/// entries expired. Whoever keeps the sleeper points the caches back at the answering MAC.
+#[test]
+fn after_two_proxies_settle_a_sleeper_the_caches_point_at_the_one_that_kept_it() {
+    // Over every choice of sleeper, the node that comes back wins some and loses some.
+    let mut returning_won = 0;
+    for s in 0..4usize {
+        let mut lan = Lan::new(4);
+        lan.run(H * 2);
+        let now = lan.now;
+        lan.nodes[s].going_to_sleep(now);
+        lan.asleep[s] = true;
+        lan.drain();
+        lan.run(Duration::from_secs(1));
+        let sleeper = NodeId::from_u128(s as u128 + 1);
+        let proxies = |lan: &Lan| -> Vec<usize> {
+            (0..4)
+                .filter(|&i| !lan.asleep[i] && lan.nodes[i].proxied(IfaceId(1)).contains(&sleeper))
+                .collect()
+        };
+        let p = proxies(&lan)[0];
+        // The proxy is cut off: the others see it silent and unreachable, and take the sleeper.
+        lan.asleep[p] = true;
+        lan.run(H * 6);
+        assert_eq!(proxies(&lan).len(), 1, "another node took the sleeper");
+        // It comes back still answering for the sleeper: two proxies, until they settle.
+        lan.asleep[p] = false;
+        lan.frames.clear();
+        lan.run(H * 3);
+        let kept = proxies(&lan);
+        assert_eq!(kept.len(), 1, "they settle on one proxy");
+        returning_won += usize::from(kept[0] == p);
+        let last_garp = lan
+            .frames
+            .iter()
+            .filter(|(_, f)| f[12..14] == [0x08, 0x06] && f[28..32] == ip(s as u8 + 1).octets())
+            .last()
+            .map(|(_, f)| f[22..28].to_vec());
+        assert_eq!(
+            last_garp,
+            Some(mac(kept[0] as u8 + 1).octets().to_vec()),
+            "sleeper {s}: the last announcement points at the proxy that kept it"
+        );
+        // More than once: a cache ignores an update within a second of the last one it took
+        // (Linux's ARP locktime), perhaps the rival's.
+        let pointing = lan
+            .frames
+            .iter()
+            .filter(|(_, f)| {
+                f[12..14] == [0x08, 0x06]
+                    && f[28..32] == ip(s as u8 + 1).octets()
+                    && f[22..28] == mac(kept[0] as u8 + 1).octets()
+            })
+            .count();
+        assert!(
+            pointing >= 2,
+            "sleeper {s}: {pointing} announcements point at the proxy that kept it"
+        );
+    }
+    assert!(returning_won > 0, "no case where the node that came back kept the sleeper");
+}
+
+#[test]
+fn an_arp_redirect_proxy_points_the_caches_at_itself_again_every_refresh() {
+    let mut lan = Lan::new(3);
+    lan.run(H * 2);
+    let now = lan.now;
+    lan.nodes[2].going_to_sleep(now);
+    lan.asleep[2] = true;
+    lan.drain();
+    lan.run(H * 2);
+    let sleeper = NodeId::from_u128(3);
+    let p = (0..2).find(|&i| lan.nodes[i].proxied(IfaceId(1)) == vec![sleeper]).expect("a proxy");
+    lan.frames.clear();
+    lan.run(H * (2 * super::super::claim::REFRESH_EVERY + 1));
+    let garps = lan
+        .frames
+        .iter()
+        .filter(|(from, f)| *from == p && f[12..14] == [0x08, 0x06] && f[28..32] == ip(3).octets())
+        .count();
+    assert_eq!(garps, 2, "one per refresh, and no more");
+}
