@@ -285,8 +285,7 @@ impl StateDir {
         let mut warnings = self.clean(NODE_ID_FILE);
         match fs::read(&path) {
             Ok(bytes) => {
-                let parsed = std::str::from_utf8(&bytes).ok().and_then(|t| t.trim().parse().ok());
-                if let Some(id) = parsed {
+                if let Some(id) = parse_node_id(&bytes) {
                     return Ok(Loaded { value: id, warnings });
                 }
                 let to = move_aside(&path)?;
@@ -322,46 +321,32 @@ impl StateDir {
             }
             Err(source) => return Err(StateError::Read { path, source }),
         };
-        let entries = match parse_envelope(&bytes) {
-            Ok(entries) => entries,
+        match parse_sleepers(&bytes) {
+            Ok(parsed) => {
+                warnings.extend(parsed.skipped.into_iter().map(|(index, problem)| {
+                    StateWarning::SkippedSleeper { file: path.clone(), index, problem }
+                }));
+                Ok(Loaded { value: parsed.sleepers, warnings })
+            }
             Err(problem) => {
                 let to = move_aside(&path)?;
                 warnings.push(StateWarning::MovedAside {
                     file: path,
                     to,
-                    problem,
+                    problem: problem.to_string(),
                     consequence: "starting with no known sleepers; they are learnt again as \
                                   they wake and sleep",
                 });
-                return Ok(Loaded { value: Vec::new(), warnings });
-            }
-        };
-        let mut sleepers = Vec::with_capacity(entries.len());
-        for (index, entry) in entries.into_iter().enumerate() {
-            let parsed = serde_json::from_value::<SavedSleeper>(entry).map_err(|e| e.to_string());
-            match parsed.and_then(|s| s.problem().map_or(Ok(s), Err)) {
-                Ok(s) => sleepers.push(s),
-                Err(problem) => warnings.push(StateWarning::SkippedSleeper {
-                    file: path.clone(),
-                    index,
-                    problem,
-                }),
+                Ok(Loaded { value: Vec::new(), warnings })
             }
         }
-        Ok(Loaded { value: sleepers, warnings })
     }
 
     /// Replaces `sleepers.json` with `sleepers`, atomically.
     pub fn save_sleepers(&self, sleepers: &[SavedSleeper]) -> Result<(), StateError> {
-        #[derive(Serialize)]
-        struct Envelope<'a> {
-            version: u64,
-            sleepers: &'a [SavedSleeper],
-        }
         let path = self.path.join(SLEEPERS_FILE);
-        let mut json = serde_json::to_vec_pretty(&Envelope { version: SLEEPERS_VERSION, sleepers })
+        let json = sleepers_json(sleepers)
             .map_err(|e| StateError::Write { path: path.clone(), source: io::Error::other(e) })?;
-        json.push(b'\n');
         atomic_write(&path, &json, FILE_MODE).map_err(|source| StateError::Write { path, source })
     }
 
@@ -377,25 +362,75 @@ impl StateDir {
     }
 }
 
-/// The entries of a `sleepers.json`, or why the file as a whole is unusable.
-fn parse_envelope(bytes: &[u8]) -> Result<Vec<serde_json::Value>, String> {
+/// The node id in a `node-id` file's bytes (32 hex digits, whitespace around them allowed).
+pub fn parse_node_id(bytes: &[u8]) -> Option<NodeId> {
+    std::str::from_utf8(bytes).ok().and_then(|t| t.trim().parse().ok())
+}
+
+/// What a `sleepers.json` holds: the usable entries, and why each other entry is not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedSleepers {
+    /// The usable entries, in file order.
+    pub sleepers: Vec<SavedSleeper>,
+    /// The index (0-based) of each unusable entry and what is wrong with it.
+    pub skipped: Vec<(usize, String)>,
+}
+
+/// Why a `sleepers.json` as a whole is unusable (the sentence after the file's name).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SleepersFileError {
+    /// Not JSON at all.
+    #[error("is not valid JSON ({0})")]
+    NotJson(String),
+    /// A format version this build does not read.
+    #[error(
+        "was written by a newer wakeproxy (format version {0}; this one reads {SLEEPERS_VERSION})"
+    )]
+    Newer(u64),
+    /// No usable version field.
+    #[error("has no valid \"version\" field")]
+    NoVersion,
+    /// No list of sleepers.
+    #[error("has no \"sleepers\" list")]
+    NoList,
+}
+
+/// The sleepers in a `sleepers.json`'s bytes, as [`StateDir::load_sleepers`] reads them: no
+/// I/O (the fuzz target `state_parse` calls it).
+pub fn parse_sleepers(bytes: &[u8]) -> Result<ParsedSleepers, SleepersFileError> {
     let value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| format!("is not valid JSON ({e})"))?;
-    let version = value.get("version").and_then(serde_json::Value::as_u64);
-    match version {
+        serde_json::from_slice(bytes).map_err(|e| SleepersFileError::NotJson(e.to_string()))?;
+    match value.get("version").and_then(serde_json::Value::as_u64) {
         Some(SLEEPERS_VERSION) => {}
-        Some(v) if v > SLEEPERS_VERSION => {
-            return Err(format!(
-                "was written by a newer wakeproxy (format version {v}; this one reads \
-                 {SLEEPERS_VERSION})"
-            ));
+        Some(v) if v > SLEEPERS_VERSION => return Err(SleepersFileError::Newer(v)),
+        _ => return Err(SleepersFileError::NoVersion),
+    }
+    let Some(serde_json::Value::Array(entries)) = value.get("sleepers") else {
+        return Err(SleepersFileError::NoList);
+    };
+    let mut parsed =
+        ParsedSleepers { sleepers: Vec::with_capacity(entries.len()), skipped: vec![] };
+    for (index, entry) in entries.iter().enumerate() {
+        let sleeper = SavedSleeper::deserialize(entry).map_err(|e| e.to_string());
+        match sleeper.and_then(|s| s.problem().map_or(Ok(s), Err)) {
+            Ok(s) => parsed.sleepers.push(s),
+            Err(problem) => parsed.skipped.push((index, problem)),
         }
-        _ => return Err("has no valid \"version\" field".into()),
     }
-    match value.get("sleepers") {
-        Some(serde_json::Value::Array(entries)) => Ok(entries.clone()),
-        _ => Err("has no \"sleepers\" list".into()),
+    Ok(parsed)
+}
+
+/// The bytes [`StateDir::save_sleepers`] writes for `sleepers`.
+pub fn sleepers_json(sleepers: &[SavedSleeper]) -> Result<Vec<u8>, serde_json::Error> {
+    #[derive(Serialize)]
+    struct Envelope<'a> {
+        version: u64,
+        sleepers: &'a [SavedSleeper],
     }
+    let mut json = serde_json::to_vec_pretty(&Envelope { version: SLEEPERS_VERSION, sleepers })?;
+    json.push(b'\n');
+    Ok(json)
 }
 
 /// Renames `path` to `<path>.corrupt-<unix-ms>` (with `-<n>` added if that exists).
@@ -616,6 +651,56 @@ mod tests {
         let err = StateDir::open(&path).unwrap_err();
         assert!(matches!(err, StateError::CreateDir { .. }));
         assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+    }
+
+    #[test]
+    fn the_parsers_read_what_the_writers_wrote() {
+        let (_tmp, dir) = open();
+        dir.save_sleepers(&[sleeper(1), sleeper(2)]).unwrap();
+        let bytes = fs::read(dir.path().join(SLEEPERS_FILE)).unwrap();
+        assert_eq!(bytes, sleepers_json(&[sleeper(1), sleeper(2)]).unwrap());
+        let parsed = parse_sleepers(&bytes).unwrap();
+        assert_eq!(
+            parsed,
+            ParsedSleepers { sleepers: vec![sleeper(1), sleeper(2)], skipped: vec![] }
+        );
+        let id = dir.node_id().unwrap().value;
+        assert_eq!(parse_node_id(&fs::read(dir.path().join(NODE_ID_FILE)).unwrap()), Some(id));
+        assert_eq!(parse_node_id(b"\xff"), None);
+        assert_eq!(parse_sleepers(b"[]"), Err(SleepersFileError::NoVersion));
+    }
+
+    /// The seeds of the fuzz target `state_parse` are files this module writes. After changing
+    /// the format, rewrite them with `WAKEPROXY_BLESS_SEEDS=1 cargo test --lib fuzz_seeds`.
+    #[test]
+    fn fuzz_seeds_are_files_the_state_directory_wrote() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/state_parse");
+        let (_tmp, dir) = open();
+        let mut odd = sleeper(3);
+        odd.ipv6.clear();
+        odd.tcp_ports.clear();
+        odd.interface = "enp0s31f6.20".into();
+        let mut files = Vec::new();
+        for (name, sleepers) in
+            [("sleepers.json", vec![sleeper(1), sleeper(2), odd]), ("empty.json", vec![])]
+        {
+            dir.save_sleepers(&sleepers).unwrap();
+            files.push((name, fs::read(dir.path().join(SLEEPERS_FILE)).unwrap()));
+        }
+        files.push(("node-id", format!("{}\n", NodeId::from_u128(0x5eed)).into_bytes()));
+        for (name, bytes) in files {
+            let path = root.join(name);
+            if std::env::var_os("WAKEPROXY_BLESS_SEEDS").is_some() {
+                fs::create_dir_all(&root).unwrap();
+                fs::write(&path, &bytes).unwrap();
+            }
+            assert_eq!(
+                fs::read(&path).unwrap_or_default(),
+                bytes,
+                "{name} is stale: rerun with WAKEPROXY_BLESS_SEEDS=1"
+            );
+            assert!(parse_sleepers(&bytes).is_ok() || parse_node_id(&bytes).is_some(), "{name}");
+        }
     }
 
     #[test]

@@ -18,7 +18,9 @@ use crate::core::addr::MacAddr;
 /// and would drop the replay. Ethernet's FCS already caught corruption on the wire.
 pub fn replayable_syn(frame: &[u8], dst: MacAddr, src: MacAddr) -> Option<FrameBuf> {
     let mut out = FrameBuf::readdressed(frame, dst, src)?;
-    let bytes = out.as_mut_slice();
+    // Only the captured bytes, not the padding: a segment that runs into the padding was cut
+    // short, and replaying it would send zeros its caller never wrote.
+    let bytes = &mut out.as_mut_slice()[..frame.len()];
     let (mut ethertype, mut ip_at) = (u16::from_be_bytes([bytes[12], bytes[13]]), 14);
     if ethertype == ETHERTYPE_VLAN {
         ethertype = u16::from_be_bytes(*bytes.get(16..18)?.first_chunk()?);
@@ -147,6 +149,21 @@ mod tests {
         ] {
             assert!(replayable_syn(f, HOST, PROXY).is_none(), "{what}");
         }
+    }
+
+    /// Found by the fuzz target `syn_replay`: a 40-byte frame whose IPv4 header says 44 bytes
+    /// was padded to 60 and replayed with zeros for the rest of its TCP header.
+    #[test]
+    fn a_segment_cut_short_is_not_completed_with_the_padding() {
+        let frame = [
+            0x02, 0, 0, 0, 0, 0x0a, 0x02, 0, 0, 0, 0, 0x0c, 0x08, 0x00, 0x46, 0x00, 0x00, 0x2c,
+            0x12, 0x34, 0x00, 0x00, 0x40, 0x06, 0x51, 0x82, 0x0a, 0x00, 0x00, 0x00, 0x50, 0x02, 0,
+            0, 0, 0, 0, 0, 0, 0,
+        ];
+        assert_eq!(replayable_syn(&frame, HOST, PROXY), None);
+        // The same segment captured whole is replayed, padded.
+        let whole = [&frame[..], &[0; 18]].concat();
+        assert_eq!(replayable_syn(&whole, HOST, PROXY).map(|f| f.len()), Some(60));
     }
 
     proptest! {

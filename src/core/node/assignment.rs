@@ -223,7 +223,7 @@ impl Node {
     /// Stops answering, at once, for each address of `id` it may no longer be answered for (a
     /// peer that may be awake announces it as its own); if none is left, stops answering for
     /// `id`. An address it may now be answered for is left to the next claim (it is probed).
-    fn drop_owned_addresses(&mut self, now: Instant, li: usize, id: &NodeId) {
+    pub(super) fn drop_owned_addresses(&mut self, now: Instant, li: usize, id: &NodeId) {
         let Some(old) = self.lans[li].proxied.get(id).cloned() else { return };
         let Some(entry) = self.sleeper_entry(now, li, id) else { return };
         let mut kept = old.clone();

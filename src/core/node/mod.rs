@@ -156,11 +156,19 @@ impl Node {
 
     /// Starts managing an interface (or updates its addresses if it is already managed).
     pub fn add_iface(&mut self, now: Instant, iface: IfaceConfig) {
-        if let Some(lan) = self.lans.iter_mut().find(|l| l.cfg.id == iface.id) {
+        if let Some(li) = self.lan_index(iface.id) {
+            let lan = &mut self.lans[li];
             if lan.cfg != iface {
                 lan.cfg = iface;
                 // Tell peers about the new addresses now rather than at the next interval.
                 lan.next_heartbeat = now;
+                lan.dirty = true;
+                // An address this host now has (DHCP gave it one a sleeper had) is its own: no
+                // longer answered for a sleeper, at once.
+                let ids: Vec<NodeId> = lan.proxied.iter().map(|s| s.id).collect();
+                for id in ids {
+                    self.drop_owned_addresses(now, li, &id);
+                }
             }
             return;
         }

@@ -142,7 +142,12 @@ pub(super) fn deadline(p: &Peer, cfg: &LivenessConfig) -> Option<Instant> {
         PeerState::Suspect => match p.probe {
             Probe::Idle => Some(p.since),
             Probe::Pending(at) => {
-                Some((at + cfg.probe_timeout * 2).min(p.last_heard + cfg.gone_after))
+                let (answer_due, gone) =
+                    (at + cfg.probe_timeout * 2, p.last_heard + cfg.gone_after);
+                // A probe sent after the peer was already due to be gone (a timer that fired
+                // very late: a stopped process, a paused VM) gets its time, so this deadline
+                // lies after the poll that sent it and the driver is not called straight back.
+                Some(if gone > at { answer_due.min(gone) } else { answer_due })
             }
             Probe::HostUp | Probe::Unconfirmed => Some(p.last_heard + cfg.gone_after),
         },

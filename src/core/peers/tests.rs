@@ -64,6 +64,28 @@ fn a_host_that_answers_probes_but_stays_silent_is_gone_after_gone_after() {
     assert!(t.is_empty(), "gone peers are forgotten");
 }
 
+/// Found by the fuzz target `node_inputs`: a node whose timer fired months late (its process
+/// stopped, its VM paused) made a peer heard at 0 s Suspect and probed it, and left the
+/// table's deadline at 15 s (when the peer was due to be gone), in the past, so the driver was
+/// called straight back. The probe gets its time now, then the peer is gone.
+#[test]
+fn a_timer_that_fires_very_late_leaves_a_deadline_in_the_future() {
+    let cfg = LivenessConfig::for_interval(H);
+    let mut t = PeerTable::new(cfg);
+    t.on_heartbeat(Instant::ZERO, id(1), &hb(1));
+    let late = Instant::from_millis(16_843_522_000);
+    let due = poll(&mut t, late);
+    assert!(matches!(due[0], Due::Changed(Transition { to: PeerState::Suspect, .. })));
+    assert_eq!(due[1], Due::Probe(id(1)));
+    assert_eq!(t.next_deadline(), Some(late + cfg.probe_timeout * 2));
+    let due = poll(&mut t, late + cfg.probe_timeout * 2);
+    assert!(matches!(
+        due[0],
+        Due::Changed(Transition { to: PeerState::Gone, reason: Reason::DaemonSilent, .. })
+    ));
+    assert!(t.next_deadline().is_some_and(|d| d > late + cfg.probe_timeout * 2));
+}
+
 #[test]
 fn a_frame_from_the_owner_stops_proxying_until_a_probe_fails_again() {
     let cfg = LivenessConfig::for_interval(H);

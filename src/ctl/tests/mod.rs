@@ -243,3 +243,6 @@ mod socket;
 /// The per-caller limits, on in-memory pipes with callers of our choosing.
 #[cfg(any(unix, windows))]
 mod limits;
+
+/// The fuzz target `ctl_request`'s seeds are real lines.
+mod fuzz_seeds;

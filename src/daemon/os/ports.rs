@@ -90,6 +90,19 @@ mod tests {
         assert!(parse_proc_net_tcp("header\nnot a table\n 0: zz:zz zz 0A").is_empty());
     }
 
+    /// The seeds of the fuzz target `proc_net_tcp` are real tables: a host's, and a network
+    /// namespace's with listeners on 22 (any), 631 (loopback), 3389 ([::]), 25 ([::1]) and an
+    /// established loopback connection.
+    #[test]
+    fn fuzz_seeds_are_real_tables() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/proc_net_tcp");
+        let read = |name: &str| std::fs::read_to_string(root.join(name)).unwrap();
+        assert_eq!(parse_proc_net_tcp(&read("host_tcp")), vec![2024]);
+        assert!(parse_proc_net_tcp(&read("host_tcp6")).is_empty());
+        assert_eq!(parse_proc_net_tcp(&read("netns_tcp")), vec![22]);
+        assert_eq!(parse_proc_net_tcp(&read("netns_tcp6")), vec![3389]);
+    }
+
     #[test]
     fn this_host_can_be_read() {
         // Whatever this machine listens on, reading it must not fail or panic.

@@ -484,3 +484,37 @@ fn the_first_problem_in_the_file_is_reported() {
     let (e, _) = err("[wake_ports]\nzz = 1\n[log]\nlevel = \"loud\"\n");
     assert!(matches!(e, ConfigError::UnknownKey { line: 2, .. }), "{e:?}");
 }
+
+/// The seeds of the fuzz target `config_parse` (`fuzz/seeds/config_parse/`) are the repository's
+/// example file, the effective configuration `wakeproxy config` prints for it and for no file,
+/// and the snippet of `docs/metrics.md`. After changing them, rewrite them with
+/// `WAKEPROXY_BLESS_SEEDS=1 cargo test --lib fuzz_seeds`.
+#[test]
+fn fuzz_seeds_are_the_example_files() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let example = include_str!("../../../wakeproxy.example.toml");
+    let metrics = include_str!("../../../docs/metrics.md");
+    let snippet = metrics.split("```toml\n").nth(1).and_then(|s| s.split("```").next()).unwrap();
+    let origin = Path::new("wakeproxy.example.toml");
+    let seeds = [
+        ("example.toml", example.to_owned()),
+        ("effective.toml", Config::parse(example, origin).unwrap().to_toml()),
+        ("default.toml", Config::default().to_toml()),
+        ("metrics.toml", snippet.to_owned()),
+    ];
+    for (name, text) in seeds {
+        assert!(Config::parse(&text, origin).is_ok(), "{name}");
+        let path = repo.join("fuzz/seeds/config_parse").join(name);
+        if std::env::var_os("WAKEPROXY_BLESS_SEEDS").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &text).unwrap();
+        }
+        let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(
+            on_disk,
+            text,
+            "{} is stale: rerun with WAKEPROXY_BLESS_SEEDS=1",
+            path.display()
+        );
+    }
+}

@@ -45,7 +45,7 @@
 //!
 //! # Files
 //!
-//! This file reads keys ([`read`], [`load`], [`for_config`]); beside it, `format.rs` is the
+//! This file reads keys ([`read`], [`load`], [`for_config`], [`from_bytes`]); beside it, `format.rs` is the
 //! format and its parser, `protect.rs` opens a file safely (the checks per OS) and reads its
 //! bytes, `write.rs` generates keys and writes files 0600, `rollover.rs` holds the three steps
 //! of a key rollover, `lab.rs` the insecure lab key, and `error.rs` the errors.
@@ -110,13 +110,20 @@ pub fn read(path: &Path) -> Result<KeyFile, KeyError> {
             line: 1,
             problem: format!("the file is larger than {MAX_FILE_LEN} bytes, so it is not a key"),
         })?;
+    from_bytes(&bytes, path)
+}
+
+/// The keys in a key file's `bytes` (see the module's "Format"), as [`read`] finds them once
+/// the file passed its checks; `path` names the file in errors. No I/O: the fuzz target
+/// `key_parse` calls it.
+pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<KeyFile, KeyError> {
     let with_path = |e: KeyError| match e {
         KeyError::Malformed { line, problem, .. } => {
             KeyError::Malformed { path: path.to_path_buf(), line, problem }
         }
         other => other,
     };
-    match parse(&bytes) {
+    match parse(bytes) {
         Ok(keys) => keys.into_file().map_err(with_path),
         Err(ParseError::Empty) => Err(KeyError::Empty { path: path.to_path_buf() }),
         Err(ParseError::Line { line, problem }) => {

@@ -459,3 +459,43 @@ fn key_material_is_held_in_zeroising_buffers() {
     zeroised_on_drop(&generate().unwrap());
     zeroised_on_drop(&decode_hex(HEX64.as_bytes()).unwrap());
 }
+
+#[test]
+fn from_bytes_finds_what_read_finds() {
+    let dir = tempfile::tempdir().unwrap();
+    let three = format!("{HEX64}\n{OTHER}\n{}\n", "ab".repeat(32));
+    for text in ["", "# only a comment\n", HEX64, &format!("{HEX64}\n{OTHER}\n"), "zz\n", &three] {
+        let path = write(dir.path(), "site.key", text);
+        let (file, memory) = (read(&path), from_bytes(text.as_bytes(), &path));
+        match (file, memory) {
+            (Ok(a), Ok(b)) => assert_eq!(a.rollover(), b.rollover(), "{text:?}"),
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{text:?}"),
+            (a, b) => panic!("{text:?}: the file gave {a:?}, the bytes {b:?}"),
+        }
+    }
+}
+
+/// `fuzz/seeds/key_parse/` holds files `wakeproxy keygen` and its three rollover steps wrote
+/// (`--add-next`, `--promote`, `--retire`; keys nobody uses): each reads as the phase its name
+/// says.
+#[test]
+fn fuzz_seeds_are_key_files_the_tools_wrote() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/key_parse");
+    let mut seen = Vec::new();
+    for entry in fs::read_dir(&root).unwrap() {
+        let path = entry.unwrap().path();
+        let file = from_bytes(&fs::read(&path).unwrap(), &path).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let phase = match file.rollover() {
+            Rollover::Single { .. } => "keygen",
+            Rollover::NextAdded { .. } => "add_next",
+            Rollover::Promoted { .. } => "promote",
+            Rollover::Unmarked { .. } => "unmarked",
+        };
+        assert!(name.starts_with(phase), "{name} reads as {phase}");
+        seen.push(phase);
+    }
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen, ["add_next", "keygen", "promote"], "every phase has a seed");
+}

@@ -121,4 +121,5 @@ mod from_sleeper;
 mod magic;
 mod neighbour;
 mod other;
+mod syn_replay_seeds;
 mod tcp;

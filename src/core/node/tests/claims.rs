@@ -390,3 +390,30 @@ fn an_arp_redirect_proxy_points_the_caches_at_itself_again_every_refresh() {
         .count();
     assert_eq!(garps, 2, "one per refresh, and no more");
 }
+
+/// Found by the fuzz target `node_inputs`: the proxy's interface was given the address of the
+/// sleeper it answers for (DHCP reused the sleeper's lease) and it kept answering for it, its
+/// own address, on the sleeper's behalf, until the next election.
+#[test]
+fn an_address_the_proxy_is_given_is_no_longer_answered_for_the_sleeper() {
+    let mut lan = Lan::new(3);
+    let p = sleeping_third(&mut lan);
+    lan.run(Duration::from_secs(1));
+    let answered = |lan: &Lan| lan.nodes[p].answered_addresses(IfaceId(1));
+    assert!(answered(&lan)[0].1.contains(&IpAddr::V4(ip(3))));
+    let n = p as u8 + 1;
+    let now = lan.now;
+    lan.nodes[p].add_iface(
+        now,
+        IfaceConfig {
+            id: IfaceId(1),
+            name: "eth0".into(),
+            mac: mac(n),
+            ipv4: vec![Ipv4Prefix { addr: ip(n), len: 24 }, Ipv4Prefix { addr: ip(3), len: 24 }],
+            ipv6: vec![Ipv6Prefix { addr: format!("fd00::{n}").parse().unwrap(), len: 64 }],
+        },
+    );
+    let left: Vec<IpAddr> = answered(&lan).into_iter().flat_map(|(_, a)| a).collect();
+    assert!(!left.contains(&IpAddr::V4(ip(3))), "{left:?}");
+    assert!(left.contains(&IpAddr::V6("fd00::3".parse().unwrap())), "the rest is still answered");
+}

@@ -176,3 +176,19 @@ fn the_daily_reconciliation_spreads_wakes_and_forgets_sleepers_that_never_answer
     assert_eq!(state(3), PeerState::Awake);
     assert_eq!(state(4), PeerState::Gone, "no answer: no longer treated as asleep");
 }
+
+/// The fuzz target `node_inputs`'s finding, on a node: its timer fires months late (its
+/// process was stopped); after that `handle_timeout` its next deadline must lie in the future,
+/// or the daemon is called straight back.
+#[test]
+fn a_timer_that_fires_months_late_leaves_the_next_deadline_in_the_future() {
+    let mut lan = Lan::new(2);
+    lan.run(Duration::from_secs(2));
+    let late = lan.now + Duration::from_secs(16_843_520);
+    lan.nodes[0].handle_timeout(late);
+    assert!(
+        lan.nodes[0].poll_timeout().is_some_and(|t| t > late),
+        "{:?}",
+        lan.nodes[0].poll_timeout()
+    );
+}
