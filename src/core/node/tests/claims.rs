@@ -343,8 +343,7 @@ fn after_two_proxies_settle_a_sleeper_the_caches_point_at_the_one_that_kept_it()
         let last_garp = lan
             .frames
             .iter()
-            .filter(|(_, f)| f[12..14] == [0x08, 0x06] && f[28..32] == ip(s as u8 + 1).octets())
-            .last()
+            .rfind(|(_, f)| f[12..14] == [0x08, 0x06] && f[28..32] == ip(s as u8 + 1).octets())
             .map(|(_, f)| f[22..28].to_vec());
         assert_eq!(
             last_garp,
