@@ -403,10 +403,11 @@ impl Node {
         if self.cfg.proxy_mode != ProxyMode::ArpRedirect || lan.pending.contains_key(sleeper) {
             return;
         }
-        let (iface, mac) = (lan.cfg.id, w.host.mac);
-        let v4 = s.ipv4.iter().map(|ip| frame::gratuitous_arp(mac, *ip));
+        // From this node's own MAC: the switch must not learn the winner's MAC on this port.
+        let (iface, own, mac) = (lan.cfg.id, lan.cfg.mac, w.host.mac);
+        let v4 = s.ipv4.iter().map(|ip| frame::gratuitous_arp_for(own, mac, *ip));
         let frames: Vec<_> =
-            v4.chain(s.ipv6.iter().map(|ip| frame::unsolicited_na(mac, *ip))).collect();
+            v4.chain(s.ipv6.iter().map(|ip| frame::unsolicited_na_for(own, mac, *ip))).collect();
         self.actions.extend(frames.into_iter().map(|frame| Action::SendFrame { iface, frame }));
     }
 

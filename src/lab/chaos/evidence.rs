@@ -30,6 +30,10 @@ pub enum Seen {
         ip: Ipv4Addr,
         /// The MAC it is said to be at.
         mac: [u8; 6],
+        /// The frame's Ethernet source.
+        eth_src: [u8; 6],
+        /// Unasked (gratuitous): a claim, a refresh or a hand-back.
+        announce: bool,
     },
     /// A neighbour advertisement for `ip`.
     NeighbourAdvert {
@@ -37,6 +41,10 @@ pub enum Seen {
         ip: Ipv6Addr,
         /// Its target link-layer address option, if any.
         mac: Option<[u8; 6]>,
+        /// The frame's Ethernet source.
+        eth_src: [u8; 6],
+        /// Unsolicited: a claim, a refresh or a hand-back.
+        announce: bool,
     },
     /// A signed heartbeat.
     Heartbeat {
@@ -66,6 +74,7 @@ pub enum Seen {
 /// What `frame` says, or `None` if nothing the checks use.
 pub fn read(frame: &[u8], key: &SiteKey) -> Option<Seen> {
     let eth = EthernetPacket::new(frame)?;
+    let eth_src = eth.get_source().octets();
     if let Some(target) = magic_target(eth.payload()) {
         return Some(Seen::Magic { target });
     }
@@ -77,8 +86,12 @@ pub fn read(frame: &[u8], key: &SiteKey) -> Option<Seen> {
             // A reply, or an announcement (a request for the sender's own address).
             let answers =
                 op == ArpOperations::Reply || (op == ArpOperations::Request && spa == tpa);
-            (answers && !spa.is_unspecified())
-                .then(|| Seen::ArpAnswer { ip: spa, mac: arp.get_sender_hw_addr().octets() })
+            (answers && !spa.is_unspecified()).then(|| Seen::ArpAnswer {
+                ip: spa,
+                mac: arp.get_sender_hw_addr().octets(),
+                eth_src,
+                announce: spa == tpa,
+            })
         }
         EtherTypes::Ipv4 => {
             let ip = Ipv4Packet::new(eth.payload())?;
@@ -122,7 +135,9 @@ pub fn read(frame: &[u8], key: &SiteKey) -> Option<Seen> {
                 .get_options_iter()
                 .find(|o| o.get_option_type() == NdpOptionTypes::TargetLLAddr)
                 .and_then(|o| o.payload().get(..6).and_then(|m| m.try_into().ok()));
-            Some(Seen::NeighbourAdvert { ip: na.get_target_addr(), mac })
+            // The Solicited flag (RFC 4861 §4.4) is off in an unasked advertisement.
+            let announce = na.get_flags() & 0x40 == 0;
+            Some(Seen::NeighbourAdvert { ip: na.get_target_addr(), mac, eth_src, announce })
         }
         _ => None,
     }
@@ -155,10 +170,16 @@ pub fn mac_text(mac: [u8; 6]) -> String {
 pub fn describe(frame: &[u8], key: &SiteKey) -> String {
     let src = frame.get(6..12).and_then(|m| m.try_into().ok()).map(mac_text).unwrap_or_default();
     let what = match read(frame, key) {
-        Some(Seen::ArpAnswer { ip, mac }) => format!("ARP: {ip} is at {}", mac_text(mac)),
-        Some(Seen::NeighbourAdvert { ip, mac }) => {
-            format!("NA: {ip} is at {}", mac.map(mac_text).unwrap_or_else(|| "(no option)".into()))
-        }
+        Some(Seen::ArpAnswer { ip, mac, announce, .. }) => format!(
+            "ARP{}: {ip} is at {}",
+            if announce { " announcement" } else { " reply" },
+            mac_text(mac)
+        ),
+        Some(Seen::NeighbourAdvert { ip, mac, announce, .. }) => format!(
+            "NA{}: {ip} is at {}",
+            if announce { " (unsolicited)" } else { "" },
+            mac.map(mac_text).unwrap_or_else(|| "(no option)".into())
+        ),
         Some(Seen::Heartbeat { src, role, term }) => {
             format!("heartbeat from {src}: role {role:?}, term {term}")
         }
@@ -183,13 +204,14 @@ mod tests {
         let mac = MacAddr([2, 0x57, 0x50, 0, 0, 1]);
         let ip = Ipv4Addr::new(10, 0, 1, 10);
         let garp = crate::core::frame::gratuitous_arp(mac, ip);
-        assert_eq!(read(garp.as_slice(), &key()), Some(Seen::ArpAnswer { ip, mac: mac.0 }));
+        let seen = |announce| Some(Seen::ArpAnswer { ip, mac: mac.0, eth_src: mac.0, announce });
+        assert_eq!(read(garp.as_slice(), &key()), seen(true));
         let mut request = garp.as_slice().to_vec();
         request[38..42].copy_from_slice(&[10, 0, 1, 11]);
         assert_eq!(read(&request, &key()), None);
         let mut reply = request.clone();
         reply[21] = 2;
-        assert_eq!(read(&reply, &key()), Some(Seen::ArpAnswer { ip, mac: mac.0 }));
+        assert_eq!(read(&reply, &key()), seen(false));
     }
 
     #[test]

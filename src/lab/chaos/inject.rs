@@ -59,6 +59,7 @@ impl Injector<'_> {
             what: String::new(),
             subnets: Vec::new(),
             split: None,
+            lossy: matches!(fault, Fault::Loss { .. } | Fault::Flood { .. }),
         };
         let host = |i: usize| lab.hosts[i].name.clone();
         match fault {

@@ -260,6 +260,7 @@ fn run_on(
         checks: findings.checks.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
         skipped: findings.skipped.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
         across_partition: findings.across_partition,
+        while_lossy: findings.while_lossy,
         frames_captured: counts.iter().map(|c| c.frames).sum(),
         frames_missed: counts.iter().map(|c| c.missed).sum(),
         missed_by_port: counts

@@ -85,6 +85,8 @@ pub struct ChaosReport {
     pub skipped: BTreeMap<String, u64>,
     /// Answers across a partition in force (expected; not violations).
     pub across_partition: u64,
+    /// Two proxies while a loss burst or a flood was in force (counted; not violations).
+    pub while_lossy: u64,
     /// Frames the monitor captured.
     pub frames_captured: u64,
     /// Frames the kernel dropped before the monitor read them.
@@ -129,6 +131,13 @@ impl ChaosReport {
                 s,
                 "  {:>6}  answers across a partition in force (its sides cannot tell; not violations)",
                 self.across_partition
+            );
+        }
+        if self.while_lossy > 0 {
+            let _ = writeln!(
+                s,
+                "  {:>6}  two proxies while a loss burst or a flood was in force (not violations)",
+                self.while_lossy
             );
         }
         let c = &self.connections;

@@ -83,6 +83,9 @@ pub struct FaultSpan {
     pub subnets: Vec<usize>,
     /// A partition's two sides.
     pub split: Option<(Vec<usize>, Vec<usize>)>,
+    /// It makes its subnet lose datagrams (a loss burst, a flood the kernel drops them under):
+    /// the one-proxy promise is made for a LAN that delivers heartbeats (docs/security.md, I3).
+    pub lossy: bool,
 }
 
 /// A connection the run made to a sleeper.
@@ -125,6 +128,9 @@ pub struct Findings {
     /// Answers for an awake host, or by two proxies, across a partition in force: the two sides
     /// cannot see each other, so neither can tell; counted, not violations.
     pub across_partition: u64,
+    /// Two proxies answering while a loss burst or a flood is in force on the subnet (or
+    /// within one heartbeat and two probe windows after it); counted, not violations.
+    pub while_lossy: u64,
     /// Broken promises.
     pub violations: Vec<Violation>,
     /// Failures the capture has no frame of.
@@ -169,7 +175,8 @@ impl Run<'_> {
             self.frames.iter().map(|c| read(&c.frame, self.key)).collect();
         let mut order: Vec<usize> = (0..self.frames.len()).collect();
         order.sort_by_key(|&i| self.frames[i].at_us);
-        let returns = self.returns(&seen, &order);
+        let mut returns = self.returns(&seen, &order);
+        returns.extend(self.announcements(&seen));
         self.check_answers(&seen, &order, &returns, &mut out);
         self.check_connections(&seen, &mut out);
         self.check_managers(&seen, &mut out);
@@ -186,6 +193,41 @@ impl Run<'_> {
         }
     }
 
+    /// An answer's MAC, Ethernet source, and whether it was unasked.
+    fn answer(seen: &Seen) -> Option<(Option<[u8; 6]>, [u8; 6], bool)> {
+        match *seen {
+            Seen::ArpAnswer { mac, eth_src, announce, .. } => Some((Some(mac), eth_src, announce)),
+            Seen::NeighbourAdvert { mac, eth_src, announce, .. } => Some((mac, eth_src, announce)),
+            _ => None,
+        }
+    }
+
+    /// Who an answer for `owner`'s address, sent by `port`, makes the LAN talk to: the port,
+    /// or another lab host whose MAC it points at (a proxy that yields announces the winner).
+    fn answerer(&self, owner: usize, port: Port, mac: Option<[u8; 6]>) -> Port {
+        match mac.and_then(|m| self.hosts.iter().position(|h| h.mac == m)) {
+            Some(j) if j != owner => Port::Host(j),
+            _ => port,
+        }
+    }
+
+    /// When proxies announced a sleeper's address (a claim, a refresh, a yield), by subnet:
+    /// each is a change of who answers.
+    fn announcements(&self, seen: &[Option<Seen>]) -> Vec<(usize, u64)> {
+        let mut out = Vec::new();
+        for (i, s) in seen.iter().enumerate() {
+            let Some(s) = s else { continue };
+            let (Some(owner), Some((_, _, true))) = (self.owner_of(s), Self::answer(s)) else {
+                continue;
+            };
+            let (port, t) = (self.frames[i].port, self.frames[i].at_us);
+            if port != Port::Host(owner) && awake_since(self.truth, owner, t).is_none() {
+                out.push((self.hosts[owner].subnet, t));
+            }
+        }
+        out
+    }
+
     fn partitioned(&self, a: Port, b: usize, t: u64) -> bool {
         let Port::Host(a) = a else { return false };
         self.faults.iter().any(|f| {
@@ -194,6 +236,17 @@ impl Run<'_> {
                     && t <= f.end_us + self.bounds.heal_grace()
                     && ((x.contains(&a) && y.contains(&b)) || (y.contains(&a) && x.contains(&b)))
             })
+        })
+    }
+
+    /// A loss burst or a flood is in force on `subnet` at `t`, or ended less than one heartbeat
+    /// and two probe windows before.
+    fn lossy(&self, subnet: usize, t: u64) -> bool {
+        self.faults.iter().any(|f| {
+            f.lossy
+                && f.subnets.contains(&subnet)
+                && f.start_us <= t
+                && t <= f.end_us + self.bounds.heal_grace()
         })
     }
 
@@ -256,10 +309,15 @@ impl Run<'_> {
             if port == Port::Host(owner) {
                 continue;
             }
+            let Some((mac, eth_src, _)) = Self::answer(s) else { continue };
             match awake_since(self.truth, owner, t) {
                 Some(since) => {
                     *out.checks.entry("no answer for an awake host").or_default() += 1;
-                    if t < since + self.bounds.wake_grace() {
+                    // A proxy giving the address back: "it is at its owner's MAC", from the
+                    // proxy's own MAC.
+                    let owner_mac = self.hosts[owner].mac;
+                    let hand_back = mac == Some(owner_mac) && eth_src != owner_mac;
+                    if hand_back || t < since + self.bounds.wake_grace() {
                         continue;
                     }
                     if self.partitioned(port, owner, t) {
@@ -281,6 +339,7 @@ impl Run<'_> {
                 }
                 None => {
                     *out.checks.entry("one proxy per sleeper").or_default() += 1;
+                    let port = self.answerer(owner, port, mac);
                     let ports = last.entry(owner).or_default();
                     let rivals: Vec<(Port, usize)> = ports
                         .iter()
@@ -306,6 +365,10 @@ impl Run<'_> {
                         };
                         if crossing {
                             out.across_partition += 1;
+                            continue;
+                        }
+                        if self.lossy(self.hosts[owner].subnet, t) {
+                            out.while_lossy += 1;
                             continue;
                         }
                         let pair = if port < q { (owner, port, q) } else { (owner, q, port) };

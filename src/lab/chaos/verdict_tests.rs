@@ -112,6 +112,7 @@ fn fault(start_us: u64, end_us: u64, split: Option<(Vec<usize>, Vec<usize>)>) ->
         what: "a test fault".into(),
         subnets: vec![0],
         split,
+        lossy: false,
     }
 }
 
@@ -258,4 +259,63 @@ fn a_daemon_heard_again_is_a_change_so_a_restarted_proxy_may_overlap_for_one_hea
     frames.push(at(10 * S + 800_000, Port::Host(1), arp_reply(h[1].mac, h[0].ip)));
     frames.push(at(10 * S + 802_000, Port::Host(2), arp_reply(h[2].mac, h[0].ip)));
     assert_eq!(check(&frames, &truth, &[], &[]).violations.len(), 1);
+}
+
+/// A gratuitous ARP from `eth_src` saying `ip` is at `mac`.
+fn announce(eth_src: [u8; 6], mac: [u8; 6], ip: Ipv4Addr) -> Vec<u8> {
+    let mut b = vec![0, 1, 8, 0, 6, 4, 0, 1];
+    b.extend_from_slice(&mac);
+    b.extend_from_slice(&ip.octets());
+    b.extend_from_slice(&[0; 6]);
+    b.extend_from_slice(&ip.octets());
+    eth(eth_src, 0x0806, &b)
+}
+
+#[test]
+fn a_proxy_giving_an_address_back_or_yielding_in_the_winners_name_is_no_violation() {
+    let h = hosts();
+    // h2 gives h1's address back to h1's MAC, from its own, long after h1 woke.
+    let back = vec![at(20 * S, Port::Host(1), announce(h[1].mac, h[0].mac, h[0].ip))];
+    assert!(check(&back, &[], &[], &[]).violations.is_empty());
+    // The same from h1's MAC (a MAC takeover of an awake host) is one.
+    let takeover = vec![at(20 * S, Port::Host(1), announce(h[0].mac, h[0].mac, h[0].ip))];
+    assert_eq!(check(&takeover, &[], &[], &[]).violations.len(), 1);
+    // h2 yields sleeping h1 to h3 and points the caches at h3 as h3 answers: one proxy, h3.
+    let truth = [sleeps(0, S)];
+    let frames = vec![
+        at(5 * S, Port::Host(1), announce(h[1].mac, h[2].mac, h[0].ip)),
+        at(5 * S + 1_000, Port::Host(2), arp_reply(h[2].mac, h[0].ip)),
+    ];
+    assert!(check(&frames, &truth, &[], &[]).violations.is_empty());
+}
+
+#[test]
+fn a_proxys_announcement_is_a_change_and_answers_within_a_heartbeat_of_it_are_allowed() {
+    let h = hosts();
+    let truth = [sleeps(0, S)];
+    let frames = vec![
+        // h3 claims at 10 s (its announcement); h2 still answers the next request.
+        at(10 * S, Port::Host(2), announce(h[2].mac, h[2].mac, h[0].ip)),
+        at(10 * S + 200_000, Port::Host(1), arp_reply(h[1].mac, h[0].ip)),
+        at(10 * S + 201_000, Port::Host(2), arp_reply(h[2].mac, h[0].ip)),
+    ];
+    assert!(check(&frames, &truth, &[], &[]).violations.is_empty());
+    let mut late = frames.clone();
+    late.push(at(11 * S, Port::Host(1), arp_reply(h[1].mac, h[0].ip)));
+    late.push(at(11 * S + 1_000, Port::Host(2), arp_reply(h[2].mac, h[0].ip)));
+    assert_eq!(check(&late, &truth, &[], &[]).violations.len(), 1);
+}
+
+#[test]
+fn two_proxies_while_a_flood_drops_heartbeats_are_counted_apart() {
+    let h = hosts();
+    let truth = [sleeps(0, S)];
+    let frames = vec![
+        at(6 * S, Port::Host(1), arp_reply(h[1].mac, h[0].ip)),
+        at(6 * S + 1_000, Port::Host(2), arp_reply(h[2].mac, h[0].ip)),
+    ];
+    let flood = FaultSpan { lossy: true, ..fault(3 * S, 8 * S, None) };
+    let found = check(&frames, &truth, &[flood], &[]);
+    assert!(found.violations.is_empty(), "{found:?}");
+    assert_eq!(found.while_lossy, 1);
 }
