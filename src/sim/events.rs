@@ -119,6 +119,7 @@ impl Sim {
                 // (an injected replay too), and whenever it was sent.
                 if self.hosts[to].state == HostState::Up && !self.hosts[to].deaf {
                     let now = self.now;
+                    self.delivered += 1;
                     let before = self.hosts[to].node.counters().accepted;
                     self.hosts[to].node.handle_datagram(now, IFACE, from, &bytes);
                     if self.hosts[to].node.counters().accepted > before {

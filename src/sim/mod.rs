@@ -89,6 +89,8 @@ pub struct Sim {
     /// When it last became converged.
     last_converged_at: Instant,
     sent: u64,
+    /// Datagrams handed to a running node.
+    delivered: u64,
     /// A partition is in force: two managers or proxies are then expected, and counted apart.
     partitioned: bool,
     /// Invariant checks after every event, when enabled (`enable_checks`).
@@ -132,6 +134,7 @@ impl Sim {
             converged_now: false,
             last_converged_at: Instant::ZERO,
             sent: 0,
+            delivered: 0,
             partitioned: false,
             checks: None,
             trace: None,

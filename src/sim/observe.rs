@@ -52,6 +52,7 @@ impl Sim {
         r.duration = self.now.since_origin();
         let secs = r.duration.as_secs_f64().max(1e-9);
         r.messages_per_node_per_s = self.sent as f64 / self.cfg.nodes as f64 / secs;
+        r.datagrams_delivered = self.delivered;
         r.rejected_messages = self
             .hosts
             .iter()
