@@ -42,6 +42,33 @@ fn simulate_json_is_json() {
 }
 
 #[test]
+fn simulate_gives_the_same_report_on_one_thread_and_on_three() {
+    let run = |threads: &str| {
+        let out = wakeproxy(&[
+            "simulate",
+            "--nodes",
+            "40",
+            "--subnets",
+            "4",
+            "--duration",
+            "3m",
+            "--fault-every",
+            "15s",
+            "--loss",
+            "0.02",
+            "--seed",
+            "5",
+            "--json",
+            "--threads",
+            threads,
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    assert_eq!(run("1"), run("3"));
+}
+
+#[test]
 fn simulate_rejects_impossible_arguments_with_exit_code_2() {
     for (args, says) in [
         (&["simulate", "--nodes", "0"][..], "--nodes"),

@@ -565,6 +565,9 @@ pub(crate) struct SimulateArgs {
     /// Share of hosts that go to sleep once the network settles (0 to 1).
     #[arg(long, default_value_t = 0.4)]
     pub(crate) asleep: f64,
+    /// Threads that run the subnets (default: one per core); the report does not depend on it.
+    #[arg(long)]
+    pub(crate) threads: Option<usize>,
     /// Print the report as JSON.
     #[arg(long)]
     pub(crate) json: bool,

@@ -124,10 +124,16 @@ pub(crate) fn simulate(a: SimulateArgs) -> ExitCode {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let total = humantime::format_duration(cfg.duration).to_string();
-    let outcome = run_scenario_with(&cfg, &mut |done| {
-        let secs = std::time::Duration::from_secs(done.as_secs());
-        bar.set_message(format!("{} of {total}", humantime::format_duration(secs)));
-        bar.set_position(done.as_millis() as u64);
+    let threads = a
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .clamp(1, cfg.sim.subnets.max(1));
+    let outcome = super::sim_threads::with_threads(threads, |windows| {
+        run_scenario_with(&cfg, windows, &mut |done| {
+            let secs = std::time::Duration::from_secs(done.as_secs());
+            bar.set_message(format!("{} of {total}", humantime::format_duration(secs)));
+            bar.set_position(done.as_millis() as u64);
+        })
     });
     bar.finish_and_clear();
     match outcome {

@@ -13,3 +13,4 @@ pub(crate) mod manual;
 pub(crate) mod run;
 #[cfg(windows)]
 pub(crate) mod service;
+pub(crate) mod sim_threads;

@@ -3,37 +3,47 @@
 
 use std::cmp::Reverse;
 use std::net::{IpAddr, SocketAddr};
-use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::host::wall;
 use super::{HostState, IFACE, SAMPLE_EVERY, Sim};
 use crate::core::time::Instant;
 
+/// What happens to host `to` (a `u32`, and the rest behind pointers, so that an event in the
+/// queue is 24 bytes: the queue holds every copy of every broadcast in flight).
 pub(super) enum Ev {
-    /// `origin`: the host whose node sent it, `None` for datagrams injected by tests.
+    /// A datagram reaches the peer port of `to`.
     Datagram {
-        to: usize,
-        from: SocketAddr,
-        bytes: Rc<[u8]>,
-        origin: Option<usize>,
+        to: u32,
+        sent: Arc<Sent>,
     },
     Frame {
-        to: usize,
-        bytes: Rc<[u8]>,
+        to: u32,
+        bytes: Arc<[u8]>,
     },
     Timer {
-        to: usize,
+        to: u32,
     },
     Probe {
-        to: usize,
-        ip: IpAddr,
-        rtt: Option<Duration>,
+        to: u32,
+        answer: Box<(IpAddr, Option<Duration>)>,
     },
     Resume {
-        to: usize,
+        to: u32,
     },
     Sample,
+}
+
+/// A datagram as it was sent: one for every copy of a broadcast (the real network would not
+/// encode it again for each receiver either; each receiver still decodes and verifies it).
+#[derive(Debug)]
+pub(super) struct Sent {
+    pub(super) from: SocketAddr,
+    pub(super) bytes: Vec<u8>,
+    /// The host whose node sent it, `None` for datagrams injected by tests or routed from
+    /// another part of a fleet.
+    pub(super) origin: Option<usize>,
 }
 
 pub(super) struct Queued {
@@ -114,20 +124,23 @@ impl Sim {
 
     fn handle(&mut self, ev: Ev) {
         match ev {
-            Ev::Datagram { to, from, bytes, origin } => {
+            Ev::Datagram { to, sent } => {
+                let to = to as usize;
                 // A deaf host's firewall drops what reaches the peer port, whoever sent it
                 // (an injected replay too), and whenever it was sent.
                 if self.hosts[to].state == HostState::Up && !self.hosts[to].deaf {
                     let now = self.now;
+                    self.delivered += 1;
                     let before = self.hosts[to].node.counters().accepted;
-                    self.hosts[to].node.handle_datagram(now, IFACE, from, &bytes);
+                    self.hosts[to].node.handle_datagram(now, IFACE, sent.from, &sent.bytes);
                     if self.hosts[to].node.counters().accepted > before {
-                        self.note_accepted(to, origin);
+                        self.note_accepted(to, sent.origin);
                     }
                     self.drain(to);
                 }
             }
             Ev::Frame { to, bytes } => {
+                let to = to as usize;
                 if self.hosts[to].state == HostState::Up {
                     let now = self.now;
                     self.hosts[to].node.handle_frame(now, IFACE, &bytes);
@@ -135,6 +148,7 @@ impl Sim {
                 }
             }
             Ev::Timer { to } => {
+                let to = to as usize;
                 let h = &mut self.hosts[to];
                 if h.timer == Some(self.now) {
                     h.timer = None;
@@ -148,7 +162,8 @@ impl Sim {
                     }
                 }
             }
-            Ev::Probe { to, ip, rtt } => {
+            Ev::Probe { to, answer } => {
+                let (to, (ip, rtt)) = (to as usize, *answer);
                 if self.hosts[to].state == HostState::Up {
                     let now = self.now;
                     self.hosts[to].node.handle_probe_result(now, IFACE, ip, rtt);
@@ -156,6 +171,7 @@ impl Sim {
                 }
             }
             Ev::Resume { to } => {
+                let to = to as usize;
                 let h = &mut self.hosts[to];
                 if h.state == HostState::Asleep && h.resume_at == Some(self.now) {
                     h.state = HostState::Up;
@@ -168,6 +184,15 @@ impl Sim {
                 }
             }
             Ev::Sample => {
+                if self.convergence.is_some() {
+                    let c = self.converged();
+                    if let Some((last, changes)) = &mut self.convergence {
+                        if c != *last {
+                            *last = c;
+                            changes.push((self.now, c));
+                        }
+                    }
+                }
                 if !self.pending_faults.is_empty() {
                     let c = self.converged();
                     if c && !self.converged_now {
@@ -178,6 +203,11 @@ impl Sim {
                 self.push(self.now + SAMPLE_EVERY, Ev::Sample);
             }
         }
+    }
+
+    /// When the next event is due, if any.
+    pub(super) fn next_event(&self) -> Option<Instant> {
+        self.queue.peek().map(|Reverse(q)| q.at)
     }
 
     pub(super) fn push(&mut self, at: Instant, ev: Ev) {
@@ -198,7 +228,7 @@ impl Sim {
             let t = t.max(floor);
             if h.timer.is_none_or(|cur| t < cur) {
                 h.timer = Some(t);
-                self.push(t, Ev::Timer { to: i });
+                self.push(t, Ev::Timer { to: i as u32 });
             }
         }
     }
@@ -213,11 +243,11 @@ impl Sim {
             }
             let Reverse(q) = self.queue.pop().expect("peeked");
             self.now = q.at;
-            if let Ev::Datagram { from, bytes, .. } = &q.ev {
-                if from.ip() == IpAddr::V4(self.hosts[i].ip)
-                    && !out.iter().any(|b: &Vec<u8>| b[..] == bytes[..])
+            if let Ev::Datagram { sent, .. } = &q.ev {
+                if sent.from.ip() == IpAddr::V4(self.hosts[i].ip)
+                    && !out.iter().any(|b: &Vec<u8>| b[..] == sent.bytes[..])
                 {
-                    out.push(bytes.to_vec());
+                    out.push(sent.bytes.clone());
                 }
             }
             self.step(q.ev);

@@ -164,11 +164,17 @@ impl Sim {
     /// An operator on host `from` wakes host `target` by MAC: locally if they share a subnet,
     /// otherwise with a WakeRequest to the target subnet's broadcast address.
     pub fn operator_wake(&mut self, from: usize, target: usize) {
+        let (mac, subnet) = (self.hosts[target].mac, self.hosts[target].subnet);
+        self.operator_wake_mac(from, subnet, mac);
+    }
+
+    /// An operator on host `from` wakes the host with `mac` on subnet `subnet` (which another
+    /// part of a fleet may hold).
+    pub(super) fn operator_wake_mac(&mut self, from: usize, subnet: usize, mac: MacAddr) {
         let now = self.now;
-        let mac = self.hosts[target].mac;
-        let same = self.hosts[from].subnet == self.hosts[target].subnet;
+        let same = self.hosts[from].subnet == subnet;
         let to = SocketAddr::new(
-            IpAddr::V4(addressing::broadcast_ip(self.hosts[target].subnet)),
+            IpAddr::V4(addressing::broadcast_ip(subnet)),
             crate::core::proto::DEFAULT_PEER_PORT,
         );
         let node = &mut self.hosts[from].node;

@@ -25,6 +25,7 @@ pub mod addressing;
 pub mod chaos;
 mod config;
 mod events;
+mod fleet;
 mod host;
 mod invariants;
 mod observe;
@@ -43,6 +44,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 pub use config::{SimConfig, SimError};
 use events::{Ev, Queued};
+pub use fleet::{Fleet, Sequential, Windows};
 pub use host::{Host, HostState};
 pub use invariants::{DUAL_GRACE, Violation};
 pub use report::{FaultRecord, Report};
@@ -89,6 +91,8 @@ pub struct Sim {
     /// When it last became converged.
     last_converged_at: Instant,
     sent: u64,
+    /// Datagrams handed to a running node.
+    delivered: u64,
     /// A partition is in force: two managers or proxies are then expected, and counted apart.
     partitioned: bool,
     /// Invariant checks after every event, when enabled (`enable_checks`).
@@ -97,6 +101,12 @@ pub struct Sim {
     trace: Option<Vec<String>>,
     /// Probes are never lost (see `set_truthful_probes`).
     truthful_probes: bool,
+    /// Datagrams routed to subnets this network does not hold (a part of a [`Fleet`]), until
+    /// the fleet hands them over.
+    outbox: Vec<fleet::Routed>,
+    /// As a part of a [`Fleet`]: the convergence of its subnet at the last sample, and the
+    /// samples at which it changed since the fleet last looked.
+    convergence: Option<(bool, Vec<(Instant, bool)>)>,
 }
 
 impl std::fmt::Debug for Sim {
@@ -113,10 +123,41 @@ impl Sim {
     pub fn new(cfg: SimConfig) -> Result<Self, SimError> {
         cfg.validate()?;
         let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-        let key = SiteKey::new(SIM_KEY).expect("32-byte key");
-        let mut sim = Self {
-            key,
-            hosts: Vec::with_capacity(cfg.nodes),
+        let wire_seed = rng.next_u64();
+        let mut sim = Self::empty(cfg.clone(), wire_seed);
+        for i in 0..cfg.nodes {
+            sim.add_host(&mut rng, i % cfg.subnets, i / cfg.subnets);
+        }
+        sim.push(Instant::ZERO + SAMPLE_EVERY, Ev::Sample);
+        Ok(sim)
+    }
+
+    /// Builds subnet `s` of the network `cfg` alone, as a part of a [`Fleet`]: its hosts are
+    /// the hosts `k * subnets + s` of the whole network (here numbered `k`), and everything
+    /// random in it is drawn from a stream of its own, a function of the seed and `s` only.
+    pub(crate) fn new_part(cfg: &SimConfig, s: usize) -> Result<Self, SimError> {
+        cfg.validate()?;
+        // SplitMix64 of the seed and the subnet: one independent stream per subnet.
+        let mut z = cfg.seed ^ (s as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        let mut rng = ChaCha8Rng::seed_from_u64(z ^ (z >> 31));
+        let wire_seed = rng.next_u64();
+        let mut sim = Self::empty(cfg.clone(), wire_seed);
+        let count = (cfg.nodes + cfg.subnets - 1 - s) / cfg.subnets;
+        for k in 0..count {
+            sim.add_host(&mut rng, s, k);
+        }
+        sim.report.nodes = count;
+        sim.convergence = Some((false, Vec::new()));
+        sim.push(Instant::ZERO + SAMPLE_EVERY, Ev::Sample);
+        Ok(sim)
+    }
+
+    fn empty(cfg: SimConfig, wire_seed: u64) -> Self {
+        Self {
+            key: SiteKey::new(SIM_KEY).expect("32-byte key"),
+            hosts: Vec::new(),
             subnet_hosts: vec![Vec::new(); cfg.subnets],
             by_ip: FxHashMap::default(),
             queue: BinaryHeap::new(),
@@ -132,57 +173,58 @@ impl Sim {
             converged_now: false,
             last_converged_at: Instant::ZERO,
             sent: 0,
+            delivered: 0,
             partitioned: false,
             checks: None,
             trace: None,
             truthful_probes: false,
-            rng: ChaCha8Rng::seed_from_u64(rng.next_u64()),
-            cfg: cfg.clone(),
-        };
-        const PORT_POOL: [u16; 6] = [22, 80, 445, 3389, 5985, 8080];
-        for i in 0..cfg.nodes {
-            let subnet = i % cfg.subnets;
-            let k = i / cfg.subnets;
-            let (ip, mac) = (addressing::host_ip(subnet, k), addressing::host_mac(subnet, k));
-            let id =
-                NodeId::from_u128(u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64()));
-            // Hosts booted some time in the last 30 days: uptimes differ, as on a real LAN.
-            let boot_time_s = EPOCH_UNIX_MS / 1000 - rng.next_u64() % (30 * 86_400);
-            let mut node_cfg = NodeConfig::new(id, boot_time_s, rng.next_u64())
-                .with_heartbeat_interval(cfg.heartbeat);
-            node_cfg.guardians = cfg.guardians;
-            let tcp_ports: Vec<u16> =
-                PORT_POOL.iter().copied().filter(|_| rng.next_u32() % 2 == 0).collect();
-            let skew = cfg.clock_skew.as_millis() as i64;
-            let skew_ms =
-                if skew == 0 { 0 } else { (rng.next_u64() % (2 * skew as u64 + 1)) as i64 - skew };
-            let node = Self::boot(&sim.key, &node_cfg, Instant::ZERO, skew_ms, ip, mac, &tcp_ports);
-            sim.by_ip.insert(ip, i);
-            sim.subnet_hosts[subnet].push(i);
-            sim.hosts.push(Host {
-                node,
-                subnet,
-                ip,
-                mac,
-                state: HostState::Up,
-                inhibits_sleep: false,
-                role: Role::Member,
-                proxied: FxHashSet::default(),
-                tcp_ports,
-                deaf: false,
-                echo_blocked: false,
-                up_since: Some(Instant::ZERO),
-                cfg: node_cfg,
-                timer: None,
-                resume_at: None,
-                mute: false,
-                group: 0,
-                skew_ms,
-            });
-            sim.reschedule(i);
+            outbox: Vec::new(),
+            convergence: None,
+            rng: ChaCha8Rng::seed_from_u64(wire_seed),
+            cfg,
         }
-        sim.push(Instant::ZERO + SAMPLE_EVERY, Ev::Sample);
-        Ok(sim)
+    }
+
+    /// Adds host `k` of subnet `subnet`, drawing its identity from `rng`, and starts it.
+    fn add_host(&mut self, rng: &mut ChaCha8Rng, subnet: usize, k: usize) {
+        const PORT_POOL: [u16; 6] = [22, 80, 445, 3389, 5985, 8080];
+        let i = self.hosts.len();
+        let (ip, mac) = (addressing::host_ip(subnet, k), addressing::host_mac(subnet, k));
+        let id = NodeId::from_u128(u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64()));
+        // Hosts booted some time in the last 30 days: uptimes differ, as on a real LAN.
+        let boot_time_s = EPOCH_UNIX_MS / 1000 - rng.next_u64() % (30 * 86_400);
+        let mut node_cfg = NodeConfig::new(id, boot_time_s, rng.next_u64())
+            .with_heartbeat_interval(self.cfg.heartbeat);
+        node_cfg.guardians = self.cfg.guardians;
+        let tcp_ports: Vec<u16> =
+            PORT_POOL.iter().copied().filter(|_| rng.next_u32() % 2 == 0).collect();
+        let skew = self.cfg.clock_skew.as_millis() as i64;
+        let skew_ms =
+            if skew == 0 { 0 } else { (rng.next_u64() % (2 * skew as u64 + 1)) as i64 - skew };
+        let node = Self::boot(&self.key, &node_cfg, Instant::ZERO, skew_ms, ip, mac, &tcp_ports);
+        self.by_ip.insert(ip, i);
+        self.subnet_hosts[subnet].push(i);
+        self.hosts.push(Host {
+            node,
+            subnet,
+            ip,
+            mac,
+            state: HostState::Up,
+            inhibits_sleep: false,
+            role: Role::Member,
+            proxied: FxHashSet::default(),
+            tcp_ports,
+            deaf: false,
+            echo_blocked: false,
+            up_since: Some(Instant::ZERO),
+            cfg: node_cfg,
+            timer: None,
+            resume_at: None,
+            mute: false,
+            group: 0,
+            skew_ms,
+        });
+        self.reschedule(i);
     }
 
     /// Simulated time now.

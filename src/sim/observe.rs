@@ -26,9 +26,10 @@ impl Sim {
         p
     }
 
-    /// True if every subnet has exactly one manager.
+    /// True if every subnet has exactly one manager (of a [`Fleet`](super::Fleet)'s part:
+    /// every subnet it holds).
     pub fn one_manager_per_subnet(&self) -> bool {
-        self.managers.iter().all(|m| m.len() == 1)
+        self.managers.iter().zip(&self.subnet_hosts).all(|(m, h)| h.is_empty() || m.len() == 1)
     }
 
     /// True if every subnet has exactly one manager and every running node of the subnet names
@@ -51,7 +52,8 @@ impl Sim {
         Self::settle(&mut r, &self.pending_faults, self.converged(), self.last_converged_at);
         r.duration = self.now.since_origin();
         let secs = r.duration.as_secs_f64().max(1e-9);
-        r.messages_per_node_per_s = self.sent as f64 / self.cfg.nodes as f64 / secs;
+        r.messages_per_node_per_s = self.sent as f64 / self.hosts.len() as f64 / secs;
+        r.datagrams_delivered = self.delivered;
         r.rejected_messages = self
             .hosts
             .iter()
@@ -216,6 +218,22 @@ impl Sim {
         let at = now.since_origin();
         self.report.faults.push(FaultRecord { at, what: what.into(), converged_after: None });
         self.pending_faults.push(self.report.faults.len() - 1);
+    }
+
+    /// As a part of a fleet: the samples at which its convergence changed since the last call.
+    pub(super) fn take_convergence_changes(&mut self) -> Vec<(Instant, bool)> {
+        self.convergence.as_mut().map(|(_, c)| std::mem::take(c)).unwrap_or_default()
+    }
+
+    /// As a part of a fleet, at a fault: whether it is converged now, which later samples are
+    /// compared with.
+    pub(super) fn reset_convergence(&mut self) -> bool {
+        let c = self.converged();
+        if let Some((last, changes)) = &mut self.convergence {
+            *last = c;
+            changes.clear();
+        }
+        c
     }
 
     fn settle(report: &mut Report, pending: &[usize], converged: bool, at: Instant) {

@@ -44,6 +44,9 @@ pub struct Report {
     pub dual_proxy_partitioned: u64,
     /// Messages dropped by receivers as malformed, unauthenticated or replayed.
     pub rejected_messages: u64,
+    /// Datagrams handed to a running node (each copy of a broadcast counts once per receiver):
+    /// the simulator's unit of work.
+    pub datagrams_delivered: u64,
 }
 
 /// One injected fault and how long the network took to recover.
@@ -79,6 +82,7 @@ impl fmt::Display for Report {
             self.hosts_woken
         )?;
         writeln!(f, "  rejected messages      {}", self.rejected_messages)?;
+        writeln!(f, "  datagrams delivered    {}", self.datagrams_delivered)?;
         writeln!(
             f,
             "  two managers in a subnet: {} times, longest {} (and {} during partitions)",

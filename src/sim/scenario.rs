@@ -5,7 +5,7 @@ use std::time::Duration;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 
-use super::{HostState, Report, Sim, SimConfig, SimError};
+use super::{Fleet, HostState, Report, Sequential, SimConfig, SimError, Windows};
 use crate::core::proto::Role;
 
 /// A simulation run: a network, how long, and how often something goes wrong.
@@ -40,26 +40,28 @@ enum Later {
 
 /// Runs a scenario and returns its report.
 pub fn run_scenario(cfg: &ScenarioConfig) -> Result<Report, SimError> {
-    run_scenario_with(cfg, &mut |_| {})
+    run_scenario_with(cfg, &mut Sequential, &mut |_| {})
 }
 
-/// [`run_scenario`], telling `progress` how much simulated time has passed after each step (a
-/// fault, a restart, the end), for a progress bar.
+/// [`run_scenario`] on a [`Fleet`] whose windows `windows` runs (on threads, if it likes: the
+/// report is the same), telling `progress` how much simulated time has passed after each step
+/// (a fault, a restart, the end), for a progress bar.
 pub fn run_scenario_with(
     cfg: &ScenarioConfig,
+    windows: &mut dyn Windows,
     progress: &mut dyn FnMut(std::time::Duration),
 ) -> Result<Report, SimError> {
     cfg.validate()?;
-    let mut sim = Sim::new(cfg.sim.clone())?;
+    let mut sim = Fleet::new(cfg.sim.clone())?;
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.sim.seed ^ 0x5eed);
     let h = cfg.sim.heartbeat;
     let end = sim.now() + cfg.duration;
     sim.note_fault("cold start");
 
     // Let the network settle, then send a share of the hosts to sleep, most of them announced.
-    sim.run_until((sim.now() + h * 2).min(end));
-    for i in 0..sim.hosts().len() {
-        let host = &sim.hosts()[i];
+    sim.run_until((sim.now() + h * 2).min(end), windows);
+    for i in 0..sim.len() {
+        let host = sim.host(i);
         if host.state == HostState::Up
             && !host.inhibits_sleep
             && chance(&mut rng, cfg.asleep_fraction)
@@ -75,7 +77,7 @@ pub fn run_scenario_with(
         let next_later = later.iter().map(|(t, _)| *t).min();
         let step_to =
             [Some(next_fault), next_later, Some(end)].into_iter().flatten().min().expect("end");
-        sim.run_until(step_to);
+        sim.run_until(step_to, windows);
         let now = sim.now();
         progress(cfg.duration.saturating_sub(end.saturating_since(now)));
         let (due, rest): (Vec<_>, Vec<_>) = later.into_iter().partition(|(t, _)| *t <= now);
@@ -109,14 +111,14 @@ fn pick(rng: &mut ChaCha8Rng, from: &[usize]) -> Option<usize> {
 }
 
 fn inject(
-    sim: &mut Sim,
+    sim: &mut Fleet,
     rng: &mut ChaCha8Rng,
     later: &mut Vec<(crate::core::time::Instant, Later)>,
 ) {
     let subnets = sim.config().subnets;
     let s = (rng.next_u64() % subnets as u64) as usize;
-    let in_subnet = |sim: &Sim, pred: &dyn Fn(&super::Host) -> bool| -> Vec<usize> {
-        sim.subnet(s).iter().copied().filter(|&i| pred(&sim.hosts()[i])).collect()
+    let in_subnet = |sim: &Fleet, pred: &dyn Fn(&super::Host) -> bool| -> Vec<usize> {
+        sim.subnet(s).into_iter().filter(|&i| pred(sim.host(i))).collect()
     };
     let awake = in_subnet(sim, &|h| h.state == HostState::Up);
     let asleep = in_subnet(sim, &|h| h.state == HostState::Asleep);
@@ -149,7 +151,7 @@ fn inject(
         }
         3 => {
             let Some(i) = pick(rng, &asleep) else { return };
-            let Some(&port) = sim.hosts()[i].tcp_ports.first() else {
+            let Some(&port) = sim.host(i).tcp_ports.first() else {
                 return;
             };
             sim.connect(i, port);
@@ -160,9 +162,8 @@ fn inject(
             let other = (s + 1) % subnets;
             let from: Vec<usize> = sim
                 .subnet(other)
-                .iter()
-                .copied()
-                .filter(|&j| sim.hosts()[j].state == HostState::Up)
+                .into_iter()
+                .filter(|&j| sim.host(j).state == HostState::Up)
                 .collect();
             let Some(f) = pick(rng, &from) else { return };
             sim.operator_wake(f, i);
@@ -172,7 +173,7 @@ fn inject(
             let Some(i) = pick(rng, &ordinary) else {
                 return;
             };
-            if sim.hosts()[i].role == Role::Manager {
+            if sim.host(i).role == Role::Manager {
                 return;
             }
             sim.kill_daemon(i);

@@ -3,11 +3,13 @@
 //! wake a NIC, probes that a host answers); and what tests inject into it.
 
 use std::net::{IpAddr, SocketAddr};
-use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand_chacha::rand_core::RngCore;
 
+use super::events::Sent;
+use super::fleet::Routed;
 use super::host::link_local;
 use super::{Ev, HostState, Sim, addressing};
 use crate::core::addr::MacAddr;
@@ -37,7 +39,6 @@ impl Sim {
                     if mute {
                         continue;
                     }
-                    let bytes: Rc<[u8]> = bytes.into();
                     let from = SocketAddr::new(
                         IpAddr::V4(self.hosts[i].ip),
                         crate::core::proto::DEFAULT_PEER_PORT,
@@ -49,6 +50,21 @@ impl Sim {
                         }
                         Destination::Routed(SocketAddr::V4(a)) => {
                             match addressing::subnet_of(*a.ip()) {
+                                // A subnet of the network that another part of a fleet holds:
+                                // the fleet hands it over (`Fleet::route`).
+                                Some(s)
+                                    if s < self.cfg.subnets && self.subnet_hosts[s].is_empty() =>
+                                {
+                                    let sent = Sent { from, bytes: bytes.clone(), origin: None };
+                                    self.outbox.push(Routed {
+                                        sent_at: self.now,
+                                        subnet: s,
+                                        dst: *a.ip(),
+                                        sent: Arc::new(sent),
+                                        group: self.hosts[i].group,
+                                    });
+                                    Vec::new()
+                                }
                                 Some(s)
                                     if s < self.cfg.subnets
                                         && *a.ip() == addressing::broadcast_ip(s) =>
@@ -61,15 +77,14 @@ impl Sim {
                         _ => Vec::new(),
                     };
                     self.note_sent(i, from, &bytes);
+                    let sent = Arc::new(Sent { from, bytes, origin: Some(i) });
                     for to in targets {
                         // A broadcast comes back to its sender's own socket, as on Linux; that
                         // echo is how a node knows it hears its LAN.
                         let echo = to == i && dst == Destination::Broadcast;
                         if echo || self.reachable(i, to) && !self.lost() {
                             let at = self.now + self.delay();
-                            let ev =
-                                Ev::Datagram { to, from, bytes: bytes.clone(), origin: Some(i) };
-                            self.push(at, ev);
+                            self.push(at, Ev::Datagram { to: to as u32, sent: sent.clone() });
                         }
                     }
                 }
@@ -103,7 +118,7 @@ impl Sim {
                             let at = self.now + self.cfg.resume_delay;
                             self.hosts[t].resume_at = Some(at);
                             self.report.hosts_woken += 1;
-                            self.push(at, Ev::Resume { to: t });
+                            self.push(at, Ev::Resume { to: t as u32 });
                         }
                     }
                 }
@@ -134,7 +149,7 @@ impl Sim {
                     if let Some(t) = &mut self.trace {
                         t.push(format!("{:?} host {i}: probe {ip} answered: {got}", self.now));
                     }
-                    self.push(at, Ev::Probe { to: i, ip, rtt });
+                    self.push(at, Ev::Probe { to: i as u32, answer: Box::new((ip, rtt)) });
                 }
                 Action::InhibitSleep(on) => self.hosts[i].inhibits_sleep = on,
                 Action::Event(e) => self.track(i, e),
@@ -143,15 +158,37 @@ impl Sim {
         self.reschedule(i);
     }
 
-    fn broadcast_frame(&mut self, from: usize, bytes: Rc<[u8]>) {
+    fn broadcast_frame(&mut self, from: usize, bytes: Arc<[u8]>) {
         let subnet = self.hosts[from].subnet;
         for k in 0..self.subnet_hosts[subnet].len() {
             let to = self.subnet_hosts[subnet][k];
             if self.reachable(from, to) && !self.lost() {
                 let at = self.now + self.delay();
-                self.push(at, Ev::Frame { to, bytes: bytes.clone() });
+                self.push(at, Ev::Frame { to: to as u32, bytes: bytes.clone() });
             }
         }
+    }
+
+    /// A datagram another part of a fleet routed to this one arrives at the router of its
+    /// subnet: to every host of the subnet (a directed broadcast) or to one, each copy lost and
+    /// delayed like any packet, never before now.
+    pub(super) fn deliver_routed(&mut self, r: Routed) {
+        let targets: Vec<usize> = if r.dst == addressing::broadcast_ip(r.subnet) {
+            self.subnet_hosts[r.subnet].clone()
+        } else {
+            self.by_ip.get(&r.dst).copied().into_iter().collect()
+        };
+        for to in targets {
+            if self.hosts[to].group == r.group && !self.lost() {
+                let at = (r.sent_at + self.delay()).max(self.now);
+                self.push(at, Ev::Datagram { to: to as u32, sent: r.sent.clone() });
+            }
+        }
+    }
+
+    /// What this part routed to other parts of its fleet since it was last asked.
+    pub(super) fn take_outbox(&mut self) -> Vec<Routed> {
+        std::mem::take(&mut self.outbox)
     }
 
     /// A host on the same subnet as sleeper `i` opens a TCP connection to `port` on it: the SYN
@@ -178,18 +215,19 @@ impl Sim {
     /// Puts a raw frame on subnet `s` as if a station there had sent it (tests: a hostile or
     /// confused station): every node's capture sees it.
     pub fn inject_frame(&mut self, s: usize, bytes: &[u8]) {
-        let bytes: Rc<[u8]> = bytes.into();
+        let bytes: Arc<[u8]> = bytes.into();
         for k in 0..self.subnet_hosts[s].len() {
             let to = self.subnet_hosts[s][k];
             let at = self.now + self.delay();
-            self.push(at, Ev::Frame { to, bytes: bytes.clone() });
+            self.push(at, Ev::Frame { to: to as u32, bytes: bytes.clone() });
         }
     }
 
     /// Hands a raw datagram to host `to` as if `from` had sent it (tests: forgeries, replays).
     pub fn inject_datagram(&mut self, to: usize, from: SocketAddr, bytes: &[u8]) {
         let at = self.now;
-        self.push(at, Ev::Datagram { to, from, bytes: bytes.into(), origin: None });
+        let sent = Arc::new(Sent { from, bytes: bytes.to_vec(), origin: None });
+        self.push(at, Ev::Datagram { to: to as u32, sent });
     }
 
     /// Splits the network: hosts in `side` can only reach each other.
@@ -198,6 +236,12 @@ impl Sim {
             self.hosts[i].group = 1;
         }
         self.partitioned = true;
+    }
+
+    /// A partition is in force elsewhere in the fleet (two managers or proxies are then
+    /// counted apart, as in one network).
+    pub(super) fn set_partitioned(&mut self, on: bool) {
+        self.partitioned = on;
     }
 
     /// Ends every partition.

@@ -67,7 +67,7 @@ impl PeerTable {
                     to: PeerState::Awake,
                     reason: Reason::Heartbeat,
                 };
-                self.peers.insert(id, p);
+                self.peers.insert(id, Box::new(p));
                 (Some(t), true)
             }
         };
@@ -130,7 +130,7 @@ impl PeerTable {
                 p.set_state(to, reason, now)
             }
             None => {
-                self.peers.insert(id, Peer::new(id, host.clone(), to, reason, now));
+                self.peers.insert(id, Box::new(Peer::new(id, host.clone(), to, reason, now)));
                 Some(Transition { peer: id, mac: host.mac, from: None, to, reason })
             }
         };
@@ -193,7 +193,7 @@ impl PeerTable {
         self.peers.entry(id).or_insert_with(|| {
             let mut p = Peer::new(id, host, PeerState::Asleep, Reason::Restored, now);
             p.carried = asleep_for;
-            p
+            Box::new(p)
         });
         self.note_deadline(&id);
     }
@@ -228,7 +228,7 @@ impl PeerTable {
             None => {
                 let mut p = Peer::new(id, host.clone(), PeerState::Asleep, Reason::Claimed, now);
                 p.carried = asleep_for;
-                self.peers.insert(id, p);
+                self.peers.insert(id, Box::new(p));
                 Some(Transition {
                     peer: id,
                     mac: host.mac,

@@ -45,7 +45,9 @@ pub enum Due {
 /// All peers heard on one LAN.
 #[derive(Debug)]
 pub struct PeerTable {
-    peers: FxHashMap<NodeId, Peer>,
+    /// Boxed: a LAN of 250 hosts makes the map grow to 512 buckets, half of them empty, and a
+    /// bucket holding the record itself (some 350 bytes) would waste half the table's memory.
+    peers: FxHashMap<NodeId, Box<Peer>>,
     cfg: LivenessConfig,
     /// No peer has anything due before this. It may be early (a heartbeat pushed a deadline
     /// back), never late: an early wake-up just finds nothing to do. This keeps
@@ -66,17 +68,17 @@ impl PeerTable {
 
     /// The peer with this id.
     pub fn get(&self, id: &NodeId) -> Option<&Peer> {
-        self.peers.get(id)
+        self.peers.get(id).map(|p| &**p)
     }
 
     /// The peer whose MAC this is.
     pub fn by_mac(&self, mac: MacAddr) -> Option<&Peer> {
-        self.peers.values().find(|p| p.host.mac == mac)
+        self.peers.values().map(|p| &**p).find(|p| p.host.mac == mac)
     }
 
     /// Every peer, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &Peer> {
-        self.peers.values()
+        self.peers.values().map(|p| &**p)
     }
 
     /// How many peers are known.
@@ -91,7 +93,7 @@ impl PeerTable {
 
     /// Removes a peer (e.g. when its interface goes away).
     pub fn remove(&mut self, id: &NodeId) -> Option<Peer> {
-        self.peers.remove(id)
+        self.peers.remove(id).map(|p| *p)
     }
 
     fn note_deadline(&mut self, id: &NodeId) {
