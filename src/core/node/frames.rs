@@ -93,6 +93,10 @@ impl Node {
                 }
             }
             Classified::MagicPacket { target, .. } => self.magic_seen(now, li, target),
+            Classified::AddressInUse { by, .. } if by == self.lans[li].cfg.mac => {
+                // The address is said to be at this node's own MAC: a proxy yielding the sleeper
+                // to this node points the caches here. Nobody else uses it.
+            }
             Classified::AddressInUse { sleeper, addr, by } => {
                 self.counters.address_conflicts += 1;
                 if !self.is_other_proxy(li, &sleeper, addr, by) {
