@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::capture::{Capture, Port};
 use super::evidence::{Seen, read};
@@ -289,13 +289,7 @@ impl Injector<'_> {
 
     /// Waits until the lab says host `i` is awake again, at most `limit`.
     fn wait_awake(&self, i: usize, limit: Duration) -> Result<(), LabError> {
-        let end = Instant::now() + limit;
-        while Instant::now() < end {
-            if !self.lab()?.hosts[i].asleep {
-                return Ok(());
-            }
-            pause(Duration::from_millis(50));
-        }
+        netns::wait_for(limit, || self.lab().ok().filter(|lab| !lab.hosts[i].asleep));
         Ok(())
     }
 }
