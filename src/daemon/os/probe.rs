@@ -241,8 +241,14 @@ mod tests {
     }
 
     /// A port nothing listens on (bound and released).
-    fn closed_port() -> u16 {
-        TcpListener::bind(lo(0)).unwrap().local_addr().unwrap().port()
+    /// A loopback port that refuses connections for as long as the socket lives: bound but
+    /// not listening, so no parallel test can take it and no connect picks it as its source
+    /// port (a port merely freed again can be either, and the SYN is then answered).
+    fn closed_port() -> (Socket, u16) {
+        let sock = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).unwrap();
+        sock.bind(&lo(0).into()).unwrap();
+        let port = sock.local_addr().unwrap().as_socket().unwrap().port();
+        (sock, port)
     }
 
     fn probe(ports: Vec<u16>, timeout: Duration) -> Probe {
@@ -294,7 +300,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_closed_port_proves_the_host_up_by_its_reset() {
-        let port = closed_port();
+        let (_held, port) = closed_port();
         assert!(matches!(tcp(lo(port), "lo", None).await, TcpAnswer::Refused));
         let one = probe(vec![port], Duration::from_secs(2));
         assert!(NetProber::tcp_only(&lo_link()).ask(&one, None).await.is_some());
@@ -309,7 +315,8 @@ mod tests {
         assert!(t.elapsed() < Duration::from_secs(1));
         // An interface that does not exist fails every attempt: no answer, not "up".
         let nowhere = NetProber::tcp_only(&Link { device: "wpnosuch0".into(), ..lo_link() });
-        let one = probe(vec![closed_port()], Duration::from_millis(900));
+        let (_held, port) = closed_port();
+        let one = probe(vec![port], Duration::from_millis(900));
         assert_eq!(nowhere.ask(&one, None).await, None);
     }
 
