@@ -78,14 +78,90 @@ impl Outcome {
     }
 }
 
-/// Reusable scratch space, so that a node re-running the election does not allocate.
+/// Reusable scratch space, so that a node re-running the election does not allocate, and does
+/// not sort the ring again while the set of proxies stays the same.
 #[derive(Debug, Default)]
 pub struct Scratch {
     ranked: Vec<Candidate>,
-    /// Ring points and the index of their owner in `candidates`: 12 bytes an entry, so the sort
-    /// that dominates the election moves little memory.
+    /// The proxies that own the ring's points, sorted by id.
+    owners: Vec<NodeId>,
+    /// Ring points and the index of their owner in `owners`, sorted: by point, then (as the
+    /// owners are sorted) by owner id, so equal points go to the lower id as
+    /// [`proxy_distance`] says. 16 bytes an entry, so a sort moves little memory.
     ring: Vec<(u64, u32)>,
+    /// The proxies of the last election in the order of its candidates: the same list again
+    /// means the same ring, and costs no sort at all.
+    last_order: Vec<NodeId>,
     sleepers: Vec<NodeId>,
+}
+
+/// Up to this many proxies joining or leaving since the last election are applied to the ring
+/// in place (each a pass over it); more, and the ring is built and sorted again.
+const RING_EDITS: usize = 8;
+
+impl Scratch {
+    /// Makes the ring that of the candidates that own points on it (those that can proxy and
+    /// are not listening).
+    fn update_ring(&mut self, candidates: &[Candidate]) {
+        let proxies = candidates.iter().filter(|c| c.can_proxy && !c.listening).map(|c| c.id);
+        if proxies.clone().eq(self.last_order.iter().copied()) {
+            return;
+        }
+        self.last_order.clear();
+        self.last_order.extend(proxies);
+        // Allocated only when the proxies changed: a node keeps no more than it must (a
+        // simulated fleet holds thousands of these).
+        let mut now = self.last_order.clone();
+        now.sort_unstable();
+        let was = &self.owners;
+        let removed = was.iter().filter(|id| now.binary_search(id).is_err()).count();
+        let added: Vec<NodeId> =
+            now.iter().copied().filter(|id| was.binary_search(id).is_err()).collect();
+        if was.is_empty() || removed + added.len() > RING_EDITS {
+            self.rebuild_ring(now);
+            return;
+        }
+        for i in (0..self.owners.len()).rev() {
+            if now.binary_search(&self.owners[i]).is_err() {
+                self.remove_owner(i);
+            }
+        }
+        for id in added {
+            self.add_owner(id);
+        }
+    }
+
+    fn rebuild_ring(&mut self, owners: Vec<NodeId>) {
+        self.owners = owners;
+        self.ring.clear();
+        for (i, &id) in self.owners.iter().enumerate() {
+            self.ring.extend((0..VNODES).map(|v| (ring_point(id, v), i as u32)));
+        }
+        self.ring.sort_unstable();
+    }
+
+    fn remove_owner(&mut self, i: usize) {
+        let i = i as u32;
+        self.ring.retain(|&(_, o)| o != i);
+        for (_, o) in &mut self.ring {
+            *o -= u32::from(*o > i);
+        }
+        self.owners.remove(i as usize);
+    }
+
+    fn add_owner(&mut self, id: NodeId) {
+        let at = self.owners.partition_point(|o| *o < id);
+        self.owners.insert(at, id);
+        let at = at as u32;
+        for (_, o) in &mut self.ring {
+            *o += u32::from(*o >= at);
+        }
+        for v in 0..VNODES {
+            let point = (ring_point(id, v), at);
+            let j = self.ring.partition_point(|e| *e < point);
+            self.ring.insert(j, point);
+        }
+    }
 }
 
 /// Runs the election. Candidate ids must be unique (a node's view holds each peer once); the
@@ -117,24 +193,7 @@ pub fn elect_into(
     out.guardians.clear();
     out.guardians.extend(ranked.iter().take(guardians.min(k)).map(|c| c.id));
 
-    let ring = &mut scratch.ring;
-    ring.clear();
-    for (i, c) in candidates.iter().enumerate().filter(|(_, c)| c.can_proxy && !c.listening) {
-        ring.extend((0..VNODES).map(|v| (ring_point(c.id, v), i as u32)));
-    }
-    ring.sort_unstable();
-    // Equal points (a 64-bit collision: never seen in practice) must go to the lower id, as
-    // `proxy_distance` says; sorting by index put them in input order.
-    for w in 1..ring.len() {
-        let mut j = w;
-        while j > 0
-            && ring[j - 1].0 == ring[j].0
-            && candidates[ring[j - 1].1 as usize].id > candidates[ring[j].1 as usize].id
-        {
-            ring.swap(j - 1, j);
-            j -= 1;
-        }
-    }
+    scratch.update_ring(candidates);
 
     let sorted_sleepers = &mut scratch.sleepers;
     sorted_sleepers.clear();
@@ -143,10 +202,11 @@ pub fn elect_into(
     sorted_sleepers.dedup();
 
     out.assignment.clear();
+    let (ring, owners) = (&scratch.ring, &scratch.owners);
     if ring.is_empty() {
         return;
     }
-    let owner = |j: usize| candidates[ring[j % ring.len()].1 as usize].id;
+    let owner = |j: usize| owners[ring[j % ring.len()].1 as usize];
     for &s in sorted_sleepers.iter() {
         let h = sleeper_point(s);
         let i = ring.partition_point(|&(p, _)| p < h);
@@ -269,6 +329,33 @@ mod tests {
             for i in 0..n { c2.swap(i, (seed as usize).wrapping_mul(i + 7) % n); }
             s2.reverse();
             prop_assert_eq!(a, elect(&c2, &s2, 3));
+        }
+
+        #[test]
+        fn a_scratch_reused_over_changing_views_gives_what_a_fresh_one_gives(
+            views in prop::collection::vec((ids(), ids(), any::<u64>()), 1..12),
+        ) {
+            // Views that share most of their candidates (the ring is edited in place) and
+            // views that share none (it is built again), in any order.
+            let mut scratch = Scratch::default();
+            let mut out = Outcome::default();
+            let mut base: Vec<u128> = Vec::new();
+            for (cands, sleepers, pick) in views {
+                let view: Vec<u128> = if pick % 3 == 0 {
+                    cands.clone()
+                } else {
+                    let keep = base.iter().copied().filter(|i| (*i ^ u128::from(pick)) % 5 != 0);
+                    let mut v: Vec<u128> = keep.chain(cands.iter().copied().take((pick % 4) as usize)).collect();
+                    v.sort_unstable();
+                    v.dedup();
+                    v
+                };
+                base = view.clone();
+                let c: Vec<_> = view.iter().map(|&i| Candidate { listening: i % 11 == 0, can_proxy: i % 13 != 0, ..cand(i) }).collect();
+                let s: Vec<_> = sleepers.iter().copied().map(NodeId::from_u128).collect();
+                elect_into(&mut scratch, &c, &s, 3, &mut out);
+                prop_assert_eq!(&out, &elect(&c, &s, 3));
+            }
         }
 
         #[test]

@@ -72,11 +72,17 @@ impl Node {
         // Whom this node expects to claim each sleeper, and since when.
         let assignment = &lan.outcome.assignment;
         lan.expected.retain(|s, _| assignment.binary_search_by(|(a, _)| a.cmp(s)).is_ok());
+        let mut new_expectation = false;
         for &(s, p) in assignment {
             if lan.expected.get(&s).is_none_or(|e| e.assignee != p) {
                 let claimed = lan.claims.get(&s) == Some(&p);
                 lan.expected.insert(s, Expected { assignee: p, since: now, claimed });
+                // Every entry is due at the same time: the hint is lowered once, below.
+                new_expectation = true;
             }
+        }
+        if new_expectation {
+            lan.claim_timer_at(now + lan.claim_timeout);
         }
         if changed {
             lan.next_heartbeat = now;

@@ -116,6 +116,7 @@ impl Node {
             .chain(sleeper.ipv6.iter().map(|ip| frame::dad_probe(mac, *ip)))
             .collect();
         lan.pending.insert(sleeper.id, now + window);
+        lan.claim_timer_at(now + window);
         lan.proxied.insert(sleeper);
         self.actions.extend(probes.into_iter().map(|frame| Action::SendFrame { iface, frame }));
         if let Some(ip) = probe_ip {
@@ -153,6 +154,7 @@ impl Node {
         let Some(mac) = self.lans[li].proxied.get(&sleeper).map(|s| s.mac) else { return };
         let retry = now + self.cfg.heartbeat_interval();
         self.lans[li].deferred.insert(sleeper, retry);
+        self.lans[li].claim_timer_at(retry);
         self.counters.claims_blocked += 1;
         self.emit(Event::ClaimBlocked { iface, sleeper, mac, why });
         let reason = match why {
@@ -164,19 +166,19 @@ impl Node {
     }
 
     /// The earliest pending probe window, deferred retry, claim expectation or pass-over, for
-    /// `poll_timeout`.
+    /// `poll_timeout`: each LAN's hint, which is never later than its earliest timer.
     pub(super) fn next_claim_deadline(&self) -> Option<Instant> {
-        let (timeout, me) = (self.claim_timeout(), self.cfg.id);
+        let me = self.cfg.id;
         self.lans
             .iter()
-            .flat_map(|l| {
-                let expect = l
-                    .expected
-                    .values()
-                    .filter(move |e| !e.claimed && e.assignee != me)
-                    .map(move |e| e.since + timeout);
-                let passed = l.passed_over.values().flatten().map(|(_, until)| *until);
-                l.pending.values().chain(l.deferred.values()).copied().chain(expect).chain(passed)
+            .filter_map(|l| {
+                let exact = debug_exact(l, me);
+                debug_assert!(
+                    exact.is_none_or(|at| l.claim_due.is_some_and(|due| due <= at)),
+                    "a claim timer at {exact:?} is later than the hint {:?}",
+                    l.claim_due
+                );
+                l.claim_due
             })
             .min()
     }
@@ -234,6 +236,7 @@ impl Node {
                 lan.yielded.remove(&sleeper);
             }
             lan.passed_over.entry(sleeper).or_default().push((by, now + PASS_OVER_FOR));
+            lan.claim_timer_at(now + PASS_OVER_FOR);
             lan.dirty = true;
             self.counters.claims_missing += 1;
             self.emit(Event::ClaimMissing { iface, sleeper, by });
@@ -501,4 +504,16 @@ impl Node {
         let info = proto::SleeperInfo { sleeper: id, asleep_for_s, host };
         self.send(now, li, Destination::Broadcast, &Message::SleeperInfo(info));
     }
+}
+
+/// Debug builds check the hint against every timer (`next_claim_deadline`); release builds
+/// trust it.
+#[cfg(debug_assertions)]
+fn debug_exact(lan: &super::lan::Lan, me: NodeId) -> Option<Instant> {
+    lan.next_claim_timer(me)
+}
+
+#[cfg(not(debug_assertions))]
+fn debug_exact(_: &super::lan::Lan, _: NodeId) -> Option<Instant> {
+    None
 }

@@ -2,6 +2,7 @@
 //! answers for there.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use rustc_hash::FxHashMap;
 
@@ -65,6 +66,14 @@ pub(crate) struct Lan {
     pub(crate) expected: FxHashMap<NodeId, Expected>,
     /// Nodes passed over for a sleeper (they did not claim it in time), and until when.
     pub(crate) passed_over: FxHashMap<NodeId, Vec<(NodeId, Instant)>>,
+    /// No timer of `pending`, `deferred`, `expected` or `passed_over` is due before this. It
+    /// may be early (a timer went away), never late: every insertion lowers it
+    /// ([`Lan::claim_timer_at`]) and each timeout sets it exactly. This keeps
+    /// `Node::poll_timeout`, which the driver calls after every input, from walking every
+    /// claim of the LAN.
+    pub(crate) claim_due: Option<Instant>,
+    /// How long an assignee has to claim a sleeper before it is passed over.
+    pub(crate) claim_timeout: Duration,
     /// Sleepers this node keeps answering for until the node the election now names claims
     /// them (make before break), and that node.
     pub(crate) handing_over: FxHashMap<NodeId, NodeId>,
@@ -87,7 +96,12 @@ pub(crate) struct Lan {
 }
 
 impl Lan {
-    pub(crate) fn new(cfg: IfaceConfig, liveness: LivenessConfig, now: Instant) -> Self {
+    pub(crate) fn new(
+        cfg: IfaceConfig,
+        liveness: LivenessConfig,
+        claim_timeout: Duration,
+        now: Instant,
+    ) -> Self {
         Self {
             cfg,
             peers: PeerTable::new(liveness),
@@ -107,6 +121,8 @@ impl Lan {
             claims_heard: FxHashMap::default(),
             expected: FxHashMap::default(),
             passed_over: FxHashMap::default(),
+            claim_due: None,
+            claim_timeout,
             handing_over: FxHashMap::default(),
             hearing: Hearing::new(now),
             claims_due: 0,
@@ -126,10 +142,39 @@ impl Lan {
         let before = self.yielded.len();
         self.yielded.retain(|_, to| *to != node);
         self.dirty |= self.yielded.len() != before;
+        let mut expecting = false;
         for e in self.expected.values_mut().filter(|e| e.assignee == node && e.claimed) {
             e.claimed = false;
             e.since = now;
+            expecting = true;
         }
+        if expecting {
+            self.claim_timer_at(now + self.claim_timeout);
+        }
+    }
+
+    /// A claim timer of this LAN is due at `at`.
+    pub(crate) fn claim_timer_at(&mut self, at: Instant) {
+        self.claim_due = Some(self.claim_due.map_or(at, |d| d.min(at)));
+    }
+
+    /// The earliest timer of `pending`, `deferred`, `expected` (an assignee of another node
+    /// that has not claimed yet) and `passed_over`, walking them all.
+    pub(crate) fn next_claim_timer(&self, me: NodeId) -> Option<Instant> {
+        let timeout = self.claim_timeout;
+        let expect = self
+            .expected
+            .values()
+            .filter(|e| !e.claimed && e.assignee != me)
+            .map(|e| e.since + timeout);
+        let passed = self.passed_over.values().flatten().map(|(_, until)| *until);
+        self.pending
+            .values()
+            .chain(self.deferred.values())
+            .copied()
+            .chain(expect)
+            .chain(passed)
+            .min()
     }
 
     /// `by` no longer answers for `sleeper` (it released it, its heartbeat stopped listing it,
@@ -148,6 +193,7 @@ impl Lan {
         if let Some(e) = self.expected.get_mut(&sleeper).filter(|e| e.assignee == by && e.claimed) {
             e.claimed = false;
             e.since = now;
+            self.claim_timer_at(now + self.claim_timeout);
         }
     }
 

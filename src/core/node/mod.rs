@@ -172,7 +172,7 @@ impl Node {
             }
             return;
         }
-        let mut lan = Lan::new(iface, self.cfg.liveness, now);
+        let mut lan = Lan::new(iface, self.cfg.liveness, self.claim_timeout(), now);
         lan.next_heartbeat = now + self.jitter(self.cfg.heartbeat_interval() / 10);
         self.lans.push(lan);
     }

@@ -41,6 +41,9 @@ impl Node {
             }
             self.expire_claim_timers(now, li);
             self.finish_claims(now, li);
+            let me = self.cfg.id;
+            let lan = &mut self.lans[li];
+            lan.claim_due = lan.next_claim_timer(me);
             self.judge_hearing(now, li);
             self.lans[li].wake_seen.retain(|_, at| now.saturating_since(*at) < WAKE_SEEN_HOLD);
         }

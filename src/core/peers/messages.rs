@@ -67,7 +67,7 @@ impl PeerTable {
                     to: PeerState::Awake,
                     reason: Reason::Heartbeat,
                 };
-                self.peers.insert(id, Box::new(p));
+                self.peers.insert(id, p);
                 (Some(t), true)
             }
         };
@@ -130,7 +130,7 @@ impl PeerTable {
                 p.set_state(to, reason, now)
             }
             None => {
-                self.peers.insert(id, Box::new(Peer::new(id, host.clone(), to, reason, now)));
+                self.peers.insert(id, Peer::new(id, host.clone(), to, reason, now));
                 Some(Transition { peer: id, mac: host.mac, from: None, to, reason })
             }
         };
@@ -190,10 +190,10 @@ impl PeerTable {
         host: HostInfo,
         asleep_for: Duration,
     ) {
-        self.peers.entry(id).or_insert_with(|| {
+        self.peers.get_or_insert_with(id, || {
             let mut p = Peer::new(id, host, PeerState::Asleep, Reason::Restored, now);
             p.carried = asleep_for;
-            Box::new(p)
+            p
         });
         self.note_deadline(&id);
     }
@@ -228,7 +228,7 @@ impl PeerTable {
             None => {
                 let mut p = Peer::new(id, host.clone(), PeerState::Asleep, Reason::Claimed, now);
                 p.carried = asleep_for;
-                self.peers.insert(id, Box::new(p));
+                self.peers.insert(id, p);
                 Some(Transition {
                     peer: id,
                     mac: host.mac,

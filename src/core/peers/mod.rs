@@ -24,14 +24,14 @@ mod liveness;
 mod messages;
 mod peer;
 mod probes;
-
-use rustc_hash::FxHashMap;
+mod slots;
 
 use crate::core::addr::{MacAddr, NodeId};
 use crate::core::time::Instant;
 pub use liveness::LivenessConfig;
 use liveness::deadline;
 pub use peer::{Peer, PeerState, Probe, Reason, Transition};
+use slots::Slots;
 
 /// Something the table wants done after [`PeerTable::poll`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,9 +45,8 @@ pub enum Due {
 /// All peers heard on one LAN.
 #[derive(Debug)]
 pub struct PeerTable {
-    /// Boxed: a LAN of 250 hosts makes the map grow to 512 buckets, half of them empty, and a
-    /// bucket holding the record itself (some 350 bytes) would waste half the table's memory.
-    peers: FxHashMap<NodeId, Box<Peer>>,
+    /// Side by side, found through an index (`slots.rs`): the election reads them all.
+    peers: Slots,
     cfg: LivenessConfig,
     /// No peer has anything due before this. It may be early (a heartbeat pushed a deadline
     /// back), never late: an early wake-up just finds nothing to do. This keeps
@@ -58,7 +57,7 @@ pub struct PeerTable {
 impl PeerTable {
     /// An empty table.
     pub fn new(cfg: LivenessConfig) -> Self {
-        Self { peers: FxHashMap::default(), cfg, hint: None }
+        Self { peers: Slots::default(), cfg, hint: None }
     }
 
     /// The timing this table runs with.
@@ -68,17 +67,17 @@ impl PeerTable {
 
     /// The peer with this id.
     pub fn get(&self, id: &NodeId) -> Option<&Peer> {
-        self.peers.get(id).map(|p| &**p)
+        self.peers.get(id)
     }
 
     /// The peer whose MAC this is.
     pub fn by_mac(&self, mac: MacAddr) -> Option<&Peer> {
-        self.peers.values().map(|p| &**p).find(|p| p.host.mac == mac)
+        self.peers.values().find(|p| p.host.mac == mac)
     }
 
     /// Every peer, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &Peer> {
-        self.peers.values().map(|p| &**p)
+        self.peers.values()
     }
 
     /// How many peers are known.
@@ -93,7 +92,7 @@ impl PeerTable {
 
     /// Removes a peer (e.g. when its interface goes away).
     pub fn remove(&mut self, id: &NodeId) -> Option<Peer> {
-        self.peers.remove(id).map(|p| *p)
+        self.peers.remove(id)
     }
 
     fn note_deadline(&mut self, id: &NodeId) {
